@@ -1,0 +1,45 @@
+// Key material on the JavaScript side lives in libsodium's guarded memory (sodium_malloc: locked,
+// surrounded by guard pages, wiped on free).
+import { createRequire } from 'node:module';
+import { invalidArgument } from './errors.js';
+
+const sodium = createRequire(import.meta.url)('sodium-native') as {
+  sodium_malloc(size: number): Buffer;
+  randombytes_buf(buffer: Buffer): void;
+  sodium_memzero(buffer: Buffer): void;
+};
+
+export const KEY_BYTES = 32;
+
+/** 32 fresh random bytes in secure memory. */
+export function generateKey(): Buffer {
+  const key = sodium.sodium_malloc(KEY_BYTES);
+  sodium.randombytes_buf(key);
+  return key;
+}
+
+/** A 32-byte key from raw bytes or 64 hex characters, copied into secure memory. */
+export function importKey(material: Uint8Array | string): Buffer {
+  const bytes = typeof material === 'string' ? parseHexKey(material.trim()) : material;
+  if (bytes.byteLength !== KEY_BYTES) throw invalidArgument(`a key is ${KEY_BYTES} bytes, got ${bytes.byteLength}`);
+  const key = sodium.sodium_malloc(KEY_BYTES);
+  key.set(bytes);
+  return key;
+}
+
+/** Overwrites a key with zeros once it is no longer needed. */
+export function wipeKey(key: Buffer): void {
+  sodium.sodium_memzero(key);
+}
+
+function parseHexKey(hex: string): Buffer {
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw invalidArgument('a hex key is 64 hex characters');
+  return Buffer.from(hex, 'hex');
+}
+
+export function checkKey(key: unknown): Uint8Array {
+  if (!(key instanceof Uint8Array) || key.byteLength !== KEY_BYTES) {
+    throw invalidArgument(`key must be a ${KEY_BYTES}-byte Buffer or Uint8Array (see generateKey())`);
+  }
+  return key;
+}

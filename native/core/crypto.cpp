@@ -1,0 +1,183 @@
+#include "crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "shield_error.h"
+
+namespace shieldfs {
+namespace {
+
+[[noreturn]] void cryptoFailure(const char* what) {
+  throw ShieldError("EIO", std::string("OpenSSL failure in ") + what);
+}
+
+// Fetched once: explicit fetches avoid OpenSSL's per-call implicit algorithm lookup.
+const EVP_CIPHER* aes256Gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  if (!cipher) cryptoFailure("EVP_CIPHER_fetch(AES-256-GCM)");
+  return cipher;
+}
+
+const EVP_MD* sha256Digest() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (!md) cryptoFailure("EVP_MD_fetch(SHA256)");
+  return md;
+}
+
+}  // namespace
+
+SecretKey::SecretKey() { mlock(bytes_.data(), bytes_.size()); }
+SecretKey::SecretKey(const uint8_t* bytes) : SecretKey() { std::memcpy(bytes_.data(), bytes, kKeyBytes); }
+SecretKey::SecretKey(const SecretKey& other) : SecretKey(other.data()) {}
+SecretKey& SecretKey::operator=(const SecretKey& other) {
+  std::memcpy(bytes_.data(), other.data(), kKeyBytes);
+  return *this;
+}
+SecretKey::~SecretKey() {
+  wipe(bytes_.data(), bytes_.size());
+  munlock(bytes_.data(), bytes_.size());
+}
+
+void randomBytes(uint8_t* out, size_t len) {
+  if (RAND_bytes(out, static_cast<int>(len)) != 1) cryptoFailure("RAND_bytes");
+}
+
+void wipe(void* data, size_t len) { OPENSSL_cleanse(data, len); }
+
+bool constantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len) { return CRYPTO_memcmp(a, b, len) == 0; }
+
+void hkdfSha256(const uint8_t* ikm, size_t ikmLen, const uint8_t* salt, size_t saltLen, std::string_view info,
+                uint8_t* out, size_t outLen) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (!kdf) cryptoFailure("EVP_KDF_fetch(HKDF)");
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (!ctx) cryptoFailure("EVP_KDF_CTX_new");
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm), ikmLen),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt), saltLen),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
+      OSSL_PARAM_construct_end()};
+  int ok = EVP_KDF_derive(ctx, out, outLen, params);
+  EVP_KDF_CTX_free(ctx);
+  if (ok != 1) cryptoFailure("EVP_KDF_derive(HKDF)");
+}
+
+void hmacSha256(const uint8_t* key, size_t keyLen, const uint8_t* data, size_t len, uint8_t out[kHashBytes]) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (!mac) cryptoFailure("EVP_MAC_fetch(HMAC)");
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);
+  if (!ctx) cryptoFailure("EVP_MAC_CTX_new");
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  size_t outLen = 0;
+  bool ok = EVP_MAC_init(ctx, key, keyLen, params) == 1 && EVP_MAC_update(ctx, data, len) == 1 &&
+            EVP_MAC_final(ctx, out, &outLen, kHashBytes) == 1 && outLen == kHashBytes;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) cryptoFailure("HMAC-SHA256");
+}
+
+void sha256(uint8_t prefix, const uint8_t* data, size_t len, uint8_t out[kHashBytes]) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  if (!ctx) cryptoFailure("EVP_MD_CTX_new");
+  unsigned int outLen = 0;
+  bool ok = EVP_DigestInit_ex(ctx, sha256Digest(), nullptr) == 1 && EVP_DigestUpdate(ctx, &prefix, 1) == 1 &&
+            EVP_DigestUpdate(ctx, data, len) == 1 && EVP_DigestFinal_ex(ctx, out, &outLen) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok || outLen != kHashBytes) cryptoFailure("SHA-256");
+}
+
+GcmCipher::GcmCipher(const uint8_t key[kKeyBytes]) {
+  encrypt_ = EVP_CIPHER_CTX_new();
+  decrypt_ = EVP_CIPHER_CTX_new();
+  if (!encrypt_ || !decrypt_ || EVP_EncryptInit_ex(encrypt_, aes256Gcm(), nullptr, key, nullptr) != 1 ||
+      EVP_DecryptInit_ex(decrypt_, aes256Gcm(), nullptr, key, nullptr) != 1) {
+    EVP_CIPHER_CTX_free(encrypt_);
+    EVP_CIPHER_CTX_free(decrypt_);
+    cryptoFailure("AES-256-GCM key setup");
+  }
+}
+
+GcmCipher::~GcmCipher() {
+  EVP_CIPHER_CTX_free(encrypt_);  // frees (and cleanses) the expanded key schedule
+  EVP_CIPHER_CTX_free(decrypt_);
+}
+
+void GcmCipher::seal(const uint8_t nonce[kNonceBytes], const uint8_t* aad, size_t aadLen, const uint8_t* in,
+                     size_t len, uint8_t* out, uint8_t tag[kGcmTagBytes]) {
+  int outLen = 0;
+  if (EVP_EncryptInit_ex(encrypt_, nullptr, nullptr, nullptr, nonce) != 1 ||
+      (aadLen && EVP_EncryptUpdate(encrypt_, nullptr, &outLen, aad, static_cast<int>(aadLen)) != 1) ||
+      EVP_EncryptUpdate(encrypt_, out, &outLen, in, static_cast<int>(len)) != 1 ||
+      EVP_EncryptFinal_ex(encrypt_, out + outLen, &outLen) != 1 ||
+      EVP_CIPHER_CTX_ctrl(encrypt_, EVP_CTRL_GCM_GET_TAG, kGcmTagBytes, tag) != 1) {
+    cryptoFailure("AES-256-GCM seal");
+  }
+}
+
+bool GcmCipher::open(const uint8_t nonce[kNonceBytes], const uint8_t* aad, size_t aadLen, const uint8_t* in,
+                     size_t len, uint8_t* out, const uint8_t tag[kGcmTagBytes]) {
+  int outLen = 0;
+  if (EVP_DecryptInit_ex(decrypt_, nullptr, nullptr, nullptr, nonce) != 1 ||
+      (aadLen && EVP_DecryptUpdate(decrypt_, nullptr, &outLen, aad, static_cast<int>(aadLen)) != 1) ||
+      EVP_DecryptUpdate(decrypt_, out, &outLen, in, static_cast<int>(len)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(decrypt_, EVP_CTRL_GCM_SET_TAG, kGcmTagBytes, const_cast<uint8_t*>(tag)) != 1) {
+    cryptoFailure("AES-256-GCM open");
+  }
+  // The tag comparison inside EVP_DecryptFinal_ex is constant-time (CRYPTO_memcmp).
+  return EVP_DecryptFinal_ex(decrypt_, out + outLen, &outLen) == 1;
+}
+
+double measureGcmThroughput(size_t chunkBytes, unsigned threads, double seconds) {
+  if (threads == 0) threads = 1;
+  std::atomic<bool> stop{false};
+  std::vector<uint64_t> bytesDone(threads, 0);
+  std::vector<std::thread> workers;
+  auto start = std::chrono::steady_clock::now();
+  for (unsigned t = 0; t < threads; t++) {
+    workers.emplace_back([&, t] {
+      uint8_t key[kKeyBytes];
+      randomBytes(key, sizeof key);
+      GcmCipher cipher(key);
+      wipe(key, sizeof key);
+      std::vector<uint8_t> buffer(chunkBytes, 0x5a);
+      uint8_t nonce[kNonceBytes] = {1};
+      uint8_t aad[24] = {};
+      uint8_t tag[kGcmTagBytes];
+      uint64_t done = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 64; i++) {
+          nonce[0]++;
+          cipher.seal(nonce, aad, sizeof aad, buffer.data(), chunkBytes, buffer.data(), tag);
+          done += chunkBytes;
+        }
+      }
+      bytesDone[t] = done;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& w : workers) w.join();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  uint64_t total = 0;
+  for (auto b : bytesDone) total += b;
+  return static_cast<double>(total) / elapsed;
+}
+
+}  // namespace shieldfs

@@ -1,0 +1,110 @@
+#include "file_descriptor.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "shield_error.h"
+
+namespace shieldfs {
+
+FileDescriptor::FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+FileDescriptor::~FileDescriptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int FileDescriptor::openRaw(const std::string& path, int flags, unsigned mode) {
+  int fd;
+  do fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+size_t FileDescriptor::readAt(uint8_t* buf, size_t len, uint64_t offset) const {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd_, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw systemError(errno, "read", path_);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+void FileDescriptor::writeAt(const uint8_t* buf, size_t len, uint64_t offset) const {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd_, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw systemError(errno, "write", path_);
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+uint64_t FileDescriptor::size() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) throw systemError(errno, "fstat", path_);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+bool FileDescriptor::isDirectory() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) throw systemError(errno, "fstat", path_);
+  return S_ISDIR(st.st_mode);
+}
+
+void FileDescriptor::truncate(uint64_t length) const {
+  int rc;
+  do rc = ::ftruncate(fd_, static_cast<off_t>(length));
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw systemError(errno, "ftruncate", path_);
+}
+
+void FileDescriptor::dataSync() const {
+  int rc;
+  do rc = ::fdatasync(fd_);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw systemError(errno, "fdatasync", path_);
+}
+
+void FileDescriptor::close() {
+  if (fd_ < 0) return;
+  int fd = fd_;
+  fd_ = -1;
+  // Linux always releases the descriptor, even when close reports an error; do not retry.
+  if (::close(fd) != 0 && errno != EINTR) throw systemError(errno, "close", path_);
+}
+
+void syncParentDirectory(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int fd = FileDescriptor::openRaw(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) throw systemError(errno, "open", dir);
+  FileDescriptor directory(fd, dir);
+  int rc;
+  do rc = ::fsync(fd);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw systemError(errno, "fsync", dir);
+}
+
+}  // namespace shieldfs

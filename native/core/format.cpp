@@ -1,0 +1,137 @@
+#include "format.h"
+
+#include <cstring>
+#include <string>
+
+#include "shield_error.h"
+
+namespace shieldfs {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'H', 'I', 'E', 'L', 'D', 'F', 'S'};
+
+void putU64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t getU64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+[[noreturn]] void malformed(const char* path, const std::string& what) {
+  throw ShieldError(kIntegrity,
+                    std::string("EINTEGRITY: header of '") + path + "' is not a valid shieldfs v1 header (" + what +
+                        "); the file is corrupted or not a shielded file",
+                    0, "open", path);
+}
+
+}  // namespace
+
+bool ChunkEntry::isHole() const {
+  uint8_t any = 0;
+  for (auto b : nonce) any |= b;
+  for (auto b : tag) any |= b;
+  return any == 0;
+}
+
+void Header::encode(uint8_t out[kHeaderUsedBytes]) const {
+  std::memset(out, 0, kHeaderUsedBytes);
+  std::memcpy(out, kMagic, 8);
+  out[8] = kFormatVersion & 0xff;
+  out[9] = kFormatVersion >> 8;
+  out[10] = chunkShift;
+  out[11] = height;
+  std::memcpy(out + 16, fileId.data(), kIdBytes);
+  std::memcpy(out + 32, keyId.data(), kIdBytes);
+  std::memcpy(out + 48, keyCheck.data(), kKeyCheckBytes);
+  putU64(out + 64, size);
+  putU64(out + 72, encryptions);
+  putU64(out + 80, generation);
+  std::memcpy(out + 88, root.data(), kHashBytes);
+  std::memcpy(out + kHeaderMacOffset, mac.data(), kHashBytes);
+}
+
+Header Header::decode(const uint8_t* block, size_t len, const char* path) {
+  if (len < kHeaderBlockBytes) malformed(path, "shorter than 4096 bytes");
+  if (std::memcmp(block, kMagic, 8) != 0) malformed(path, "bad magic");
+  uint16_t version = static_cast<uint16_t>(block[8] | (block[9] << 8));
+  if (version != kFormatVersion) malformed(path, "unsupported version " + std::to_string(version));
+  Header h;
+  h.chunkShift = block[10];
+  h.height = block[11];
+  if (h.chunkShift < kMinChunkShift || h.chunkShift > kMaxChunkShift) malformed(path, "bad chunk size");
+  if (h.height > kMaxHeight) malformed(path, "bad tree height");
+  for (size_t i = 12; i < 16; i++)
+    if (block[i]) malformed(path, "reserved bytes set");
+  for (size_t i = kHeaderUsedBytes; i < kHeaderBlockBytes; i++)
+    if (block[i]) malformed(path, "padding bytes set");
+  std::memcpy(h.fileId.data(), block + 16, kIdBytes);
+  std::memcpy(h.keyId.data(), block + 32, kIdBytes);
+  std::memcpy(h.keyCheck.data(), block + 48, kKeyCheckBytes);
+  h.size = getU64(block + 64);
+  h.encryptions = getU64(block + 72);
+  h.generation = getU64(block + 80);
+  std::memcpy(h.root.data(), block + 88, kHashBytes);
+  std::memcpy(h.mac.data(), block + kHeaderMacOffset, kHashBytes);
+  return h;
+}
+
+Geometry::Geometry(unsigned chunkShift) : shift_(chunkShift) {
+  subtreeBytes_[0] = chunkSize();
+  subtreeBytes_[1] = kNodeBytes + kLeafFanout * chunkSize();
+  for (unsigned l = 2; l < subtreeBytes_.size(); l++) subtreeBytes_[l] = kNodeBytes + kInnerFanout * subtreeBytes_[l - 1];
+}
+
+uint64_t Geometry::capacity(unsigned height) {
+  if (height == 0) return 1;
+  uint64_t c = kLeafFanout;
+  for (unsigned l = 1; l < height; l++) c *= kInnerFanout;
+  return c;
+}
+
+unsigned Geometry::heightFor(uint64_t chunks) {
+  unsigned h = 0;
+  while (chunks > capacity(h)) h++;
+  return h;
+}
+
+uint64_t Geometry::maxFileSize() const {
+  uint64_t chunks = capacity(kMaxHeight);
+  uint64_t limit = uint64_t{1} << 62;
+  return chunks > (limit >> shift_) ? limit : chunks << shift_;
+}
+
+uint64_t Geometry::childOffset(unsigned level, uint64_t child) const {
+  return child == 0 ? 0 : kNodeBytes + child * subtreeBytes_[level - 1];
+}
+
+uint64_t Geometry::subtreeStart(unsigned level, uint64_t index) const {
+  uint64_t offset = kHeaderBlockBytes;
+  for (unsigned parent = level + 1; index != 0; parent++) {
+    offset += childOffset(parent, index % kInnerFanout);
+    index /= kInnerFanout;
+  }
+  return offset;
+}
+
+uint64_t Geometry::chunkOffset(uint64_t chunk) const {
+  return subtreeStart(1, chunk / kLeafFanout) + childOffset(1, chunk % kLeafFanout);
+}
+
+uint64_t Geometry::nodeOffset(unsigned level, uint64_t index) const {
+  return subtreeStart(level, index) + subtreeBytes_[level - 1];
+}
+
+uint64_t Geometry::physicalSize(uint64_t chunks) const {
+  if (chunks == 0) return kHeaderBlockBytes;
+  uint64_t end = chunkOffset(chunks - 1) + chunkSize();
+  unsigned height = heightFor(chunks);
+  for (unsigned l = 1; l <= height; l++) {
+    uint64_t nodeEnd = nodeOffset(l, (chunks - 1) / capacity(l)) + kNodeBytes;
+    if (nodeEnd > end) end = nodeEnd;
+  }
+  return end;
+}
+
+}  // namespace shieldfs

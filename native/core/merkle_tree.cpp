@@ -1,0 +1,251 @@
+#include "merkle_tree.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "shield_error.h"
+
+namespace shieldfs {
+namespace {
+
+bool allZero(const uint8_t* p, size_t len) {
+  uint8_t any = 0;
+  for (size_t i = 0; i < len; i++) any |= p[i];
+  return any == 0;
+}
+
+size_t slotBytes(unsigned level) { return level == 1 ? kEntryBytes : kHashBytes; }
+uint64_t fanout(unsigned level) { return level == 1 ? kLeafFanout : kInnerFanout; }
+
+}  // namespace
+
+MerkleTree::MerkleTree(const FileDescriptor& file, const Geometry& geometry, size_t cacheBytes)
+    : file_(file), geometry_(geometry), capacity_(std::max<size_t>(cacheBytes / kNodeBytes, 4 * (kMaxHeight + 1))) {}
+
+void MerkleTree::reset(uint64_t chunkCount, const Hash& root) {
+  dropAll();
+  chunks_ = chunkCount;
+  height_ = Geometry::heightFor(chunkCount);
+  root_ = root;
+}
+
+MerkleTree::Node* MerkleTree::cached(unsigned level, uint64_t index) {
+  auto it = cache_.find(cacheKey(level, index));
+  return it == cache_.end() ? nullptr : it->second.get();
+}
+
+MerkleTree::Node* MerkleTree::cachedParent(const Node& node) {
+  return node.level >= height_ ? nullptr : cached(node.level + 1, node.index / kInnerFanout);
+}
+
+void MerkleTree::touchPath(Node& start) {
+  for (Node* n = &start; n; n = cachedParent(*n)) lru_.splice(lru_.begin(), lru_, n->lruPosition);
+}
+
+MerkleTree::Node& MerkleTree::insert(unsigned level, uint64_t index, bool dirty) {
+  auto owned = std::make_unique<Node>();
+  Node& n = *owned;
+  n.level = level;
+  n.index = index;
+  n.dirty = dirty;
+  lru_.push_front(&n);
+  n.lruPosition = lru_.begin();
+  cache_.emplace(cacheKey(level, index), std::move(owned));
+  if (Node* parent = cachedParent(n)) parent->cachedChildren++;
+  return n;
+}
+
+MerkleTree::Node& MerkleTree::node(unsigned level, uint64_t index) {
+  if (Node* hit = cached(level, index)) {
+    touchPath(*hit);
+    return *hit;
+  }
+  Hash expected;
+  if (level == height_) {
+    expected = root_;
+  } else {
+    Node& parent = node(level + 1, index / kInnerFanout);
+    std::memcpy(expected.data(), parent.bytes.data() + (index % kInnerFanout) * kHashBytes, kHashBytes);
+  }
+  Node& n = insert(level, index, false);
+  // An all-zero parent slot means "nothing written below here": the node is all holes and has no
+  // bytes on disk to read.
+  if (!allZero(expected.data(), kHashBytes)) {
+    uint64_t offset = geometry_.nodeOffset(level, index);
+    size_t got = file_.readAt(n.bytes.data(), kNodeBytes, offset);
+    Hash actual;
+    if (got == kNodeBytes) sha256(static_cast<uint8_t>(level), n.bytes.data(), kNodeBytes, actual.data());
+    if (got != kNodeBytes || !constantTimeEqual(actual.data(), expected.data(), kHashBytes)) {
+      uint64_t firstChunk = index * Geometry::capacity(level);
+      drop(n);
+      throw ShieldError(kIntegrity,
+                        "EINTEGRITY: Merkle node (level " + std::to_string(level) + ", index " + std::to_string(index) +
+                            ") of '" + file_.path() + "' at byte " + std::to_string(offset) +
+                            (got != kNodeBytes ? " is missing (file truncated)" : " does not match its parent") +
+                            "; chunks from " + std::to_string(firstChunk) +
+                            " cannot be trusted. The file was modified outside the shield: restore it from a backup.",
+                        0, "read", file_.path(), static_cast<int64_t>(firstChunk));
+    }
+  }
+  touchPath(n);
+  evictIfFull(&n);
+  return n;
+}
+
+void MerkleTree::evictIfFull(const Node* keep) {
+  while (cache_.size() > capacity_) {
+    Node* victim = nullptr;
+    for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+      if ((*it)->cachedChildren == 0 && *it != keep) {
+        victim = *it;
+        break;
+      }
+    }
+    if (!victim) return;
+    if (victim->dirty) writeNode(*victim);
+    drop(*victim);
+  }
+}
+
+void MerkleTree::writeNode(Node& n) {
+  Hash hash;
+  sha256(static_cast<uint8_t>(n.level), n.bytes.data(), kNodeBytes, hash.data());
+  file_.writeAt(n.bytes.data(), kNodeBytes, geometry_.nodeOffset(n.level, n.index));
+  n.dirty = false;
+  if (n.level == height_) {
+    root_ = hash;
+    return;
+  }
+  Node* parent = cachedParent(n);
+  if (!parent) throw std::logic_error("Merkle node cached without its parent");  // invariant of the cache
+  std::memcpy(parent->bytes.data() + (n.index % kInnerFanout) * kHashBytes, hash.data(), kHashBytes);
+  parent->dirty = true;
+}
+
+void MerkleTree::drop(Node& n) {
+  if (Node* parent = cachedParent(n)) parent->cachedChildren--;
+  lru_.erase(n.lruPosition);
+  cache_.erase(cacheKey(n.level, n.index));
+}
+
+void MerkleTree::dropAll() {
+  cache_.clear();
+  lru_.clear();
+}
+
+ChunkEntry MerkleTree::entry(uint64_t chunk) {
+  ChunkEntry e;
+  const uint8_t* src;
+  if (height_ == 0) {
+    src = root_.data();
+  } else {
+    src = node(1, chunk / kLeafFanout).bytes.data() + (chunk % kLeafFanout) * kEntryBytes;
+  }
+  std::memcpy(e.nonce.data(), src, kNonceBytes);
+  std::memcpy(e.tag.data(), src + kNonceBytes, kGcmTagBytes);
+  return e;
+}
+
+void MerkleTree::setEntry(uint64_t chunk, const ChunkEntry& e) {
+  uint8_t* dst;
+  if (height_ == 0) {
+    root_.fill(0);
+    dst = root_.data();
+  } else {
+    Node& leaf = node(1, chunk / kLeafFanout);
+    leaf.dirty = true;
+    dst = leaf.bytes.data() + (chunk % kLeafFanout) * kEntryBytes;
+  }
+  std::memcpy(dst, e.nonce.data(), kNonceBytes);
+  std::memcpy(dst + kNonceBytes, e.tag.data(), kGcmTagBytes);
+}
+
+void MerkleTree::resize(uint64_t newChunks) {
+  if (newChunks == chunks_) return;
+  unsigned newHeight = Geometry::heightFor(newChunks);
+
+  if (newChunks > chunks_) {
+    // Chunks past the old end are holes: their slots in existing nodes are already zero, so only
+    // a taller tree needs work: a chain of new nodes above the old top.
+    if (newHeight > height_) {
+      // Settle the old tree first (rare: once per height change), so its root is current.
+      writeDirtyNodes();
+      unsigned oldHeight = height_;
+      Hash oldRoot = root_;
+      Node* oldTop = oldHeight >= 1 ? cached(oldHeight, 0) : nullptr;
+      height_ = newHeight;
+      root_.fill(0);
+      if (allZero(oldRoot.data(), kHashBytes)) {
+        dropAll();  // all holes: the taller tree is made of virtual zero nodes
+      } else {
+        unsigned lowestNew = oldHeight == 0 ? 1 : oldHeight + 1;
+        for (unsigned l = newHeight; l >= lowestNew; l--) insert(l, 0, true);
+        Node* parent = cached(lowestNew, 0);
+        // Height 0 kept chunk 0's entry in the root; otherwise the root is the old top's hash.
+        std::memcpy(parent->bytes.data(), oldRoot.data(), oldHeight == 0 ? kEntryBytes : kHashBytes);
+        if (oldTop) parent->cachedChildren++;
+        touchPath(oldTop ? *oldTop : *parent);
+      }
+    }
+    chunks_ = newChunks;
+    return;
+  }
+
+  // Shrinking.
+  if (newChunks == 0) {
+    dropAll();
+    chunks_ = 0;
+    height_ = 0;
+    root_.fill(0);
+    return;
+  }
+  if (newHeight == 0) {
+    ChunkEntry first = entry(0);
+    dropAll();
+    chunks_ = 1;
+    height_ = 0;
+    root_.fill(0);
+    std::memcpy(root_.data(), first.nonce.data(), kNonceBytes);
+    std::memcpy(root_.data() + kNonceBytes, first.tag.data(), kGcmTagBytes);
+    return;
+  }
+  // Clear the slots past the new end along the new rightmost path, so the dropped chunks read as
+  // holes if the file grows again.
+  uint64_t last = newChunks - 1;
+  for (unsigned l = 1; l <= newHeight; l++) {
+    Node& n = node(l, last / Geometry::capacity(l));
+    uint64_t firstStale = (last % Geometry::capacity(l)) / Geometry::capacity(l - 1) + 1;
+    size_t from = firstStale * slotBytes(l), to = fanout(l) * slotBytes(l);
+    if (from < to && !allZero(n.bytes.data() + from, to - from)) {
+      std::memset(n.bytes.data() + from, 0, to - from);
+      n.dirty = true;
+    }
+  }
+  if (newHeight < height_) node(newHeight, 0).dirty = true;  // its hash becomes the new root
+  std::vector<Node*> outside;
+  for (auto& [key, n] : cache_) {
+    if (n->level > newHeight || n->index > last / Geometry::capacity(n->level)) outside.push_back(n.get());
+  }
+  height_ = newHeight;
+  chunks_ = newChunks;
+  for (Node* n : outside) {
+    lru_.erase(n->lruPosition);
+    cache_.erase(cacheKey(n->level, n->index));
+  }
+  for (auto& [key, n] : cache_) n->cachedChildren = 0;
+  for (auto& [key, n] : cache_)
+    if (Node* parent = cachedParent(*n)) parent->cachedChildren++;
+}
+
+void MerkleTree::writeDirtyNodes() {
+  for (unsigned l = 1; l <= height_; l++) {
+    std::vector<Node*> dirty;
+    for (auto& [key, n] : cache_)
+      if (n->level == l && n->dirty) dirty.push_back(n.get());
+    std::sort(dirty.begin(), dirty.end(), [](Node* a, Node* b) { return a->index < b->index; });
+    for (Node* n : dirty) writeNode(*n);
+  }
+}
+
+}  // namespace shieldfs

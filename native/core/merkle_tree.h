@@ -1,0 +1,70 @@
+// The Merkle tree of one shielded file: leaf nodes hold chunk entries, inner nodes hold child
+// hashes, the header holds the root. Nodes are read lazily, verified against their (already
+// verified) parent and kept in a bounded LRU cache; changed nodes are hashed and written back
+// bottom-up on flush or when the cache evicts them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "file_descriptor.h"
+#include "format.h"
+
+namespace shieldfs {
+
+class MerkleTree {
+ public:
+  MerkleTree(const FileDescriptor& file, const Geometry& geometry, size_t cacheBytes);
+
+  // Adopts the state described by a verified header.
+  void reset(uint64_t chunkCount, const Hash& root);
+
+  uint64_t chunkCount() const { return chunks_; }
+  unsigned height() const { return height_; }
+  // The root as of the last writeDirtyNodes(); stale while nodes are dirty.
+  const Hash& root() const { return root_; }
+  size_t cachedNodes() const { return cache_.size(); }
+
+  ChunkEntry entry(uint64_t chunk);
+  void setEntry(uint64_t chunk, const ChunkEntry& entry);
+  // Grows (new chunks are holes) or shrinks the tree to `chunkCount` chunks.
+  void resize(uint64_t chunkCount);
+  // Hashes and writes every changed node, deepest level first, and recomputes the root.
+  void writeDirtyNodes();
+
+ private:
+  struct Node {
+    unsigned level = 0;
+    uint64_t index = 0;
+    bool dirty = false;
+    unsigned cachedChildren = 0;
+    std::list<Node*>::iterator lruPosition;
+    std::array<uint8_t, kNodeBytes> bytes{};
+  };
+
+  static uint64_t cacheKey(unsigned level, uint64_t index) { return (uint64_t{level} << 56) | index; }
+  Node* cached(unsigned level, uint64_t index);
+  Node* cachedParent(const Node& node);
+  Node& node(unsigned level, uint64_t index);  // verified and cached
+  Node& insert(unsigned level, uint64_t index, bool dirty);
+  void touchPath(Node& node);
+  void evictIfFull(const Node* keep);
+  void writeNode(Node& node);
+  void drop(Node& node);
+  void dropAll();
+
+  const FileDescriptor& file_;
+  const Geometry& geometry_;
+  size_t capacity_;
+  uint64_t chunks_ = 0;
+  unsigned height_ = 0;
+  Hash root_{};
+  std::unordered_map<uint64_t, std::unique_ptr<Node>> cache_;
+  std::list<Node*> lru_;  // most recently used first; an ancestor is always ahead of its descendants
+};
+
+}  // namespace shieldfs

@@ -1,0 +1,93 @@
+#include "parallel_runner.h"
+
+#include <algorithm>
+#include <exception>
+
+namespace shieldfs {
+
+struct ParallelRunner::Job {
+  const std::function<void(size_t)>* part;
+  size_t remaining;
+  std::exception_ptr error;
+  std::condition_variable done;
+
+  std::exception_ptr runPart(size_t index) {
+    try {
+      (*part)(index);
+      return nullptr;
+    } catch (...) {
+      return std::current_exception();
+    }
+  }
+  void partFinished(std::exception_ptr partError) {  // called with the runner's mutex held
+    if (partError && !error) error = partError;
+    if (--remaining == 0) done.notify_all();
+  }
+};
+
+ParallelRunner& ParallelRunner::shared() {
+  // Never destroyed: helper threads must outlive every file, including ones closed at exit.
+  static ParallelRunner* runner = new ParallelRunner(std::max(1u, std::thread::hardware_concurrency()) - 1);
+  return *runner;
+}
+
+ParallelRunner::ParallelRunner(unsigned helpers) {
+  for (unsigned i = 0; i < helpers; i++) helpers_.emplace_back([this] { helperLoop(); });
+}
+
+ParallelRunner::~ParallelRunner() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : helpers_) t.join();
+}
+
+void ParallelRunner::runJob(size_t parts, const std::function<void(size_t)>& part) {
+  if (parts == 0) return;
+  Job job{&part, parts, nullptr, {}};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 1; i < parts; i++) queue_.emplace_back(&job, i);
+  }
+  if (parts > 1) wake_.notify_all();
+
+  auto finish = [&](std::exception_ptr error) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job.partFinished(error);
+  };
+
+  finish(job.runPart(0));
+  // Help with our own remaining parts instead of sleeping while helpers are busy elsewhere.
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto it = queue_.begin();
+    while (it != queue_.end() && it->first != &job) ++it;
+    if (it == queue_.end()) {
+      job.done.wait(lock, [&] { return job.remaining == 0; });
+      break;
+    }
+    size_t index = it->second;
+    queue_.erase(it);
+    lock.unlock();
+    finish(job.runPart(index));
+  }
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void ParallelRunner::helperLoop() {
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    auto [job, index] = queue_.front();
+    queue_.pop_front();
+    lock.unlock();
+    std::exception_ptr error = job->runPart(index);
+    lock.lock();
+    job->partFinished(error);
+  }
+}
+
+}  // namespace shieldfs

@@ -1,0 +1,533 @@
+#include "shielded_file.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "parallel_runner.h"
+#include "shield_error.h"
+
+namespace shieldfs {
+namespace {
+
+constexpr std::string_view kChunkKeyInfo = "shieldfs/v1 chunk key";
+constexpr std::string_view kHeaderKeyInfo = "shieldfs/v1 header key";
+constexpr std::string_view kKeyCheckInfo = "shieldfs/v1 key check";
+constexpr uint64_t kWriteWindowBytes = 8u << 20;   // bounds the ciphertext scratch of one write
+constexpr uint64_t kBytesPerPart = 128u << 10;     // smaller jobs are not worth a thread handoff
+
+void deriveKeyCheck(const SecretKey& key, const FileId& fileId, uint8_t out[kKeyCheckBytes]) {
+  hkdfSha256(key.data(), kKeyBytes, fileId.data(), fileId.size(), kKeyCheckInfo, out, kKeyCheckBytes);
+}
+
+void freshNonce(std::array<uint8_t, kNonceBytes>& nonce) {
+  // All-zero is the hole marker, so it is never used as a nonce.
+  do randomBytes(nonce.data(), nonce.size());
+  while (nonce == std::array<uint8_t, kNonceBytes>{});
+}
+
+void lockFile(const FileDescriptor& fd, bool exclusive) {
+  if (::flock(fd.fd(), (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) return;
+  if (errno == EWOULDBLOCK)
+    throw ShieldError("EBUSY",
+                      "EBUSY: '" + fd.path() + "' is open for " + (exclusive ? "reading or writing" : "writing") +
+                          " by another ShieldedFile (in this or another process); close that one first",
+                      EBUSY, "open", fd.path());
+  throw systemError(errno, "flock", fd.path());
+}
+
+}  // namespace
+
+std::string toHex(const uint8_t* data, size_t len) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out(len * 2, '0');
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = digits[data[i] >> 4];
+    out[2 * i + 1] = digits[data[i] & 15];
+  }
+  return out;
+}
+
+std::unique_ptr<ShieldedFile> ShieldedFile::open(const std::string& path, const uint8_t key[kKeyBytes],
+                                                 const OpenOptions& options) {
+  if (options.chunkShift != 0 && (options.chunkShift < kMinChunkShift || options.chunkShift > kMaxChunkShift))
+    throw ShieldError("EINVAL", "EINVAL: chunk size must be a power of two from 4 KiB to 1 MiB", EINVAL, "open", path);
+  int flags = options.readOnly ? O_RDONLY : O_RDWR;
+  int raw = FileDescriptor::openRaw(path, flags);
+  bool created = false;
+  if (raw < 0 && errno == ENOENT && options.create && !options.readOnly && !options.expectedTag) {
+    raw = FileDescriptor::openRaw(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    created = raw >= 0;
+    if (raw < 0 && errno == EEXIST) raw = FileDescriptor::openRaw(path, flags);
+  }
+  if (raw < 0) throw systemError(errno, "open", path);
+  FileDescriptor fd(raw, path);
+  if (fd.isDirectory()) throw systemError(EISDIR, "open", path);
+  lockFile(fd, !options.readOnly);
+
+  std::vector<uint8_t> block(kHeaderBlockBytes, 0);
+  Header header;
+  if (created) {
+    FileId fileId;
+    randomBytes(fileId.data(), fileId.size());
+    header = createHeader(SecretKey(key), options.chunkShift ? options.chunkShift : kDefaultChunkShift, fileId);
+  } else {
+    size_t got = fd.readAt(block.data(), block.size(), 0);
+    header = Header::decode(block.data(), got, path.c_str());
+    if (options.chunkShift && options.chunkShift != header.chunkShift)
+      throw ShieldError("EINVAL",
+                        "EINVAL: '" + path + "' has chunk size " + std::to_string(1u << header.chunkShift) +
+                            ", not the requested " + std::to_string(1u << options.chunkShift),
+                        EINVAL, "open", path);
+  }
+  std::unique_ptr<ShieldedFile> file(new ShieldedFile(path, key, options, std::move(fd), header));
+  if (created) {
+    file->sealHeader(file->header_);
+    file->header_.encode(block.data());
+    file->fd_.writeAt(block.data(), block.size(), 0);
+    file->fd_.dataSync();
+    syncParentDirectory(path);
+  } else {
+    file->verifyHeader(block.data());
+  }
+  return file;
+}
+
+ShieldedFile::ShieldedFile(std::string path, const uint8_t key[kKeyBytes], const OpenOptions& options,
+                           FileDescriptor fd, const Header& header)
+    : path_(std::move(path)),
+      options_(options),
+      masterKey_(key),
+      header_(header),
+      geometry_(header.chunkShift),
+      fd_(std::move(fd)) {
+  hkdfSha256(masterKey_.data(), kKeyBytes, header_.fileId.data(), kIdBytes, kHeaderKeyInfo, headerKey_.data(),
+             kKeyBytes);
+  deriveChunkKey();
+  tree_ = std::make_unique<MerkleTree>(fd_, geometry_, options_.cacheBytes);
+  tree_->reset(geometry_.chunkCount(header_.size), header_.root);
+  size_ = header_.size;
+  encryptions_ = header_.encryptions;
+  edges_.resize(2 * geometry_.chunkSize());
+}
+
+ShieldedFile::~ShieldedFile() {
+  if (!closed_) {
+    try {
+      close();
+    } catch (...) {
+      // A destructor cannot report; callers that care call close() and see the error.
+    }
+  }
+}
+
+Header ShieldedFile::createHeader(const SecretKey& key, unsigned chunkShift, const FileId& fileId) {
+  Header h;
+  h.chunkShift = static_cast<uint8_t>(chunkShift);
+  h.fileId = fileId;
+  randomBytes(h.keyId.data(), h.keyId.size());
+  deriveKeyCheck(key, fileId, h.keyCheck.data());
+  return h;
+}
+
+void ShieldedFile::deriveChunkKey() {
+  uint8_t salt[2 * kIdBytes];
+  std::memcpy(salt, header_.fileId.data(), kIdBytes);
+  std::memcpy(salt + kIdBytes, header_.keyId.data(), kIdBytes);
+  hkdfSha256(masterKey_.data(), kKeyBytes, salt, sizeof salt, kChunkKeyInfo, chunkKey_.data(), kKeyBytes);
+  cipher_ = std::make_unique<GcmCipher>(chunkKey_.data());
+}
+
+void ShieldedFile::sealHeader(Header& header) const {
+  uint8_t bytes[kHeaderUsedBytes];
+  header.encode(bytes);
+  hmacSha256(headerKey_.data(), kKeyBytes, bytes, kHeaderMacOffset, header.mac.data());
+}
+
+void ShieldedFile::verifyHeader(const uint8_t* block) {
+  std::array<uint8_t, kKeyCheckBytes> check;
+  deriveKeyCheck(masterKey_, header_.fileId, check.data());
+  if (!constantTimeEqual(check.data(), header_.keyCheck.data(), kKeyCheckBytes))
+    throw ShieldError(kBadKey,
+                      "EBADKEY: the key does not open '" + path_ +
+                          "' (key check mismatch); open it with the key it was created with",
+                      0, "open", path_);
+  Hash mac;
+  hmacSha256(headerKey_.data(), kKeyBytes, block, kHeaderMacOffset, mac.data());
+  auto corrupt = [&](const std::string& why) {
+    return ShieldError(kIntegrity,
+                       "EINTEGRITY: '" + path_ + "' " + why +
+                           "; the file was modified outside the shield: restore it from a backup",
+                       0, "open", path_);
+  };
+  if (!constantTimeEqual(mac.data(), header_.mac.data(), kHashBytes)) throw corrupt("has a header that fails its MAC");
+  uint64_t chunks = geometry_.chunkCount(header_.size);
+  if (header_.size > geometry_.maxFileSize() || header_.height != Geometry::heightFor(chunks))
+    throw corrupt("has an inconsistent header");
+  uint64_t expected = geometry_.physicalSize(chunks), actual = fd_.size();
+  if (actual != expected)
+    throw corrupt("is " + std::to_string(actual) + " bytes on disk but its authenticated size needs " +
+                  std::to_string(expected) + " (" + (actual < expected ? "truncated" : "extended") + ")");
+  if (options_.expectedTag && !constantTimeEqual(options_.expectedTag->data(), header_.mac.data(), kHashBytes))
+    throw ShieldError(kRollback,
+                      "EROLLBACK: '" + path_ + "' is authentic but its tag " + toHex(header_.mac.data(), 8) +
+                          "… is not the expected " + toHex(options_.expectedTag->data(), 8) +
+                          "…: it is an older or forked version of the file",
+                      0, "open", path_);
+}
+
+void ShieldedFile::ensureOpen() const {
+  if (closed_) throw ShieldError("EBADF", "EBADF: '" + path_ + "' is closed", EBADF, "read", path_);
+}
+
+void ShieldedFile::ensureWritable() const {
+  ensureOpen();
+  if (options_.readOnly)
+    throw ShieldError("EBADF", "EBADF: '" + path_ + "' was opened read-only", EBADF, "write", path_);
+}
+
+void ShieldedFile::buildAad(uint64_t chunk, uint8_t aad[kAadBytes]) const {
+  std::memcpy(aad, header_.fileId.data(), kIdBytes);
+  for (int i = 0; i < 8; i++) aad[kIdBytes + i] = static_cast<uint8_t>(chunk >> (8 * i));
+}
+
+void ShieldedFile::chunkFailure(uint64_t chunk, const std::string& why) const {
+  uint64_t start = chunk << geometry_.chunkShift();
+  throw ShieldError(kIntegrity,
+                    "EINTEGRITY: chunk " + std::to_string(chunk) + " of '" + path_ + "' (plaintext bytes " +
+                        std::to_string(start) + "-" + std::to_string(start + chunkSize() - 1) + ") " + why +
+                        "; the file was modified outside the shield: restore it from a backup",
+                    0, "read", path_, static_cast<int64_t>(chunk));
+}
+
+size_t ShieldedFile::partsFor(uint64_t chunks) const {
+  uint64_t bytes = chunks << geometry_.chunkShift();
+  uint64_t parts = std::min<uint64_t>({ParallelRunner::shared().threads(), bytes / kBytesPerPart, chunks});
+  return static_cast<size_t>(std::max<uint64_t>(parts, 1));
+}
+
+void ShieldedFile::readChunk(uint64_t chunk, uint8_t* out) {
+  ChunkEntry e = tree_->entry(chunk);
+  if (e.isHole()) {
+    std::memset(out, 0, chunkSize());
+    return;
+  }
+  size_t got = fd_.readAt(out, chunkSize(), geometry_.chunkOffset(chunk));
+  uint8_t aad[kAadBytes];
+  buildAad(chunk, aad);
+  if (got != chunkSize()) {
+    wipe(out, chunkSize());
+    chunkFailure(chunk, "is missing from the file (truncated)");
+  }
+  if (!cipher_->open(e.nonce.data(), aad, kAadBytes, out, chunkSize(), out, e.tag.data())) {
+    wipe(out, chunkSize());
+    chunkFailure(chunk, "failed authentication");
+  }
+}
+
+size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensureOpen();
+  if (length == 0 || position >= size_) return 0;
+  length = static_cast<size_t>(std::min<uint64_t>(length, size_ - position));
+  const uint64_t shift = geometry_.chunkShift(), C = chunkSize();
+  const uint64_t end = position + length;
+  const uint64_t first = position >> shift, count = ((end - 1) >> shift) - first + 1;
+  entries_.resize(count);
+  for (uint64_t k = 0; k < count; k++) entries_[k] = tree_->entry(first + k);
+
+  const size_t parts = partsFor(count);
+  auto readPart = [&](size_t part) {
+    uint64_t a = count * part / parts, b = count * (part + 1) / parts;
+    std::unique_ptr<GcmCipher> own = parts > 1 ? std::make_unique<GcmCipher>(chunkKey_.data()) : nullptr;
+    GcmCipher& cipher = own ? *own : *cipher_;
+    std::vector<uint8_t> bounce;
+    uint8_t aad[kAadBytes];
+    auto whole = [&](uint64_t k) {
+      uint64_t s = (first + k) << shift;
+      return s >= position && s + C <= end && !entries_[k].isHole();
+    };
+    for (uint64_t k = a; k < b;) {
+      const uint64_t chunk = first + k, chunkStart = chunk << shift;
+      const uint64_t from = std::max(chunkStart, position), to = std::min(chunkStart + C, end);
+      uint8_t* dst = buffer + (from - position);
+      if (entries_[k].isHole()) {
+        std::memset(dst, 0, to - from);
+        k++;
+        continue;
+      }
+      if (!whole(k)) {  // a partly requested chunk: decrypt aside, copy out the requested bytes
+        bounce.resize(C);
+        size_t got = fd_.readAt(bounce.data(), C, geometry_.chunkOffset(chunk));
+        buildAad(chunk, aad);
+        if (got != C) chunkFailure(chunk, "is missing from the file (truncated)");
+        if (!cipher.open(entries_[k].nonce.data(), aad, kAadBytes, bounce.data(), C, bounce.data(),
+                         entries_[k].tag.data())) {
+          wipe(bounce.data(), C);
+          chunkFailure(chunk, "failed authentication");
+        }
+        std::memcpy(dst, bounce.data() + (from - chunkStart), to - from);
+        k++;
+        continue;
+      }
+      // A run of whole chunks that are adjacent on disk: one read straight into the caller's buffer,
+      // then decrypt in place.
+      const uint64_t offset = geometry_.chunkOffset(chunk);
+      uint64_t run = 1;
+      while (k + run < b && whole(k + run) && geometry_.chunkOffset(chunk + run) == offset + run * C) run++;
+      size_t got = fd_.readAt(dst, run * C, offset);
+      for (uint64_t r = 0; r < run; r++) {
+        if (got < (r + 1) * C) chunkFailure(chunk + r, "is missing from the file (truncated)");
+        buildAad(chunk + r, aad);
+        if (!cipher.open(entries_[k + r].nonce.data(), aad, kAadBytes, dst + r * C, C, dst + r * C,
+                         entries_[k + r].tag.data()))
+          chunkFailure(chunk + r, "failed authentication");
+      }
+      k += run;
+    }
+  };
+  try {
+    ParallelRunner::shared().run(parts, readPart);
+  } catch (...) {
+    wipe(buffer, length);  // never hand out plaintext that did not verify
+    throw;
+  }
+  return length;
+}
+
+size_t ShieldedFile::write(const uint8_t* buffer, size_t length, uint64_t position) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensureWritable();
+  return writeLocked(buffer, length, position);
+}
+
+size_t ShieldedFile::writeLocked(const uint8_t* buffer, size_t length, uint64_t position) {
+  if (length == 0) return 0;
+  if (position > geometry_.maxFileSize() || length > geometry_.maxFileSize() - position)
+    throw ShieldError("EFBIG", "EFBIG: write past the largest file size of '" + path_ + "'", EFBIG, "write", path_);
+  const uint64_t end = position + length, shift = geometry_.chunkShift();
+  const uint64_t first = position >> shift, last = (end - 1) >> shift;
+  const uint64_t window = std::max<uint64_t>(1, kWriteWindowBytes >> shift);
+  for (uint64_t a = first; a <= last; a += window) writeWindow(buffer, position, end, a, std::min(last + 1, a + window));
+  return length;
+}
+
+void ShieldedFile::mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end,
+                                  uint8_t* out) {
+  const uint64_t C = chunkSize(), chunkStart = chunk << geometry_.chunkShift();
+  readChunk(chunk, out);  // holes and chunks past the end read as zeros
+  const uint64_t from = std::max(chunkStart, position), to = std::min(chunkStart + C, end);
+  std::memcpy(out + (from - chunkStart), buffer + (from - position), to - from);
+  // Plaintext past the end of the file is zero (FORMAT.md), so a later growth reads zeros.
+  const uint64_t fileEnd = std::max(size_, end);
+  if (fileEnd < chunkStart + C) std::memset(out + (fileEnd - chunkStart), 0, chunkStart + C - fileEnd);
+}
+
+void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_t end, uint64_t firstChunk,
+                               uint64_t endChunk) {
+  const uint64_t shift = geometry_.chunkShift(), C = chunkSize(), count = endChunk - firstChunk;
+  if (encryptions_ + count > options_.keyBudget) rekey();
+  if (endChunk > tree_->chunkCount()) tree_->resize(endChunk);
+
+  // Chunks the write covers only partly are merged with their old content first.
+  auto isWhole = [&](uint64_t chunk) { return (chunk << shift) >= position && ((chunk + 1) << shift) <= end; };
+  const uint8_t* edgeSource[2] = {nullptr, nullptr};
+  const uint64_t edgeChunk[2] = {firstChunk, endChunk - 1};
+  for (int e = 0; e < 2; e++) {
+    if (isWhole(edgeChunk[e]) || (e == 1 && edgeChunk[1] == edgeChunk[0] && edgeSource[0])) continue;
+    mergeEdgeChunk(edgeChunk[e], buffer, position, end, edges_.data() + e * C);
+    edgeSource[e] = edges_.data() + e * C;
+  }
+  auto plaintextOf = [&](uint64_t chunk) -> const uint8_t* {
+    if (chunk == edgeChunk[0] && edgeSource[0]) return edgeSource[0];
+    if (chunk == edgeChunk[1] && edgeSource[1]) return edgeSource[1];
+    return buffer + ((chunk << shift) - position);
+  };
+
+  entries_.resize(count);
+  ciphertext_.resize(count * C);
+  for (auto& e : entries_) freshNonce(e.nonce);
+  const size_t parts = partsFor(count);
+  auto sealPart = [&](size_t part) {
+    uint64_t a = count * part / parts, b = count * (part + 1) / parts;
+    std::unique_ptr<GcmCipher> own = parts > 1 ? std::make_unique<GcmCipher>(chunkKey_.data()) : nullptr;
+    GcmCipher& cipher = own ? *own : *cipher_;
+    uint8_t aad[kAadBytes];
+    for (uint64_t k = a; k < b; k++) {
+      buildAad(firstChunk + k, aad);
+      cipher.seal(entries_[k].nonce.data(), aad, kAadBytes, plaintextOf(firstChunk + k), C,
+                  ciphertext_.data() + k * C, entries_[k].tag.data());
+    }
+    for (uint64_t k = a; k < b;) {  // write runs of chunks that are adjacent on disk
+      const uint64_t offset = geometry_.chunkOffset(firstChunk + k);
+      uint64_t run = 1;
+      while (k + run < b && geometry_.chunkOffset(firstChunk + k + run) == offset + run * C) run++;
+      fd_.writeAt(ciphertext_.data() + k * C, run * C, offset);
+      k += run;
+    }
+  };
+  ParallelRunner::shared().run(parts, sealPart);
+
+  for (uint64_t k = 0; k < count; k++) tree_->setEntry(firstChunk + k, entries_[k]);
+  encryptions_ += count;
+  size_ = std::max(size_, std::min(end, endChunk << shift));
+  dirty_ = true;
+}
+
+void ShieldedFile::truncate(uint64_t newSize) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensureWritable();
+  if (newSize > geometry_.maxFileSize())
+    throw ShieldError("EFBIG", "EFBIG: size past the largest file size of '" + path_ + "'", EFBIG, "ftruncate", path_);
+  if (newSize == size_) return;
+  const uint64_t shift = geometry_.chunkShift(), newChunks = geometry_.chunkCount(newSize);
+  const bool shrinking = newSize < size_;
+  const uint64_t tail = newSize & (chunkSize() - 1);
+  if (shrinking && tail != 0 && !tree_->entry(newChunks - 1).isHole()) {
+    // The new last chunk keeps `tail` bytes; re-seal it so the bytes past the new end become zero.
+    std::vector<uint8_t> kept(chunkSize());
+    const uint64_t chunkStart = (newChunks - 1) << shift;
+    readChunk(newChunks - 1, kept.data());
+    size_ = newSize;
+    writeLocked(kept.data(), tail, chunkStart);
+    wipe(kept.data(), kept.size());
+  }
+  tree_->resize(newChunks);
+  size_ = newSize;
+  dirty_ = true;
+}
+
+Hash ShieldedFile::flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensureOpen();
+  return flushLocked();
+}
+
+Hash ShieldedFile::flushLocked() {
+  if (!dirty_) return header_.mac;
+  tree_->writeDirtyNodes();
+  const uint64_t physical = geometry_.physicalSize(tree_->chunkCount());
+  if (fd_.size() != physical) fd_.truncate(physical);
+  fd_.dataSync();  // chunks and nodes are durable before the header that references them
+  Header next = header_;
+  next.height = static_cast<uint8_t>(tree_->height());
+  next.size = size_;
+  next.encryptions = encryptions_;
+  next.generation = header_.generation + 1;
+  next.root = tree_->root();
+  sealHeader(next);
+  uint8_t bytes[kHeaderUsedBytes];
+  next.encode(bytes);
+  fd_.writeAt(bytes, sizeof bytes, 0);
+  fd_.dataSync();
+  header_ = next;
+  dirty_ = false;
+  return header_.mac;
+}
+
+void ShieldedFile::rekey() {
+  // A fresh key_id gives a fresh chunk key; every chunk is re-sealed into a new file that replaces
+  // the old one atomically, so no chunk key ever passes its nonce budget (FORMAT.md).
+  uint8_t suffix[6];
+  randomBytes(suffix, sizeof suffix);
+  const std::string tempPath = path_ + ".rekey-" + toHex(suffix, sizeof suffix);
+  int raw = FileDescriptor::openRaw(tempPath, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (raw < 0) throw systemError(errno, "open", tempPath);
+  FileDescriptor target(raw, tempPath);
+  try {
+    Header next = header_;
+    randomBytes(next.keyId.data(), kIdBytes);
+    uint8_t salt[2 * kIdBytes];
+    std::memcpy(salt, next.fileId.data(), kIdBytes);
+    std::memcpy(salt + kIdBytes, next.keyId.data(), kIdBytes);
+    SecretKey newKey;
+    hkdfSha256(masterKey_.data(), kKeyBytes, salt, sizeof salt, kChunkKeyInfo, newKey.data(), kKeyBytes);
+    GcmCipher newCipher(newKey.data());
+    MerkleTree newTree(target, geometry_, options_.cacheBytes);
+    newTree.reset(0, Hash{});
+    const uint64_t chunks = tree_->chunkCount();
+    newTree.resize(chunks);
+    std::vector<uint8_t> plain(chunkSize());
+    uint8_t aad[kAadBytes];
+    uint64_t sealed = 0;
+    for (uint64_t chunk = 0; chunk < chunks; chunk++) {
+      if (tree_->entry(chunk).isHole()) continue;
+      readChunk(chunk, plain.data());
+      ChunkEntry e;
+      freshNonce(e.nonce);
+      buildAad(chunk, aad);
+      newCipher.seal(e.nonce.data(), aad, kAadBytes, plain.data(), chunkSize(), plain.data(), e.tag.data());
+      target.writeAt(plain.data(), chunkSize(), geometry_.chunkOffset(chunk));
+      newTree.setEntry(chunk, e);
+      sealed++;
+    }
+    wipe(plain.data(), plain.size());
+    newTree.writeDirtyNodes();
+    target.truncate(geometry_.physicalSize(chunks));
+    next.height = static_cast<uint8_t>(newTree.height());
+    next.size = size_;
+    next.encryptions = sealed;
+    next.generation = header_.generation + 1;
+    next.root = newTree.root();
+    sealHeader(next);
+    std::vector<uint8_t> block(kHeaderBlockBytes, 0);
+    next.encode(block.data());
+    target.writeAt(block.data(), block.size(), 0);
+    target.dataSync();
+    lockFile(target, true);
+    if (::rename(tempPath.c_str(), path_.c_str()) != 0) throw systemError(errno, "rename", tempPath);
+    syncParentDirectory(path_);
+    fd_ = std::move(target);
+    header_ = next;
+    chunkKey_ = newKey;
+    cipher_ = std::make_unique<GcmCipher>(chunkKey_.data());
+    tree_ = std::make_unique<MerkleTree>(fd_, geometry_, options_.cacheBytes);
+    tree_->reset(chunks, header_.root);
+    encryptions_ = sealed;
+    dirty_ = false;
+  } catch (...) {
+    ::unlink(tempPath.c_str());
+    throw;
+  }
+}
+
+Hash ShieldedFile::close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensureOpen();
+  Hash tag = options_.readOnly ? header_.mac : flushLocked();
+  closed_ = true;
+  tree_.reset();
+  cipher_.reset();
+  wipe(chunkKey_.data(), kKeyBytes);
+  wipe(headerKey_.data(), kKeyBytes);
+  wipe(masterKey_.data(), kKeyBytes);
+  fd_.close();
+  return tag;
+}
+
+uint64_t ShieldedFile::size() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return size_;
+}
+
+Hash ShieldedFile::tag() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return header_.mac;
+}
+
+uint64_t ShieldedFile::encryptions() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return encryptions_;
+}
+
+FileId ShieldedFile::keyId() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return header_.keyId;
+}
+
+}  // namespace shieldfs

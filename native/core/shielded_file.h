@@ -1,0 +1,93 @@
+// One shielded file: the public face of the core. Reads and writes plaintext at any offset; on disk
+// it is the chunked AES-256-GCM + Merkle tree format of FORMAT.md. Thread-safe: every call takes
+// the file's mutex; a large call spreads its chunk crypto and I/O over the ParallelRunner.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto.h"
+#include "file_descriptor.h"
+#include "format.h"
+#include "merkle_tree.h"
+
+namespace shieldfs {
+
+struct OpenOptions {
+  bool create = false;            // create the file when it does not exist
+  bool readOnly = false;
+  unsigned chunkShift = 0;        // 0: default for a new file, any for an existing one
+  size_t cacheBytes = 8u << 20;   // Merkle node cache
+  std::optional<Hash> expectedTag;
+  uint64_t keyBudget = uint64_t{1} << 32;  // chunk encryptions per chunk key (FORMAT.md); lower only in tests
+};
+
+class ShieldedFile {
+ public:
+  static std::unique_ptr<ShieldedFile> open(const std::string& path, const uint8_t key[kKeyBytes],
+                                            const OpenOptions& options);
+  ~ShieldedFile();
+  ShieldedFile(const ShieldedFile&) = delete;
+  ShieldedFile& operator=(const ShieldedFile&) = delete;
+
+  size_t read(uint8_t* buffer, size_t length, uint64_t position);
+  size_t write(const uint8_t* buffer, size_t length, uint64_t position);
+  void truncate(uint64_t size);
+  Hash flush();
+  Hash close();  // flushes; later calls fail with EBADF
+
+  uint64_t size();
+  Hash tag();
+  uint64_t chunkSize() const { return geometry_.chunkSize(); }
+  FileId fileId() const { return header_.fileId; }
+  uint64_t encryptions();       // under the current chunk key
+  FileId keyId();               // changes when the file is re-keyed
+  const std::string& path() const { return path_; }
+
+ private:
+  ShieldedFile(std::string path, const uint8_t key[kKeyBytes], const OpenOptions& options, FileDescriptor fd,
+               const Header& header);
+  static Header createHeader(const SecretKey& key, unsigned chunkShift, const FileId& fileId);
+  void deriveChunkKey();
+  void sealHeader(Header& header) const;
+  void verifyHeader(const uint8_t* block);
+
+  void ensureOpen() const;
+  void ensureWritable() const;
+  size_t writeLocked(const uint8_t* buffer, size_t length, uint64_t position);
+  void writeWindow(const uint8_t* buffer, uint64_t position, uint64_t end, uint64_t firstChunk, uint64_t endChunk);
+  void readChunk(uint64_t chunk, uint8_t* out);  // verified plaintext of one whole chunk
+  void mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end, uint8_t* out);
+  Hash flushLocked();
+  void rekey();
+  size_t partsFor(uint64_t chunks) const;
+  void buildAad(uint64_t chunk, uint8_t aad[kAadBytes]) const;
+  [[noreturn]] void chunkFailure(uint64_t chunk, const std::string& why) const;
+
+  std::mutex mutex_;
+  std::string path_;
+  OpenOptions options_;
+  SecretKey masterKey_;
+  SecretKey chunkKey_;
+  SecretKey headerKey_;
+  Header header_;  // the last durable header
+  Geometry geometry_;
+  FileDescriptor fd_;
+  std::unique_ptr<MerkleTree> tree_;
+  std::unique_ptr<GcmCipher> cipher_;  // for single-part work on the calling thread
+  uint64_t size_ = 0;
+  uint64_t encryptions_ = 0;
+  bool dirty_ = false;
+  bool closed_ = false;
+  std::vector<ChunkEntry> entries_;    // per-call scratch
+  std::vector<uint8_t> ciphertext_;    // per-call scratch for writes
+  std::vector<uint8_t> edges_;         // two chunks: merged first and last chunk of a write
+};
+
+std::string toHex(const uint8_t* data, size_t len);
+
+}  // namespace shieldfs
