@@ -45,7 +45,7 @@ export class ShieldedFile {
   }
 
   /** Reads up to `length` bytes at `position` into `buffer[offset…]`; resolves to the count, 0 at end of file. */
-  read(buffer: Uint8Array, offset?: number, length?: number, position?: number): Promise<number> {
+  async read(buffer: Uint8Array, offset?: number, length?: number, position?: number): Promise<number> {
     const args = ioArguments(buffer, offset, length, position);
     return settle((done) => this.#native.read(...args, done));
   }
@@ -55,7 +55,7 @@ export class ShieldedFile {
   }
 
   /** Writes `length` bytes of `buffer[offset…]` at `position`; a gap past the end becomes a hole. */
-  write(buffer: Uint8Array, offset?: number, length?: number, position?: number): Promise<number> {
+  async write(buffer: Uint8Array, offset?: number, length?: number, position?: number): Promise<number> {
     const args = ioArguments(buffer, offset, length, position);
     return settle((done) => this.#native.write(...args, done));
   }
@@ -75,7 +75,7 @@ export class ShieldedFile {
   }
 
   /** Makes every change durable; resolves to the file's new tag (hex). */
-  flush(): Promise<string> {
+  async flush(): Promise<string> {
     return settle((done) => this.#native.flush(done));
   }
 
@@ -84,7 +84,7 @@ export class ShieldedFile {
   }
 
   /** Flushes and closes; resolves to the final tag. Later calls fail with EBADF. */
-  close(): Promise<string> {
+  async close(): Promise<string> {
     return settle((done) => this.#native.close(done));
   }
 

@@ -44,11 +44,12 @@ void Header::encode(uint8_t out[kHeaderUsedBytes]) const {
   out[11] = height;
   std::memcpy(out + 16, fileId.data(), kIdBytes);
   std::memcpy(out + 32, keyId.data(), kIdBytes);
-  std::memcpy(out + 48, keyCheck.data(), kKeyCheckBytes);
-  putU64(out + 64, size);
-  putU64(out + 72, encryptions);
-  putU64(out + 80, generation);
-  std::memcpy(out + 88, root.data(), kHashBytes);
+  std::memcpy(out + 48, checkSalt.data(), kIdBytes);
+  std::memcpy(out + 64, keyCheck.data(), kKeyCheckBytes);
+  putU64(out + 80, size);
+  putU64(out + 88, encryptions);
+  putU64(out + 96, generation);
+  std::memcpy(out + 104, root.data(), kHashBytes);
   std::memcpy(out + kHeaderMacOffset, mac.data(), kHashBytes);
 }
 
@@ -68,11 +69,12 @@ Header Header::decode(const uint8_t* block, size_t len, const char* path) {
     if (block[i]) malformed(path, "padding bytes set");
   std::memcpy(h.fileId.data(), block + 16, kIdBytes);
   std::memcpy(h.keyId.data(), block + 32, kIdBytes);
-  std::memcpy(h.keyCheck.data(), block + 48, kKeyCheckBytes);
-  h.size = getU64(block + 64);
-  h.encryptions = getU64(block + 72);
-  h.generation = getU64(block + 80);
-  std::memcpy(h.root.data(), block + 88, kHashBytes);
+  std::memcpy(h.checkSalt.data(), block + 48, kIdBytes);
+  std::memcpy(h.keyCheck.data(), block + 64, kKeyCheckBytes);
+  h.size = getU64(block + 80);
+  h.encryptions = getU64(block + 88);
+  h.generation = getU64(block + 96);
+  std::memcpy(h.root.data(), block + 104, kHashBytes);
   std::memcpy(h.mac.data(), block + kHeaderMacOffset, kHashBytes);
   return h;
 }

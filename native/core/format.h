@@ -11,8 +11,8 @@ namespace shieldfs {
 
 inline constexpr uint16_t kFormatVersion = 1;
 inline constexpr size_t kHeaderBlockBytes = 4096;
-inline constexpr size_t kHeaderUsedBytes = 152;
-inline constexpr size_t kHeaderMacOffset = 120;
+inline constexpr size_t kHeaderUsedBytes = 168;
+inline constexpr size_t kHeaderMacOffset = 136;
 inline constexpr size_t kNodeBytes = 4096;
 inline constexpr size_t kEntryBytes = kNonceBytes + kGcmTagBytes;  // 28
 inline constexpr uint64_t kLeafFanout = 146;                        // entries per leaf node
@@ -40,6 +40,7 @@ struct Header {
   uint8_t height = 0;
   FileId fileId{};
   FileId keyId{};
+  std::array<uint8_t, kIdBytes> checkSalt{};
   std::array<uint8_t, kKeyCheckBytes> keyCheck{};
   uint64_t size = 0;
   uint64_t encryptions = 0;
@@ -47,7 +48,7 @@ struct Header {
   Hash root{};
   Hash mac{};
 
-  // Writes bytes 0..151 (mac included as stored in the struct); the rest of the block stays as is.
+  // Writes bytes 0..167 (mac included as stored in the struct); the rest of the block stays as is.
   void encode(uint8_t out[kHeaderUsedBytes]) const;
   // Parses and bounds-checks a whole header block. Throws EINTEGRITY for anything malformed;
   // does not check the MAC (that needs the key).

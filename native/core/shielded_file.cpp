@@ -21,8 +21,8 @@ constexpr std::string_view kKeyCheckInfo = "shieldfs/v1 key check";
 constexpr uint64_t kWriteWindowBytes = 8u << 20;   // bounds the ciphertext scratch of one write
 constexpr uint64_t kBytesPerPart = 128u << 10;     // smaller jobs are not worth a thread handoff
 
-void deriveKeyCheck(const SecretKey& key, const FileId& fileId, uint8_t out[kKeyCheckBytes]) {
-  hkdfSha256(key.data(), kKeyBytes, fileId.data(), fileId.size(), kKeyCheckInfo, out, kKeyCheckBytes);
+void deriveKeyCheck(const SecretKey& key, const FileId& checkSalt, uint8_t out[kKeyCheckBytes]) {
+  hkdfSha256(key.data(), kKeyBytes, checkSalt.data(), checkSalt.size(), kKeyCheckInfo, out, kKeyCheckBytes);
 }
 
 void freshNonce(std::array<uint8_t, kNonceBytes>& nonce) {
@@ -131,7 +131,8 @@ Header ShieldedFile::createHeader(const SecretKey& key, unsigned chunkShift, con
   h.chunkShift = static_cast<uint8_t>(chunkShift);
   h.fileId = fileId;
   randomBytes(h.keyId.data(), h.keyId.size());
-  deriveKeyCheck(key, fileId, h.keyCheck.data());
+  randomBytes(h.checkSalt.data(), h.checkSalt.size());
+  deriveKeyCheck(key, h.checkSalt, h.keyCheck.data());
   return h;
 }
 
@@ -151,7 +152,7 @@ void ShieldedFile::sealHeader(Header& header) const {
 
 void ShieldedFile::verifyHeader(const uint8_t* block) {
   std::array<uint8_t, kKeyCheckBytes> check;
-  deriveKeyCheck(masterKey_, header_.fileId, check.data());
+  deriveKeyCheck(masterKey_, header_.checkSalt, check.data());
   if (!constantTimeEqual(check.data(), header_.keyCheck.data(), kKeyCheckBytes))
     throw ShieldError(kBadKey,
                       "EBADKEY: the key does not open '" + path_ +

@@ -1,0 +1,81 @@
+// The one timing helper behind every figure of the benchmark, and the seeded PRNG its random
+// workloads draw positions from.
+import { performance } from 'node:perf_hooks';
+
+export interface Figure {
+  ops: number;
+  bytes: number;
+  /** Wall time of all ops plus the finishing step (flush/fsync). */
+  seconds: number;
+  /** The finishing step's share of `seconds`. */
+  finishSeconds: number;
+  opsPerSecond: number;
+  bytesPerSecond: number;
+  /** Median time of one op, when per-op samples were taken. */
+  medianOpSeconds?: number;
+}
+
+export interface MeasureOptions {
+  bytesPerOp: number;
+  /** Run exactly this many ops … */
+  ops?: number;
+  /** … or as many as fit in this many seconds. */
+  seconds?: number;
+  /** Runs once after the ops, inside the timed span (flush/fsync of write phases). */
+  finish?: () => unknown;
+  /** Time every op on its own, for medians (`op(i)` may then split samples by `i`). */
+  samples?: number[];
+}
+
+/**
+ * Runs `op(0)`, `op(1)`, … and times them. An op may be synchronous or return a promise; promises are
+ * awaited one at a time (queue depth 1), synchronous ops run in a plain loop without touching the
+ * event loop.
+ */
+export async function measure(op: (i: number) => unknown, options: MeasureOptions): Promise<Figure> {
+  const maxOps = options.ops ?? Number.POSITIVE_INFINITY;
+  if (!Number.isFinite(maxOps) && options.seconds === undefined) throw new Error('measure: give ops or seconds');
+  globalThis.gc?.();  // start every figure with a clean heap (node --expose-gc)
+  const samples = options.samples;
+  const start = performance.now();
+  const deadline = options.seconds === undefined ? Number.POSITIVE_INFINITY : start + options.seconds * 1000;
+  let ops = 0;
+  while (ops < maxOps && ((ops & 15) !== 0 || performance.now() < deadline)) {
+    const t0 = samples ? performance.now() : 0;
+    const result = op(ops);
+    if (result instanceof Promise) await result;  // a synchronous op costs no microtask
+    if (samples) samples.push((performance.now() - t0) / 1000);
+    ops++;
+  }
+  const finishStart = performance.now();
+  await options.finish?.();
+  const end = performance.now();
+  const seconds = (end - start) / 1000;
+  return {
+    ops,
+    bytes: ops * options.bytesPerOp,
+    seconds,
+    finishSeconds: (end - finishStart) / 1000,
+    opsPerSecond: ops / seconds,
+    bytesPerSecond: (ops * options.bytesPerOp) / seconds,
+    ...(samples && samples.length > 0 ? { medianOpSeconds: median(samples) } : {}),
+  };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** mulberry32: the same seed gives every subject the same sequence of positions. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,811 @@
+// An independent implementation of FORMAT.md (version 1) over node:crypto only. It shares no code
+// with the native core: the test suite writes files with one implementation and reads them with the
+// other, so a misreading of the format by either shows up as a disagreement.
+//
+// decodeFile() verifies everything (header, padding, on-disk length, every node, every chunk);
+// encodeFile() writes a whole file at once (optionally with holes); ReferenceWriter and
+// ReferenceReader stream with bounded memory (appends, positional reads) for large files.
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  randomFillSync,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
+
+// ---------------------------------------------------------------------------------------------
+// Parameters (FORMAT.md, "Parameters")
+
+export const HEADER_SIZE = 4096;
+export const NODE_SIZE = 4096;
+export const LEAF_FANOUT = 146;
+export const INNER_FANOUT = 128;
+export const ENTRY_SIZE = 28;
+export const HASH_SIZE = 32;
+export const MAX_HEIGHT = 5;
+export const MIN_CHUNK_SHIFT = 12;
+export const MAX_CHUNK_SHIFT = 20;
+const NONCE_SIZE = 12;
+const GCM_TAG_SIZE = 16;
+const LEAF_USED = LEAF_FANOUT * ENTRY_SIZE; // 4088; the last 8 bytes of a leaf are zero
+
+// Header block (FORMAT.md, "Header block")
+const MAGIC = Buffer.from('SHIELDFS', 'ascii');
+const VERSION = 1;
+const H = {
+  magic: 0,
+  version: 8,
+  chunkShift: 10,
+  height: 11,
+  reserved: 12,
+  fileId: 16,
+  keyId: 32,
+  checkSalt: 48,
+  keyCheck: 64,
+  size: 80,
+  encryptions: 88,
+  generation: 96,
+  root: 104,
+  mac: 136,
+  end: 168, // bytes [end, 4096) are zero
+} as const;
+
+const INFO_CHUNK_KEY = 'shieldfs/v1 chunk key';
+const INFO_HEADER_KEY = 'shieldfs/v1 header key';
+const INFO_KEY_CHECK = 'shieldfs/v1 key check';
+
+const ZERO_HASH = Buffer.alloc(HASH_SIZE);
+
+// ---------------------------------------------------------------------------------------------
+// Errors (FORMAT.md, "Errors when opening and reading")
+
+export type ReferenceErrorCode = 'EINTEGRITY' | 'EBADKEY' | 'EROLLBACK';
+
+export interface ReferenceError extends Error {
+  code: ReferenceErrorCode;
+  path: string;
+  chunk?: number;
+}
+
+function fail(code: ReferenceErrorCode, path: string, message: string, chunk?: number): never {
+  const error = new Error(`${code}: ${message} (${path}${chunk === undefined ? '' : `, chunk ${chunk}`})`) as ReferenceError;
+  error.code = code;
+  error.path = path;
+  if (chunk !== undefined) error.chunk = chunk;
+  throw error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry (FORMAT.md, "Merkle tree" and "Layout")
+
+/** Chunks a tree of height h covers: cap(0) = 1, cap(h) = F1 · F2^(h-1). */
+export function capacity(height: number): number {
+  return height === 0 ? 1 : LEAF_FANOUT * INNER_FANOUT ** (height - 1);
+}
+
+/** The smallest h with n ≤ cap(h); 0 for an empty file. */
+export function treeHeight(chunks: number): number {
+  if (chunks <= 1) return 0;
+  for (let h = 1; h <= MAX_HEIGHT; h++) if (chunks <= capacity(h)) return h;
+  throw new RangeError(`${chunks} chunks exceed cap(${MAX_HEIGHT})`);
+}
+
+export function chunkCount(size: number, chunkSize: number): number {
+  return Math.ceil(size / chunkSize);
+}
+
+/** Subtree sizes T(0…5) and the offsets of FORMAT.md's Layout section for one chunk size. */
+export class Layout {
+  readonly chunkSize: number;
+  /** T(l): size of a full level-l subtree. */
+  readonly subtree: readonly number[];
+
+  constructor(chunkSize: number) {
+    this.chunkSize = chunkSize;
+    const t = [chunkSize, NODE_SIZE + LEAF_FANOUT * chunkSize];
+    for (let l = 2; l <= MAX_HEIGHT; l++) t.push(NODE_SIZE + INNER_FANOUT * t[l - 1]!);
+    this.subtree = t;
+  }
+
+  /** c(l, d): offset of child d inside a level-l subtree. */
+  childOffset(level: number, digit: number): number {
+    return digit === 0 ? 0 : NODE_SIZE + digit * this.subtree[level - 1]!;
+  }
+
+  /** start(l, j) = 4096 + Σ_k c(l+1+k, digit_k(j)). */
+  subtreeStart(level: number, index: number): number {
+    let offset = HEADER_SIZE;
+    let rest = index;
+    for (let k = 0; rest > 0; k++) {
+      offset += this.childOffset(level + 1 + k, rest % INNER_FANOUT);
+      rest = Math.floor(rest / INNER_FANOUT);
+    }
+    return checkSafe(offset);
+  }
+
+  /** node(l, j) = start(l, j) + T(l-1), l ≥ 1. */
+  nodeOffset(level: number, index: number): number {
+    return checkSafe(this.subtreeStart(level, index) + this.subtree[level - 1]!);
+  }
+
+  /** chunk(i) = start(1, ⌊i/F1⌋) + c(1, i mod F1). */
+  chunkOffset(chunk: number): number {
+    return checkSafe(this.subtreeStart(1, Math.floor(chunk / LEAF_FANOUT)) + this.childOffset(1, chunk % LEAF_FANOUT));
+  }
+
+  /** max(chunk(n-1) + C, node(l, ⌊(n-1)/cap(l)⌋) + N for 1 ≤ l ≤ h), or 4096 when n = 0. */
+  diskLength(chunks: number): number {
+    if (chunks === 0) return HEADER_SIZE;
+    let length = this.chunkOffset(chunks - 1) + this.chunkSize;
+    const height = treeHeight(chunks);
+    for (let l = 1; l <= height; l++) {
+      length = Math.max(length, this.nodeOffset(l, Math.floor((chunks - 1) / capacity(l))) + NODE_SIZE);
+    }
+    return length;
+  }
+}
+
+function checkSafe(value: number): number {
+  if (!Number.isSafeInteger(value)) throw new RangeError('offset beyond what the reference codec handles');
+  return value;
+}
+
+/** FORMAT.md's on-disk length for a plaintext of `size` bytes in chunks of `chunkSize`. */
+export function onDiskLength(size: number, chunkSize: number): number {
+  return new Layout(chunkSize).diskLength(chunkCount(size, chunkSize));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and primitives (FORMAT.md, "Keys", "Chunks", "Merkle tree")
+
+interface FileKeys {
+  chunkKey: KeyObject;
+  headerKey: Buffer;
+  keyCheck: Buffer;
+}
+
+function hkdf(key: Uint8Array, salt: Buffer, info: string, length: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, salt, Buffer.from(info, 'ascii'), length));
+}
+
+function deriveKeys(key: Uint8Array, fileId: Buffer, keyId: Buffer, checkSalt: Buffer): FileKeys {
+  if (!(key instanceof Uint8Array) || key.byteLength !== 32) throw new TypeError('key must be 32 bytes');
+  return {
+    chunkKey: createSecretKey(hkdf(key, Buffer.concat([fileId, keyId]), INFO_CHUNK_KEY, 32)),
+    headerKey: hkdf(key, fileId, INFO_HEADER_KEY, 32),
+    keyCheck: hkdf(key, checkSalt, INFO_KEY_CHECK, 16),
+  };
+}
+
+function nodeHash(level: number, node: Buffer): Buffer {
+  return createHash('sha256').update(Buffer.of(level)).update(node).digest();
+}
+
+function chunkAad(fileId: Buffer, chunk: number): Buffer {
+  const aad = Buffer.alloc(24);
+  fileId.copy(aad, 0);
+  aad.writeBigUInt64LE(BigInt(chunk), 16);
+  return aad;
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function freshNonce(): Buffer {
+  const nonce = Buffer.alloc(NONCE_SIZE);
+  do randomFillSync(nonce);
+  while (isZero(nonce));
+  return nonce;
+}
+
+function sealChunk(chunkKey: KeyObject, fileId: Buffer, chunk: number, plaintext: Buffer): { ciphertext: Buffer; entry: Buffer } {
+  const nonce = freshNonce();
+  const cipher = createCipheriv('aes-256-gcm', chunkKey, nonce);
+  cipher.setAAD(chunkAad(fileId, chunk));
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { ciphertext, entry: Buffer.concat([nonce, cipher.getAuthTag()]) };
+}
+
+function readFully(fd: number, buffer: Buffer, position: number): number {
+  let done = 0;
+  while (done < buffer.length) {
+    const got = readSync(fd, buffer, done, buffer.length - done, position + done);
+    if (got === 0) break;
+    done += got;
+  }
+  return done;
+}
+
+function checkChunkSize(chunkSize: number): number {
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1 << MIN_CHUNK_SHIFT || chunkSize > 1 << MAX_CHUNK_SHIFT || (chunkSize & (chunkSize - 1)) !== 0) {
+    throw new RangeError(`chunk size must be a power of two from 4096 to 1048576, got ${chunkSize}`);
+  }
+  return chunkSize;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading: header verification, lazily verified tree, chunk decryption
+
+interface Header {
+  chunkShift: number;
+  chunkSize: number;
+  height: number;
+  fileId: Buffer;
+  keyId: Buffer;
+  size: number;
+  chunks: number;
+  encryptions: number;
+  generation: number;
+  root: Buffer;
+  mac: Buffer;
+}
+
+function readU64(block: Buffer, offset: number, path: string, what: string): number {
+  const value = block.readBigUInt64LE(offset);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) fail('EINTEGRITY', path, `${what} ${value} beyond what the reference codec handles`);
+  return Number(value);
+}
+
+/** Opens and checks the header in FORMAT.md's order; returns the trusted header. */
+function verifyHeader(fd: number, path: string, key: Uint8Array, expectedTag?: string): { header: Header; keys: FileKeys } {
+  const diskLength = fstatSync(fd).size;
+  if (diskLength < HEADER_SIZE) fail('EINTEGRITY', path, `file is ${diskLength} bytes, shorter than the header`);
+  const block = Buffer.alloc(HEADER_SIZE);
+  if (readFully(fd, block, 0) !== HEADER_SIZE) fail('EINTEGRITY', path, 'short header read');
+
+  // Structure: magic, version, chunk_shift, height, reserved and padding.
+  if (!block.subarray(H.magic, H.magic + 8).equals(MAGIC)) fail('EINTEGRITY', path, 'bad magic');
+  const version = block.readUInt16LE(H.version);
+  if (version !== VERSION) fail('EINTEGRITY', path, `unknown version ${version}`);
+  const chunkShift = block.readUInt8(H.chunkShift);
+  if (chunkShift < MIN_CHUNK_SHIFT || chunkShift > MAX_CHUNK_SHIFT) fail('EINTEGRITY', path, `bad chunk_shift ${chunkShift}`);
+  const chunkSize = 2 ** chunkShift;
+  const height = block.readUInt8(H.height);
+  if (!isZero(block.subarray(H.reserved, H.reserved + 4))) fail('EINTEGRITY', path, 'non-zero reserved bytes');
+  if (!isZero(block.subarray(H.end))) fail('EINTEGRITY', path, 'non-zero header padding');
+  const size = readU64(block, H.size, path, 'size');
+  const chunks = chunkCount(size, chunkSize);
+  if (chunks > capacity(MAX_HEIGHT)) fail('EINTEGRITY', path, `size ${size} beyond cap(${MAX_HEIGHT})`);
+  if (height > MAX_HEIGHT || height !== treeHeight(chunks)) fail('EINTEGRITY', path, `height ${height} does not match size ${size}`);
+
+  // Key check before the MAC.
+  const fileId = Buffer.from(block.subarray(H.fileId, H.fileId + 16));
+  const keyId = Buffer.from(block.subarray(H.keyId, H.keyId + 16));
+  const checkSalt = Buffer.from(block.subarray(H.checkSalt, H.checkSalt + 16));
+  const keys = deriveKeys(key, fileId, keyId, checkSalt);
+  if (!timingSafeEqual(keys.keyCheck, block.subarray(H.keyCheck, H.keyCheck + 16))) fail('EBADKEY', path, 'wrong key');
+
+  const mac = Buffer.from(block.subarray(H.mac, H.mac + 32));
+  const expectedMac = createHmac('sha256', keys.headerKey).update(block.subarray(0, H.mac)).digest();
+  if (!timingSafeEqual(mac, expectedMac)) fail('EINTEGRITY', path, 'header MAC mismatch');
+
+  const layout = new Layout(chunkSize);
+  const wantLength = layout.diskLength(chunks);
+  if (diskLength !== wantLength) fail('EINTEGRITY', path, `on-disk length ${diskLength}, format says ${wantLength}`);
+
+  if (expectedTag !== undefined) {
+    const expected = Buffer.from(expectedTag, 'hex');
+    if (expected.length !== 32 || expectedTag.length !== 64) throw new TypeError('expectedTag must be 64 hex characters');
+    if (!timingSafeEqual(expected, mac)) fail('EROLLBACK', path, 'tag differs from the expected tag');
+  }
+
+  const root = Buffer.from(block.subarray(H.root, H.root + 32));
+  if (chunks === 0 && !isZero(root)) fail('EINTEGRITY', path, 'root of an empty file is not zero');
+  if (height === 0 && chunks === 1 && !isZero(root.subarray(ENTRY_SIZE))) fail('EINTEGRITY', path, 'non-zero root padding');
+
+  return {
+    header: {
+      chunkShift,
+      chunkSize,
+      height,
+      fileId,
+      keyId,
+      size,
+      chunks,
+      encryptions: readU64(block, H.encryptions, path, 'encryptions'),
+      generation: readU64(block, H.generation, path, 'generation'),
+      root,
+      mac,
+    },
+    keys,
+  };
+}
+
+const DEFAULT_CACHE_NODES = 64;
+
+/** A verified view of one file: nodes are checked top-down on first use and kept in a bounded LRU. */
+class VerifiedFile {
+  readonly fd: number;
+  readonly path: string;
+  readonly header: Header;
+  readonly layout: Layout;
+  readonly #keys: FileKeys;
+  readonly #cache = new Map<string, Buffer>();
+  readonly #cacheNodes: number;
+  /** Counts node reads from disk (tests use it to check laziness). */
+  nodeReads = 0;
+
+  constructor(path: string, key: Uint8Array, expectedTag?: string, cacheNodes = DEFAULT_CACHE_NODES) {
+    this.path = path;
+    this.#cacheNodes = Math.max(cacheNodes, MAX_HEIGHT + 1);
+    this.fd = openSync(path, 'r');
+    try {
+      const { header, keys } = verifyHeader(this.fd, path, key, expectedTag);
+      this.header = header;
+      this.#keys = keys;
+      this.layout = new Layout(header.chunkSize);
+    } catch (error) {
+      closeSync(this.fd);
+      throw error;
+    }
+  }
+
+  get tag(): string {
+    return this.header.mac.toString('hex');
+  }
+
+  /** Node (level, index), read from disk and verified against its trusted parent slot. */
+  node(level: number, index: number): Buffer {
+    const id = `${level}:${index}`;
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) {
+      this.#cache.delete(id);
+      this.#cache.set(id, cached);
+      return cached;
+    }
+    const { height, chunks } = this.header;
+    const firstChunk = index * capacity(level);
+    if (level < 1 || level > height || firstChunk >= chunks) throw new RangeError(`no node (${level}, ${index})`);
+    const expected =
+      level === height ? this.header.root : this.node(level + 1, Math.floor(index / INNER_FANOUT)).subarray((index % INNER_FANOUT) * HASH_SIZE, (index % INNER_FANOUT + 1) * HASH_SIZE);
+    const bytes = Buffer.alloc(NODE_SIZE);
+    this.nodeReads++;
+    if (readFully(this.fd, bytes, this.layout.nodeOffset(level, index)) !== NODE_SIZE) {
+      fail('EINTEGRITY', this.path, `node (${level}, ${index}) is short`, firstChunk);
+    }
+    if (!nodeHash(level, bytes).equals(expected)) fail('EINTEGRITY', this.path, `node (${level}, ${index}) hash mismatch`, firstChunk);
+    // Padding rules: the 8 bytes after a leaf's entries, and every entry or child past the end.
+    if (level === 1) {
+      if (!isZero(bytes.subarray(LEAF_USED))) fail('EINTEGRITY', this.path, `non-zero padding in leaf ${index}`, firstChunk);
+      const used = Math.min(LEAF_FANOUT, chunks - firstChunk);
+      if (!isZero(bytes.subarray(used * ENTRY_SIZE, LEAF_USED))) fail('EINTEGRITY', this.path, `entries past the end in leaf ${index}`, firstChunk);
+    } else {
+      const used = Math.min(INNER_FANOUT, Math.ceil((chunks - firstChunk) / capacity(level - 1)));
+      if (!isZero(bytes.subarray(used * HASH_SIZE))) fail('EINTEGRITY', this.path, `children past the end in node (${level}, ${index})`, firstChunk);
+    }
+    this.#cache.set(id, bytes);
+    while (this.#cache.size > this.#cacheNodes) {
+      const oldest = this.#cache.keys().next().value as string;
+      this.#cache.delete(oldest);
+    }
+    return bytes;
+  }
+
+  /** The 28-byte entry of chunk i (nonce ‖ tag; all zero for a hole). */
+  entry(chunk: number): Buffer {
+    if (this.header.height === 0) return this.header.root.subarray(0, ENTRY_SIZE);
+    const k = chunk % LEAF_FANOUT;
+    return this.node(1, Math.floor(chunk / LEAF_FANOUT)).subarray(k * ENTRY_SIZE, (k + 1) * ENTRY_SIZE);
+  }
+
+  /** Decrypts chunk i's ciphertext (C bytes) into out[outOffset…], checking the tail past `size`. */
+  openChunk(chunk: number, entry: Buffer, ciphertext: Buffer | null, out: Buffer, outOffset: number): void {
+    const { chunkSize, size } = this.header;
+    if (isZero(entry)) {
+      out.fill(0, outOffset, outOffset + chunkSize);
+      return;
+    }
+    const nonce = entry.subarray(0, NONCE_SIZE);
+    if (isZero(nonce)) fail('EINTEGRITY', this.path, 'all-zero nonce with a non-zero tag', chunk);
+    if (ciphertext === null || ciphertext.length !== chunkSize) fail('EINTEGRITY', this.path, 'chunk slot short', chunk);
+    const decipher = createDecipheriv('aes-256-gcm', this.#keys.chunkKey, nonce);
+    decipher.setAAD(chunkAad(this.header.fileId, chunk));
+    decipher.setAuthTag(entry.subarray(NONCE_SIZE, NONCE_SIZE + GCM_TAG_SIZE));
+    const target = out.subarray(outOffset, outOffset + chunkSize);
+    try {
+      decipher.update(ciphertext).copy(target);
+      decipher.final();
+    } catch {
+      target.fill(0);
+      fail('EINTEGRITY', this.path, 'chunk fails authentication', chunk);
+    }
+    const tailStart = size - chunk * chunkSize;
+    if (tailStart < chunkSize && !isZero(target.subarray(tailStart))) {
+      target.fill(0);
+      fail('EINTEGRITY', this.path, 'non-zero plaintext past the end of the file', chunk);
+    }
+  }
+
+  /**
+   * Plaintext of chunks [first, last] into a fresh buffer of (last-first+1)·C bytes. Runs of
+   * non-hole chunks are read with one positional read each (the nodes interleaved in the run are
+   * read along and skipped).
+   */
+  readChunks(first: number, last: number): Buffer {
+    const { chunkSize } = this.header;
+    const out = Buffer.allocUnsafe((last - first + 1) * chunkSize);
+    let i = first;
+    while (i <= last) {
+      const entry = this.entry(i);
+      if (isZero(entry)) {
+        this.openChunk(i, entry, null, out, (i - first) * chunkSize);
+        i++;
+        continue;
+      }
+      // Extend the run while the following chunks are not holes and the span stays modest.
+      let end = i;
+      const runStart = this.layout.chunkOffset(i);
+      while (end < last && !isZero(this.entry(end + 1)) && this.layout.chunkOffset(end + 1) - runStart < 16 * 1024 * 1024) end++;
+      const spanEnd = this.layout.chunkOffset(end) + chunkSize;
+      const span = Buffer.allocUnsafe(spanEnd - runStart);
+      const got = readFully(this.fd, span, runStart);
+      for (let c = i; c <= end; c++) {
+        const at = this.layout.chunkOffset(c) - runStart;
+        const ciphertext = at + chunkSize <= got ? span.subarray(at, at + chunkSize) : null;
+        this.openChunk(c, this.entry(c), ciphertext, out, (c - first) * chunkSize);
+      }
+      i = end + 1;
+    }
+    return out;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    this.#cache.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public reading API
+
+export interface DecodedFile {
+  plaintext: Buffer;
+  tag: string;
+  fileId: Buffer;
+  keyId: Buffer;
+  chunkSize: number;
+  size: number;
+  height: number;
+  generation: number;
+  encryptions: number;
+}
+
+/**
+ * Decodes a whole file, verifying everything: header structure, key check, MAC, expected tag,
+ * on-disk length, every node hash and padding, every chunk tag, and the zero tail of the last chunk.
+ */
+export function decodeFile(path: string, key: Uint8Array, options: { expectedTag?: string } = {}): DecodedFile {
+  const file = new VerifiedFile(path, key, options.expectedTag);
+  try {
+    const { header } = file;
+    const plaintext = Buffer.alloc(header.size);
+    const batch = Math.max(1, Math.floor((4 * 1024 * 1024) / header.chunkSize));
+    for (let first = 0; first < header.chunks; first += batch) {
+      const last = Math.min(header.chunks, first + batch) - 1;
+      const data = file.readChunks(first, last);
+      data.copy(plaintext, first * header.chunkSize, 0, Math.min(data.length, header.size - first * header.chunkSize));
+    }
+    // Every node on disk is visited above (every leaf holds at least one chunk below n, and every
+    // inner node is the parent of a visited node); check that explicitly for the top levels too.
+    for (let l = 1; l <= header.height; l++) {
+      const lastIndex = Math.floor((header.chunks - 1) / capacity(l));
+      for (let j = 0; j <= lastIndex; j++) file.node(l, j);
+    }
+    return {
+      plaintext,
+      tag: file.tag,
+      fileId: header.fileId,
+      keyId: header.keyId,
+      chunkSize: header.chunkSize,
+      size: header.size,
+      height: header.height,
+      generation: header.generation,
+      encryptions: header.encryptions,
+    };
+  } finally {
+    file.close();
+  }
+}
+
+/** Positional reads with lazy, cached verification (bounded memory for large files). */
+export class ReferenceReader {
+  readonly #file: VerifiedFile;
+  #lastChunk = -1;
+  #lastPlain: Buffer | null = null;
+
+  constructor(path: string, key: Uint8Array, options: { expectedTag?: string; cacheNodes?: number } = {}) {
+    this.#file = new VerifiedFile(path, key, options.expectedTag, options.cacheNodes);
+  }
+
+  get size(): number {
+    return this.#file.header.size;
+  }
+
+  get tag(): string {
+    return this.#file.tag;
+  }
+
+  get chunkSize(): number {
+    return this.#file.header.chunkSize;
+  }
+
+  /** Node reads from disk so far. */
+  get nodeReads(): number {
+    return this.#file.nodeReads;
+  }
+
+  /** Up to `length` bytes at `position` (fewer at the end of the file, none past it). */
+  read(position: number, length: number): Buffer {
+    const { size, chunkSize } = this.#file.header;
+    if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(length) || length < 0) {
+      throw new RangeError('position and length must be non-negative integers');
+    }
+    const end = Math.min(size, position + length);
+    if (end <= position) return Buffer.alloc(0);
+    const first = Math.floor(position / chunkSize);
+    const last = Math.floor((end - 1) / chunkSize);
+    if (first === last && first === this.#lastChunk && this.#lastPlain !== null) {
+      return Buffer.from(this.#lastPlain.subarray(position - first * chunkSize, end - first * chunkSize));
+    }
+    const data = this.#file.readChunks(first, last);
+    // Keep the last chunk for small sequential reads within it.
+    this.#lastChunk = last;
+    this.#lastPlain = Buffer.from(data.subarray((last - first) * chunkSize));
+    return data.subarray(position - first * chunkSize, end - first * chunkSize);
+  }
+
+  close(): void {
+    this.#file.close();
+    this.#lastPlain = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+interface PendingNode {
+  index: number;
+  bytes: Buffer;
+  count: number;
+}
+
+/**
+ * Builds a file sequentially: chunk i is sealed and written at chunk(i); a node is written and
+ * hashed into its parent as soon as its last child is known, so only one pending node per level
+ * is kept in memory. Contiguous writes are coalesced into one writev.
+ */
+class SequentialBuilder {
+  readonly fd: number;
+  readonly layout: Layout;
+  readonly fileId = randomBuffer(16);
+  readonly keyId = randomBuffer(16);
+  readonly checkSalt = randomBuffer(16);
+  readonly #keys: FileKeys;
+  readonly #pending: PendingNode[] = []; // index = level (1 … h+1)
+  chunks = 0;
+  encryptions = 0;
+  #run: { offset: number; length: number; buffers: Buffer[] } | null = null;
+
+  constructor(path: string, key: Uint8Array, chunkSize: number) {
+    this.layout = new Layout(checkChunkSize(chunkSize));
+    this.#keys = deriveKeys(key, this.fileId, this.keyId, this.checkSalt);
+    this.fd = openSync(path, 'w');
+  }
+
+  /** Appends chunk n: `plaintext` (exactly C bytes, zero past the end of the file) or null for a hole. */
+  addChunk(plaintext: Buffer | null): void {
+    const i = this.chunks;
+    if (i >= capacity(MAX_HEIGHT)) throw new RangeError('file too large');
+    let entry: Buffer;
+    if (plaintext === null) {
+      entry = Buffer.alloc(ENTRY_SIZE);
+    } else {
+      if (plaintext.length !== this.layout.chunkSize) throw new Error('internal: chunk plaintext must be C bytes');
+      const sealed = sealChunk(this.#keys.chunkKey, this.fileId, i, plaintext);
+      this.#write(this.layout.chunkOffset(i), sealed.ciphertext);
+      this.encryptions++;
+      entry = sealed.entry;
+    }
+    this.chunks++;
+    this.#addChild(1, Math.floor(i / LEAF_FANOUT), i % LEAF_FANOUT, entry);
+  }
+
+  #addChild(level: number, index: number, slot: number, child: Buffer): void {
+    let node = this.#pending[level];
+    if (node === undefined) {
+      node = { index, bytes: Buffer.alloc(NODE_SIZE), count: 0 };
+      this.#pending[level] = node;
+    }
+    if (node.index !== index || node.count !== slot) throw new Error('internal: children out of order');
+    child.copy(node.bytes, slot * child.length);
+    node.count++;
+    if (node.count === (level === 1 ? LEAF_FANOUT : INNER_FANOUT)) this.#completeNode(level);
+  }
+
+  #completeNode(level: number): void {
+    const node = this.#pending[level]!;
+    const bytes = Buffer.from(node.bytes);
+    this.#write(this.layout.nodeOffset(level, node.index), bytes);
+    const hash = nodeHash(level, bytes);
+    const index = node.index;
+    node.index++;
+    node.bytes.fill(0);
+    node.count = 0;
+    this.#addChild(level + 1, Math.floor(index / INNER_FANOUT), index % INNER_FANOUT, hash);
+  }
+
+  #write(offset: number, bytes: Buffer): void {
+    const run = this.#run;
+    if (run !== null && run.offset + run.length === offset && run.length + bytes.length <= 8 * 1024 * 1024) {
+      run.buffers.push(bytes);
+      run.length += bytes.length;
+      return;
+    }
+    this.#flushRun();
+    this.#run = { offset, length: bytes.length, buffers: [bytes] };
+  }
+
+  #flushRun(): void {
+    const run = this.#run;
+    if (run === null) return;
+    this.#run = null;
+    let written = 0;
+    let buffers = run.buffers;
+    while (written < run.length) {
+      const n = writevSync(this.fd, buffers, run.offset + written);
+      written += n;
+      if (written < run.length) buffers = [Buffer.concat(run.buffers).subarray(written)];
+    }
+  }
+
+  /** Writes the remaining nodes, sets the length, writes the header; returns the tag. */
+  finish(size: number, generation = 1): string {
+    try {
+      const n = this.chunks;
+      if (chunkCount(size, this.layout.chunkSize) !== n) throw new Error('internal: size does not match the chunks');
+      const height = treeHeight(n);
+      let root: Buffer;
+      if (n === 0) {
+        root = Buffer.alloc(32);
+      } else if (height === 0) {
+        root = Buffer.concat([this.#pending[1]!.bytes.subarray(0, ENTRY_SIZE), Buffer.alloc(32 - ENTRY_SIZE)]);
+      } else {
+        for (let l = 1; l <= height; l++) {
+          const node = this.#pending[l];
+          if (node !== undefined && node.count > 0) this.#completeNode(l);
+        }
+        root = Buffer.from(this.#pending[height + 1]!.bytes.subarray(0, HASH_SIZE));
+      }
+      this.#flushRun();
+      ftruncateSync(this.fd, this.layout.diskLength(n));
+
+      const block = Buffer.alloc(HEADER_SIZE);
+      MAGIC.copy(block, H.magic);
+      block.writeUInt16LE(VERSION, H.version);
+      block.writeUInt8(Math.log2(this.layout.chunkSize), H.chunkShift);
+      block.writeUInt8(height, H.height);
+      this.fileId.copy(block, H.fileId);
+      this.keyId.copy(block, H.keyId);
+      this.checkSalt.copy(block, H.checkSalt);
+      this.#keys.keyCheck.copy(block, H.keyCheck);
+      block.writeBigUInt64LE(BigInt(size), H.size);
+      block.writeBigUInt64LE(BigInt(this.encryptions), H.encryptions);
+      block.writeBigUInt64LE(BigInt(generation), H.generation);
+      root.copy(block, H.root);
+      const mac = createHmac('sha256', this.#keys.headerKey).update(block.subarray(0, H.mac)).digest();
+      mac.copy(block, H.mac);
+      writeSync(this.fd, block, 0, HEADER_SIZE, 0);
+      return mac.toString('hex');
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+
+  abort(): void {
+    closeSync(this.fd);
+  }
+}
+
+function randomBuffer(length: number): Buffer {
+  return randomFillSync(Buffer.alloc(length));
+}
+
+/**
+ * Writes `plaintext` as a complete new file and returns its tag. Chunks listed in `holes` are left
+ * as holes (their plaintext must be all zero) and their slots are not written.
+ */
+export function encodeFile(path: string, key: Uint8Array, plaintext: Buffer, options: { chunkSize?: number; holes?: number[] } = {}): string {
+  const chunkSize = checkChunkSize(options.chunkSize ?? 4096);
+  const n = chunkCount(plaintext.length, chunkSize);
+  const holes = new Set(options.holes ?? []);
+  for (const hole of holes) {
+    if (!Number.isSafeInteger(hole) || hole < 0 || hole >= n) throw new RangeError(`hole ${hole} is not a chunk of the file`);
+    if (!isZero(plaintext.subarray(hole * chunkSize, (hole + 1) * chunkSize))) throw new RangeError(`hole ${hole} has non-zero plaintext`);
+  }
+  const builder = new SequentialBuilder(path, key, chunkSize);
+  try {
+    const chunk = Buffer.alloc(chunkSize);
+    for (let i = 0; i < n; i++) {
+      if (holes.has(i)) {
+        builder.addChunk(null);
+        continue;
+      }
+      const start = i * chunkSize;
+      const end = Math.min(plaintext.length, start + chunkSize);
+      if (end - start === chunkSize) {
+        builder.addChunk(plaintext.subarray(start, end));
+      } else {
+        chunk.fill(0);
+        plaintext.copy(chunk, 0, start, end);
+        builder.addChunk(chunk);
+      }
+    }
+  } catch (error) {
+    builder.abort();
+    throw error;
+  }
+  return builder.finish(plaintext.length);
+}
+
+/** Streams a new file from sequential appends of any length with bounded memory. */
+export class ReferenceWriter {
+  readonly #builder: SequentialBuilder;
+  readonly #chunkSize: number;
+  readonly #partial: Buffer;
+  #partialLength = 0;
+  #size = 0;
+  #closed = false;
+
+  constructor(path: string, key: Uint8Array, options: { chunkSize?: number } = {}) {
+    this.#chunkSize = checkChunkSize(options.chunkSize ?? 4096);
+    this.#builder = new SequentialBuilder(path, key, this.#chunkSize);
+    this.#partial = Buffer.alloc(this.#chunkSize);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  append(data: Buffer): void {
+    if (this.#closed) throw new Error('ReferenceWriter is closed');
+    const c = this.#chunkSize;
+    let at = 0;
+    if (this.#partialLength > 0) {
+      const take = Math.min(c - this.#partialLength, data.length);
+      data.copy(this.#partial, this.#partialLength, 0, take);
+      this.#partialLength += take;
+      at = take;
+      if (this.#partialLength === c) {
+        this.#builder.addChunk(this.#partial);
+        this.#partialLength = 0;
+      }
+    }
+    while (data.length - at >= c) {
+      this.#builder.addChunk(data.subarray(at, at + c));
+      at += c;
+    }
+    if (at < data.length) {
+      data.copy(this.#partial, 0, at);
+      this.#partialLength = data.length - at;
+    }
+    this.#size += data.length;
+  }
+
+  close(): string {
+    if (this.#closed) throw new Error('ReferenceWriter is closed');
+    this.#closed = true;
+    if (this.#partialLength > 0) {
+      this.#partial.fill(0, this.#partialLength);
+      this.#builder.addChunk(this.#partial);
+      this.#partialLength = 0;
+    }
+    return this.#builder.finish(this.#size);
+  }
+}
