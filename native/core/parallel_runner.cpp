@@ -31,8 +31,14 @@ ParallelRunner& ParallelRunner::shared() {
   return *runner;
 }
 
+namespace {
+thread_local unsigned workerIndex = 0;
+}
+
+unsigned ParallelRunner::currentWorker() { return workerIndex; }
+
 ParallelRunner::ParallelRunner(unsigned helpers) {
-  for (unsigned i = 0; i < helpers; i++) helpers_.emplace_back([this] { helperLoop(); });
+  for (unsigned i = 0; i < helpers; i++) helpers_.emplace_back([this, i] { helperLoop(i + 1); });
 }
 
 ParallelRunner::~ParallelRunner() {
@@ -76,7 +82,8 @@ void ParallelRunner::runJob(size_t parts, const std::function<void(size_t)>& par
   if (job.error) std::rethrow_exception(job.error);
 }
 
-void ParallelRunner::helperLoop() {
+void ParallelRunner::helperLoop(unsigned index) {
+  workerIndex = index;
   for (;;) {
     std::unique_lock<std::mutex> lock(mutex_);
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });

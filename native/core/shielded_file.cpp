@@ -19,7 +19,47 @@ constexpr std::string_view kChunkKeyInfo = "shieldfs/v1 chunk key";
 constexpr std::string_view kHeaderKeyInfo = "shieldfs/v1 header key";
 constexpr std::string_view kKeyCheckInfo = "shieldfs/v1 key check";
 constexpr uint64_t kWriteWindowBytes = 8u << 20;   // bounds the ciphertext scratch of one write
-constexpr uint64_t kBytesPerPart = 128u << 10;     // smaller jobs are not worth a thread handoff
+constexpr uint64_t kBytesPerPart = 64u << 10;      // smaller jobs are not worth a thread handoff
+constexpr uint64_t kPartsPerThread = 4;            // small parts let an idle thread take over a slow one's share
+
+// Writes to one file are serialized by the kernel (the inode lock), so threads that finished
+// sealing a part hand their ranges to whichever thread is writing instead of queueing on the lock;
+// they go back to sealing meanwhile.
+class CombinedWriter {
+ public:
+  explicit CombinedWriter(const FileDescriptor& fd) : fd_(fd) {}
+  void submit(const uint8_t* data, size_t length, uint64_t offset) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    pending_.push_back({data, length, offset});
+    if (writing_) return;
+    writing_ = true;
+    while (!pending_.empty()) {
+      std::vector<Range> batch;
+      batch.swap(pending_);
+      lock.unlock();
+      try {
+        for (const Range& r : batch) fd_.writeAt(r.data, r.length, r.offset);
+      } catch (...) {
+        lock.lock();
+        writing_ = false;
+        throw;
+      }
+      lock.lock();
+    }
+    writing_ = false;
+  }
+
+ private:
+  struct Range {
+    const uint8_t* data;
+    size_t length;
+    uint64_t offset;
+  };
+  const FileDescriptor& fd_;
+  std::mutex mutex_;
+  std::vector<Range> pending_;
+  bool writing_ = false;
+};
 
 void deriveKeyCheck(const SecretKey& key, const FileId& checkSalt, uint8_t out[kKeyCheckBytes]) {
   hkdfSha256(key.data(), kKeyBytes, checkSalt.data(), checkSalt.size(), kKeyCheckInfo, out, kKeyCheckBytes);
@@ -29,6 +69,16 @@ void freshNonce(std::array<uint8_t, kNonceBytes>& nonce) {
   // All-zero is the hole marker, so it is never used as a nonce.
   do randomBytes(nonce.data(), nonce.size());
   while (nonce == std::array<uint8_t, kNonceBytes>{});
+}
+
+void freshNonces(std::vector<ChunkEntry>& entries) {
+  // One CSPRNG call for a whole window: per-chunk calls cost more than the DRBG output itself.
+  std::vector<uint8_t> random(entries.size() * kNonceBytes);
+  randomBytes(random.data(), random.size());
+  for (size_t k = 0; k < entries.size(); k++) {
+    std::memcpy(entries[k].nonce.data(), random.data() + k * kNonceBytes, kNonceBytes);
+    if (entries[k].nonce == std::array<uint8_t, kNonceBytes>{}) freshNonce(entries[k].nonce);
+  }
 }
 
 void lockFile(const FileDescriptor& fd, bool exclusive) {
@@ -141,7 +191,14 @@ void ShieldedFile::deriveChunkKey() {
   std::memcpy(salt, header_.fileId.data(), kIdBytes);
   std::memcpy(salt + kIdBytes, header_.keyId.data(), kIdBytes);
   hkdfSha256(masterKey_.data(), kKeyBytes, salt, sizeof salt, kChunkKeyInfo, chunkKey_.data(), kKeyBytes);
-  cipher_ = std::make_unique<GcmCipher>(chunkKey_.data());
+  ciphers_.clear();
+  ciphers_.resize(ParallelRunner::shared().threads());
+}
+
+GcmCipher& ShieldedFile::cipher() {
+  auto& slot = ciphers_[ParallelRunner::currentWorker()];
+  if (!slot) slot = std::make_unique<GcmCipher>(chunkKey_.data());
+  return *slot;
 }
 
 void ShieldedFile::sealHeader(Header& header) const {
@@ -208,7 +265,8 @@ void ShieldedFile::chunkFailure(uint64_t chunk, const std::string& why) const {
 
 size_t ShieldedFile::partsFor(uint64_t chunks) const {
   uint64_t bytes = chunks << geometry_.chunkShift();
-  uint64_t parts = std::min<uint64_t>({ParallelRunner::shared().threads(), bytes / kBytesPerPart, chunks});
+  uint64_t parts =
+      std::min<uint64_t>({kPartsPerThread * ParallelRunner::shared().threads(), bytes / kBytesPerPart, chunks});
   return static_cast<size_t>(std::max<uint64_t>(parts, 1));
 }
 
@@ -225,7 +283,7 @@ void ShieldedFile::readChunk(uint64_t chunk, uint8_t* out) {
     wipe(out, chunkSize());
     chunkFailure(chunk, "is missing from the file (truncated)");
   }
-  if (!cipher_->open(e.nonce.data(), aad, kAadBytes, out, chunkSize(), out, e.tag.data())) {
+  if (!cipher().open(e.nonce.data(), aad, kAadBytes, out, chunkSize(), out, e.tag.data())) {
     wipe(out, chunkSize());
     chunkFailure(chunk, "failed authentication");
   }
@@ -245,8 +303,7 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
   const size_t parts = partsFor(count);
   auto readPart = [&](size_t part) {
     uint64_t a = count * part / parts, b = count * (part + 1) / parts;
-    std::unique_ptr<GcmCipher> own = parts > 1 ? std::make_unique<GcmCipher>(chunkKey_.data()) : nullptr;
-    GcmCipher& cipher = own ? *own : *cipher_;
+    GcmCipher& cipher = this->cipher();
     std::vector<uint8_t> bounce;
     uint8_t aad[kAadBytes];
     auto whole = [&](uint64_t k) {
@@ -352,12 +409,12 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
 
   entries_.resize(count);
   ciphertext_.resize(count * C);
-  for (auto& e : entries_) freshNonce(e.nonce);
+  freshNonces(entries_);
   const size_t parts = partsFor(count);
+  CombinedWriter writer(fd_);
   auto sealPart = [&](size_t part) {
     uint64_t a = count * part / parts, b = count * (part + 1) / parts;
-    std::unique_ptr<GcmCipher> own = parts > 1 ? std::make_unique<GcmCipher>(chunkKey_.data()) : nullptr;
-    GcmCipher& cipher = own ? *own : *cipher_;
+    GcmCipher& cipher = this->cipher();
     uint8_t aad[kAadBytes];
     for (uint64_t k = a; k < b; k++) {
       buildAad(firstChunk + k, aad);
@@ -368,7 +425,7 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
       const uint64_t offset = geometry_.chunkOffset(firstChunk + k);
       uint64_t run = 1;
       while (k + run < b && geometry_.chunkOffset(firstChunk + k + run) == offset + run * C) run++;
-      fd_.writeAt(ciphertext_.data() + k * C, run * C, offset);
+      writer.submit(ciphertext_.data() + k * C, run * C, offset);
       k += run;
     }
   };
@@ -486,7 +543,8 @@ void ShieldedFile::rekey() {
     fd_ = std::move(target);
     header_ = next;
     chunkKey_ = newKey;
-    cipher_ = std::make_unique<GcmCipher>(chunkKey_.data());
+    ciphers_.clear();
+    ciphers_.resize(ParallelRunner::shared().threads());
     tree_ = std::make_unique<MerkleTree>(fd_, geometry_, options_.cacheBytes);
     tree_->reset(chunks, header_.root);
     encryptions_ = sealed;
@@ -503,7 +561,7 @@ Hash ShieldedFile::close() {
   Hash tag = options_.readOnly ? header_.mac : flushLocked();
   closed_ = true;
   tree_.reset();
-  cipher_.reset();
+  ciphers_.clear();
   wipe(chunkKey_.data(), kKeyBytes);
   wipe(headerKey_.data(), kKeyBytes);
   wipe(masterKey_.data(), kKeyBytes);

@@ -53,6 +53,7 @@ class ShieldedFile {
                const Header& header);
   static Header createHeader(const SecretKey& key, unsigned chunkShift, const FileId& fileId);
   void deriveChunkKey();
+  GcmCipher& cipher();  // for the calling thread
   void sealHeader(Header& header) const;
   void verifyHeader(const uint8_t* block);
 
@@ -78,7 +79,9 @@ class ShieldedFile {
   Geometry geometry_;
   FileDescriptor fd_;
   std::unique_ptr<MerkleTree> tree_;
-  std::unique_ptr<GcmCipher> cipher_;  // for single-part work on the calling thread
+  // One keyed cipher per runner thread (index ParallelRunner::currentWorker()), made on first use,
+  // so the key schedule is computed once per file and thread, not per call.
+  std::vector<std::unique_ptr<GcmCipher>> ciphers_;
   uint64_t size_ = 0;
   uint64_t encryptions_ = 0;
   bool dirty_ = false;

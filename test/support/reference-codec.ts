@@ -536,6 +536,16 @@ export class ReferenceReader {
     return this.#file.header.chunkSize;
   }
 
+  get height(): number {
+    return this.#file.header.height;
+  }
+
+  /** Whether chunk i is a hole (its entry is all zero). */
+  isHole(chunk: number): boolean {
+    if (!Number.isSafeInteger(chunk) || chunk < 0 || chunk >= this.#file.header.chunks) throw new RangeError(`no chunk ${chunk}`);
+    return isZero(this.#file.entry(chunk));
+  }
+
   /** Node reads from disk so far. */
   get nodeReads(): number {
     return this.#file.nodeReads;
@@ -751,7 +761,7 @@ export function encodeFile(path: string, key: Uint8Array, plaintext: Buffer, opt
     builder.abort();
     throw error;
   }
-  return builder.finish(plaintext.length);
+  return builder.finish(plaintext.length, plaintext.length === 0 ? 0 : 1);
 }
 
 /** Streams a new file from sequential appends of any length with bounded memory. */
@@ -806,6 +816,87 @@ export class ReferenceWriter {
       this.#builder.addChunk(this.#partial);
       this.#partialLength = 0;
     }
-    return this.#builder.finish(this.#size);
+    return this.#builder.finish(this.#size, this.#size === 0 ? 0 : 1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forging tools for tests: they make deliberately malformed files *authentic* (correct node
+// hashes and header MAC), so a test can check that a reader rejects a malformed file for its
+// structure and not merely because a hash or the MAC no longer matches.
+
+function rawHeader(fd: number): { block: Buffer; layout: Layout; height: number; chunks: number; fileId: Buffer; keyId: Buffer; checkSalt: Buffer } {
+  const block = Buffer.alloc(HEADER_SIZE);
+  readFully(fd, block, 0);
+  const chunkSize = 2 ** block.readUInt8(H.chunkShift);
+  return {
+    block,
+    layout: new Layout(chunkSize),
+    height: block.readUInt8(H.height),
+    chunks: chunkCount(Number(block.readBigUInt64LE(H.size)), chunkSize),
+    fileId: Buffer.from(block.subarray(H.fileId, H.fileId + 16)),
+    keyId: Buffer.from(block.subarray(H.keyId, H.keyId + 16)),
+    checkSalt: Buffer.from(block.subarray(H.checkSalt, H.checkSalt + 16)),
+  };
+}
+
+/**
+ * Recomputes every node hash bottom-up (parent slots and `root`, as stored in the header's
+ * `height`/`size`) and the header MAC of the file as it is on disk; returns the new tag.
+ * Bytes [168, 4096) of the header and node padding are left as they are.
+ */
+export function reauthenticate(path: string, key: Uint8Array): string {
+  const fd = openSync(path, 'r+');
+  try {
+    const { block, layout, height, chunks, fileId, keyId, checkSalt } = rawHeader(fd);
+    const node = Buffer.alloc(NODE_SIZE);
+    for (let l = 1; l <= height && chunks > 0; l++) {
+      const last = Math.floor((chunks - 1) / capacity(l));
+      for (let j = 0; j <= last; j++) {
+        readFully(fd, node, layout.nodeOffset(l, j));
+        const hash = nodeHash(l, node);
+        if (l === height) {
+          hash.copy(block, H.root);
+        } else {
+          const slot = Buffer.from(hash);
+          writeSync(fd, slot, 0, HASH_SIZE, layout.nodeOffset(l + 1, Math.floor(j / INNER_FANOUT)) + (j % INNER_FANOUT) * HASH_SIZE);
+        }
+      }
+    }
+    const keys = deriveKeys(key, fileId, keyId, checkSalt);
+    const mac = createHmac('sha256', keys.headerKey).update(block.subarray(0, H.mac)).digest();
+    mac.copy(block, H.mac);
+    writeSync(fd, block, 0, H.end, 0);
+    return mac.toString('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replaces chunk i: seals `plaintext` (exactly C bytes, any content) under the file's chunk key
+ * into its slot and stores its entry, or stores `entry` as given (28 bytes) without touching the
+ * slot. Call reauthenticate() afterwards.
+ */
+export function forgeChunk(path: string, key: Uint8Array, chunk: number, change: { plaintext?: Buffer; entry?: Buffer }): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const { block, layout, height, fileId, keyId, checkSalt } = rawHeader(fd);
+    let entry = change.entry;
+    if (change.plaintext !== undefined) {
+      const sealed = sealChunk(deriveKeys(key, fileId, keyId, checkSalt).chunkKey, fileId, chunk, change.plaintext);
+      writeSync(fd, sealed.ciphertext, 0, sealed.ciphertext.length, layout.chunkOffset(chunk));
+      entry = sealed.entry;
+    }
+    if (entry === undefined || entry.length !== ENTRY_SIZE) throw new TypeError('forgeChunk needs a plaintext or a 28-byte entry');
+    if (height === 0) {
+      entry.copy(block, H.root);
+      writeSync(fd, block, 0, H.end, 0);
+    } else {
+      const at = layout.nodeOffset(1, Math.floor(chunk / LEAF_FANOUT)) + (chunk % LEAF_FANOUT) * ENTRY_SIZE;
+      writeSync(fd, entry, 0, ENTRY_SIZE, at);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
