@@ -32,15 +32,17 @@ OpenWorker::~OpenWorker() = default;  // request_.key wipes itself
 void OpenWorker::Run() { file_ = ShieldedFile::open(request_.path, request_.key.data(), request_.options); }
 Napi::Value OpenWorker::Result(Napi::Env env) { return NativeFile::Wrap(env, std::move(file_)); }
 
-ReadWorker::ReadWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, IoRequest io)
-    : FileWorker(callback, "shieldfs.read"), file_(std::move(file)), io_(io), keepAlive_(Napi::Persistent(io.buffer)) {}
-void ReadWorker::Run() { done_ = file_->read(io_.data, io_.length, io_.position); }
-Napi::Value ReadWorker::Result(Napi::Env env) { return Napi::Number::New(env, static_cast<double>(done_)); }
-
-WriteWorker::WriteWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, IoRequest io)
-    : FileWorker(callback, "shieldfs.write"), file_(std::move(file)), io_(io), keepAlive_(Napi::Persistent(io.buffer)) {}
-void WriteWorker::Run() { done_ = file_->write(io_.data, io_.length, io_.position); }
-Napi::Value WriteWorker::Result(Napi::Env env) { return Napi::Number::New(env, static_cast<double>(done_)); }
+IoWorker::IoWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, IoRequest io, Direction direction)
+    : FileWorker(callback, direction == Direction::Read ? "shieldfs.read" : "shieldfs.write"),
+      file_(std::move(file)),
+      io_(io),
+      direction_(direction),
+      keepAlive_(Napi::Persistent(io.buffer)) {}
+void IoWorker::Run() {
+  done_ = direction_ == Direction::Read ? file_->read(io_.data, io_.length, io_.position)
+                                        : file_->write(io_.data, io_.length, io_.position);
+}
+Napi::Value IoWorker::Result(Napi::Env env) { return Napi::Number::New(env, static_cast<double>(done_)); }
 
 TruncateWorker::TruncateWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, uint64_t size)
     : FileWorker(callback, "shieldfs.truncate"), file_(std::move(file)), size_(size) {}

@@ -38,29 +38,19 @@ class OpenWorker final : public FileWorker {
   std::shared_ptr<ShieldedFile> file_;
 };
 
-class ReadWorker final : public FileWorker {
+// read() and write(): the same shape, one direction each.
+class IoWorker final : public FileWorker {
  public:
-  ReadWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, IoRequest io);
+  enum class Direction { Read, Write };
+  IoWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, IoRequest io, Direction direction);
 
  private:
   void Run() override;
   Napi::Value Result(Napi::Env env) override;
   std::shared_ptr<ShieldedFile> file_;
   IoRequest io_;
-  Napi::ObjectReference keepAlive_;
-  size_t done_ = 0;
-};
-
-class WriteWorker final : public FileWorker {
- public:
-  WriteWorker(Napi::Function callback, std::shared_ptr<ShieldedFile> file, IoRequest io);
-
- private:
-  void Run() override;
-  Napi::Value Result(Napi::Env env) override;
-  std::shared_ptr<ShieldedFile> file_;
-  IoRequest io_;
-  Napi::ObjectReference keepAlive_;
+  Direction direction_;
+  Napi::ObjectReference keepAlive_;  // the caller's buffer stays alive while the pool thread uses it
   size_t done_ = 0;
 };
 

@@ -54,35 +54,28 @@ NativeFile::NativeFile(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   delete holder;
 }
 
-Napi::Value NativeFile::ReadSync(const Napi::CallbackInfo& info) {
+Napi::Value NativeFile::IoSync(const Napi::CallbackInfo& info, bool write) {
   auto io = parseIo(info);
   if (!io) return info.Env().Undefined();
   return guarded(info.Env(), [&] {
-    return Napi::Number::New(info.Env(), static_cast<double>(file_->read(io->data, io->length, io->position)));
+    size_t done = write ? file_->write(io->data, io->length, io->position)
+                        : file_->read(io->data, io->length, io->position);
+    return Napi::Number::New(info.Env(), static_cast<double>(done));
   });
 }
 
-Napi::Value NativeFile::Read(const Napi::CallbackInfo& info) {
+Napi::Value NativeFile::IoAsync(const Napi::CallbackInfo& info, bool write) {
   auto io = parseIo(info);
   auto callback = io ? parseCallback(info, 4) : std::nullopt;
   if (!callback) return info.Env().Undefined();
-  return queue(new ReadWorker(*callback, file_, *io), info.Env());
+  auto direction = write ? IoWorker::Direction::Write : IoWorker::Direction::Read;
+  return queue(new IoWorker(*callback, file_, *io, direction), info.Env());
 }
 
-Napi::Value NativeFile::WriteSync(const Napi::CallbackInfo& info) {
-  auto io = parseIo(info);
-  if (!io) return info.Env().Undefined();
-  return guarded(info.Env(), [&] {
-    return Napi::Number::New(info.Env(), static_cast<double>(file_->write(io->data, io->length, io->position)));
-  });
-}
-
-Napi::Value NativeFile::Write(const Napi::CallbackInfo& info) {
-  auto io = parseIo(info);
-  auto callback = io ? parseCallback(info, 4) : std::nullopt;
-  if (!callback) return info.Env().Undefined();
-  return queue(new WriteWorker(*callback, file_, *io), info.Env());
-}
+Napi::Value NativeFile::ReadSync(const Napi::CallbackInfo& info) { return IoSync(info, false); }
+Napi::Value NativeFile::Read(const Napi::CallbackInfo& info) { return IoAsync(info, false); }
+Napi::Value NativeFile::WriteSync(const Napi::CallbackInfo& info) { return IoSync(info, true); }
+Napi::Value NativeFile::Write(const Napi::CallbackInfo& info) { return IoAsync(info, true); }
 
 Napi::Value NativeFile::TruncateSync(const Napi::CallbackInfo& info) {
   auto size = parseSize(info, 0, "length");
