@@ -45,22 +45,22 @@ export class ShieldedFile {
   }
 
   /** Reads up to `length` bytes at `position` into `buffer[offset…]`; resolves to the count, 0 at end of file. */
-  async read(buffer: Uint8Array, offset?: number, length?: number, position?: number): Promise<number> {
+  async read(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
     const args = ioArguments(buffer, offset, length, position);
     return settle((done) => this.#native.read(...args, done));
   }
 
-  readSync(buffer: Uint8Array, offset?: number, length?: number, position?: number): number {
+  readSync(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): number {
     return this.#native.readSync(...ioArguments(buffer, offset, length, position));
   }
 
   /** Writes `length` bytes of `buffer[offset…]` at `position`; a gap past the end becomes a hole. */
-  async write(buffer: Uint8Array, offset?: number, length?: number, position?: number): Promise<number> {
+  async write(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
     const args = ioArguments(buffer, offset, length, position);
     return settle((done) => this.#native.write(...args, done));
   }
 
-  writeSync(buffer: Uint8Array, offset?: number, length?: number, position?: number): number {
+  writeSync(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): number {
     return this.#native.writeSync(...ioArguments(buffer, offset, length, position));
   }
 

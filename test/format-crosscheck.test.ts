@@ -545,7 +545,7 @@ describe('files written by the reference are read and modified by the core', () 
   encodeCases.forEach(([name, chunkSize, size, holes], index) => {
     test(`encodeFile: ${name}`, async () => {
       const plaintext = randomBytes(size);
-      for (const hole of holes) plaintext.fill(0, hole * chunkSize, (hole + 1) * chunkSize);
+      for (const hole of holes) plaintext.fill(0, hole * chunkSize, Math.min(size, (hole + 1) * chunkSize));
       const path = tempPath('encode');
       const tag = encodeFile(path, key, plaintext, { chunkSize, holes });
       expect(tag).toMatch(/^[0-9a-f]{64}$/);
@@ -675,8 +675,11 @@ function nativeOutcome(path: string, options: { expectedTag?: string; key?: Uint
       try {
         file.readSync(buffer, 0, C, position);
       } catch (error) {
-        // A failing read returns no plaintext: the caller's range is zeroed.
-        expect(buffer.every((b) => b === 0)).toBe(true);
+        // A failing read returns no plaintext: a chunk failure zeroes the caller's range (up to the
+        // end of the file); a node failure is detected before anything is decrypted and leaves the
+        // buffer as it was.
+        const range = buffer.subarray(0, Math.min(C, file.size - position));
+        expect(range.every((b) => b === 0) || range.every((b) => b === 0xaa)).toBe(true);
         return { code: (error as { code?: string }).code ?? String(error), chunk: position / C };
       }
     }
@@ -765,6 +768,19 @@ describe('damaged files: the core and the reference agree on the error', () => {
     discard(old);
   });
 
+  // A height that does not match the size is a structural error, found before the key check.
+  test('a height that does not match the size, opened with a wrong key → EINTEGRITY in both', () => {
+    const path = prepare();
+    poke(path, 11, Buffer.of(1));
+    const otherKey = generateKey();
+    try {
+      expect(referenceOutcome(path, { key: otherKey }).code).toBe('EINTEGRITY');
+      expect(nativeOutcome(path, { key: otherKey }).code).toBe('EINTEGRITY');
+    } finally {
+      discard(path);
+    }
+  });
+
   const readFailures: Array<[string, (path: string) => void, number]> = [
     ['a ciphertext bit of chunk 150', (p) => flipByte(p, layout.chunkOffset(150) + 77), 150],
     ['the last ciphertext byte of chunk 300', (p) => flipByte(p, layout.chunkOffset(300) + C - 1), 300],
@@ -818,8 +834,7 @@ describe('damaged files: the core and the reference agree on the error', () => {
 // ---------------------------------------------------------------------------------------------
 // Authentic but malformed files (made with the key: correct node hashes and MAC). FORMAT.md makes
 // them EINTEGRITY ("non-zero reserved or padding bytes", "entries and child hashes beyond the end of
-// the file are zero", "plaintext past size is zero"). The reference refuses them; the core
-// currently accepts those marked KNOWN DISCREPANCY (reported; `test.fails` flips once it is fixed).
+// the file are zero", "plaintext past size is zero"). Both implementations refuse them.
 
 describe('authentic but malformed files', () => {
   const C = 4096;
@@ -831,25 +846,25 @@ describe('authentic but malformed files', () => {
     return { path, tag: reauthenticate(path, key) };
   };
   const size = 300 * C + 100;
-  const cases: Array<[string, number, (path: string) => void, boolean]> = [
-    // name, size, malformation, the core refuses it today
-    ['non-zero padding after a leaf’s entries', size, (p) => poke(p, layout.nodeOffset(1, 0) + 4090, Buffer.of(1)), false],
-    ['a non-zero entry past the end in the last leaf', size, (p) => poke(p, layout.nodeOffset(1, 2) + 145 * 28, Buffer.of(1)), false],
-    ['a non-zero child hash past the end in the top node', size, (p) => poke(p, layout.nodeOffset(2, 0) + 100 * 32, Buffer.of(1)), false],
-    ['non-zero plaintext past size in the last chunk', size, (p) => forgeChunk(p, key, 300, { plaintext: Buffer.alloc(C, 0xab) }), false],
-    ['height 0: non-zero plaintext past size', 10, (p) => forgeChunk(p, key, 0, { plaintext: Buffer.alloc(C, 0xab) }), false],
-    ['height 0: non-zero root padding', 10, (p) => poke(p, 104 + 30, Buffer.of(1)), false],
-    ['empty file: non-zero root', 0, (p) => poke(p, 104, Buffer.of(1)), false],
-    ['the height field does not match the size', size, (p) => poke(p, 11, Buffer.of(3)), true],
-    ['an all-zero nonce with a non-zero tag', size, (p) => forgeChunk(p, key, 5, { entry: Buffer.concat([Buffer.alloc(12), Buffer.alloc(16, 1)]) }), true],
+  const cases: Array<[string, number, (path: string) => void]> = [
+    // name, size, malformation
+    ['non-zero padding after a leaf’s entries', size, (p) => poke(p, layout.nodeOffset(1, 0) + 4090, Buffer.of(1))],
+    ['a non-zero entry past the end in the last leaf', size, (p) => poke(p, layout.nodeOffset(1, 2) + 145 * 28, Buffer.of(1))],
+    ['a non-zero child hash past the end in the top node', size, (p) => poke(p, layout.nodeOffset(2, 0) + 100 * 32, Buffer.of(1))],
+    ['non-zero plaintext past size in the last chunk', size, (p) => forgeChunk(p, key, 300, { plaintext: Buffer.alloc(C, 0xab) })],
+    ['height 0: non-zero plaintext past size', 10, (p) => forgeChunk(p, key, 0, { plaintext: Buffer.alloc(C, 0xab) })],
+    ['height 0: non-zero root padding', 10, (p) => poke(p, 104 + 30, Buffer.of(1))],
+    ['empty file: non-zero root', 0, (p) => poke(p, 104, Buffer.of(1))],
+    ['the height field does not match the size', size, (p) => poke(p, 11, Buffer.of(3))],
+    ['an all-zero nonce with a non-zero tag', size, (p) => forgeChunk(p, key, 5, { entry: Buffer.concat([Buffer.alloc(12), Buffer.alloc(16, 1)]) })],
   ];
-  for (const [name, fileSize, malform, coreRefuses] of cases) {
+  for (const [name, fileSize, malform] of cases) {
     test(`reference refuses: ${name}`, () => {
       const { path, tag } = forged(name.length.toString(), fileSize, malform);
       expect(referenceOutcome(path, { expectedTag: tag }).code).toBe('EINTEGRITY');
       discard(path);
     });
-    (coreRefuses ? test : test.fails)(`core refuses: ${name}${coreRefuses ? '' : ' (KNOWN DISCREPANCY)'}`, () => {
+    test(`core refuses: ${name}`, () => {
       const { path, tag } = forged(name.length.toString(), fileSize, malform);
       try {
         expect(nativeOutcome(path, { expectedTag: tag }).code).toBe('EINTEGRITY');
@@ -859,7 +874,7 @@ describe('authentic but malformed files', () => {
     });
   }
 
-  test.fails('core: growing a file whose last chunk has non-zero bytes past size reads zeros (KNOWN DISCREPANCY)', () => {
+  test('core: growing a file whose last chunk has non-zero bytes past size never exposes them', () => {
     const { path, tag } = forged('grow', size, (p) => forgeChunk(p, key, 300, { plaintext: Buffer.alloc(C, 0xab) }));
     try {
       let file: ShieldedFile;
@@ -883,4 +898,127 @@ describe('authentic but malformed files', () => {
       discard(path);
     }
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Subtrees of holes (FORMAT.md, "Merkle tree"): an all-zero child hash (or root) stands for a subtree
+// whose chunks are all holes; its node is neither written nor read. These tests pin that down.
+
+describe('subtrees of holes', () => {
+  const C = 4096;
+  const layout = new Layout(C);
+
+  test('the core stores a leaf of holes as a zero slot and a file of holes as a zero root', async () => {
+    const path = tempPath('empty-subtrees');
+    const file = await createNative(path, C);
+    file.writeSync(Buffer.of(7), 0, 1, 2 * CAP1 * C + 1);
+    const tag = await file.flush();
+    const top = peek(path, layout.nodeOffset(2, 0), 4096);
+    expect(top.subarray(0, 64).every((b) => b === 0)).toBe(true); // leaves 0 and 1: holes only
+    expect(top.subarray(64, 96).every((b) => b === 0)).toBe(false);
+    const model = new Model();
+    model.write(Buffer.of(7), 2 * CAP1 * C + 1);
+    expectDecodes(path, model.data, tag, C);
+
+    await file.truncate(0);
+    await file.truncate(300 * C);
+    const allHoles = await file.close();
+    expect(peek(path, 11, 1)[0]).toBe(2); // height 2 …
+    expect(peek(path, 104, 32).every((b) => b === 0)).toBe(true); // … and a zero root
+    model.resize(0);
+    model.resize(300 * C);
+    expectDecodes(path, model.data, allHoles, C);
+    discard(path);
+  });
+
+  test('a stale leaf and chunk restored under a zero slot are never read (no chunk rollback)', async () => {
+    const path = tempPath('stale-leaf');
+    const old = tempPath('stale-leaf-old');
+    let file = await createNative(path, C);
+    file.writeSync(Buffer.alloc(C, 0x41), 0, C, 5 * C);
+    file.writeSync(Buffer.alloc(C, 0x42), 0, C, 300 * C);
+    const first = await file.close();
+    copyFileSync(path, old);
+    file = await ShieldedFile.open(path, { key, expectedTag: first });
+    await file.truncate(0);
+    await file.flush();
+    file.writeSync(Buffer.alloc(C, 0x43), 0, C, 300 * C);
+    const second = await file.close();
+    expect(peek(path, layout.nodeOffset(2, 0), 32).every((b) => b === 0)).toBe(true);
+    // The attacker puts back the old leaf 0 and the old ciphertext of chunk 5.
+    poke(path, layout.nodeOffset(1, 0), peek(old, layout.nodeOffset(1, 0), 4096));
+    poke(path, layout.chunkOffset(5), peek(old, layout.chunkOffset(5), C));
+    const model = new Model();
+    model.write(Buffer.alloc(C, 0x43), 300 * C);
+    expectDecodes(path, model.data, second, C);
+    file = await ShieldedFile.open(path, { key, expectedTag: second });
+    expectSameBytes(nativeReadAll(file), model.data, 'native read');
+    await file.close();
+    discard(path);
+    discard(old);
+  });
+
+  test('a stored all-zero node with its real hash is accepted by both as well', async () => {
+    const path = tempPath('zero-node-hashed');
+    const file = await createNative(path, C);
+    file.writeSync(Buffer.of(9), 0, 1, 2 * CAP1 * C + 1);
+    await file.close();
+    const tag = reauthenticate(path, key); // hashes the (sparse, all-zero) leaves 0 and 1 into their slots
+    expect(peek(path, layout.nodeOffset(2, 0), 32).every((b) => b === 0)).toBe(false);
+    const model = new Model();
+    model.write(Buffer.of(9), 2 * CAP1 * C + 1);
+    expectDecodes(path, model.data, tag, C);
+    expect(nativeOutcome(path, { expectedTag: tag }).code).toBe('OK');
+    discard(path);
+  });
+
+  test('the reference writer stores empty subtrees as zero slots too, and the core reads them', async () => {
+    const path = tempPath('ref-empty-subtree');
+    const size = 3 * CAP1 * C;
+    const plaintext = randomBytes(size);
+    plaintext.fill(0, CAP1 * C, 2 * CAP1 * C);
+    const holes = Array.from({ length: CAP1 }, (_, i) => CAP1 + i);
+    const tag = encodeFile(path, key, plaintext, { chunkSize: C, holes });
+    const top = peek(path, layout.nodeOffset(2, 0), 96);
+    expect(top.subarray(32, 64).every((b) => b === 0)).toBe(true);
+    expect(top.subarray(0, 32).every((b) => b === 0)).toBe(false);
+    expect(peek(path, layout.nodeOffset(1, 1), 4096).every((b) => b === 0)).toBe(true); // never written
+    await nativeReadsAndModifies(path, tag, plaintext, C, 77);
+    discard(path);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Re-keying (FORMAT.md, Nonces and the key budget): a new key_id, every chunk re-encrypted under the
+// new chunk key, the identity kept, holes kept as holes, `encryptions` never past the budget.
+
+test('re-keyed files decode under the new key_id', async () => {
+  const C = 4096;
+  const budget = 40;
+  const path = tempPath('rekey');
+  const file = await ShieldedFile.open(path, { key, create: true, chunkSize: C, keyBudget: budget });
+  const model = new Model();
+  const write = (position: number, bytes: Buffer) => {
+    file.writeSync(bytes, 0, bytes.length, position);
+    model.write(bytes, position);
+  };
+  write(0, randomBytes(10 * C + 5));
+  write(CAP1 * C + 3, randomBytes(2 * C)); // chunks 11…145 are holes
+  const first = await flushAndDecode(file, path, model, C);
+  const keyIds = new Set([first.keyId.toString('hex')]);
+  for (let round = 0; round < 12; round++) {
+    write(round * 1000, randomBytes(3 * C));
+    const decoded = await flushAndDecode(file, path, model, C);
+    expect(decoded.encryptions).toBeLessThanOrEqual(budget);
+    expect(decoded.fileId.equals(first.fileId)).toBe(true);
+    keyIds.add(decoded.keyId.toString('hex'));
+  }
+  expect(keyIds.size).toBeGreaterThan(1);
+  const tag = await file.close();
+  const reader = new ReferenceReader(path, key, { expectedTag: tag });
+  expect(reader.isHole(11)).toBe(true);
+  expect(reader.isHole(CAP1 - 1)).toBe(true);
+  expect(reader.isHole(10)).toBe(false);
+  reader.close();
+  discard(path);
 });

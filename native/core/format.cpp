@@ -76,6 +76,14 @@ Header Header::decode(const uint8_t* block, size_t len, const char* path) {
   h.generation = getU64(block + 96);
   std::memcpy(h.root.data(), block + 104, kHashBytes);
   std::memcpy(h.mac.data(), block + kHeaderMacOffset, kHashBytes);
+  const Geometry geometry(h.chunkShift);
+  if (h.size > geometry.maxFileSize()) malformed(path, "size too large");
+  const uint64_t chunks = geometry.chunkCount(h.size);
+  if (h.height != Geometry::heightFor(chunks)) malformed(path, "tree height does not match the size");
+  // The root's unused bytes are zero: all of it for an empty file, the last 4 when it holds an entry.
+  const size_t rootUsed = chunks == 0 ? 0 : (h.height == 0 ? kEntryBytes : kHashBytes);
+  for (size_t i = rootUsed; i < kHashBytes; i++)
+    if (h.root[i]) malformed(path, "root padding set");
   return h;
 }
 

@@ -87,10 +87,28 @@ MerkleTree::Node& MerkleTree::node(unsigned level, uint64_t index) {
                             " cannot be trusted. The file was modified outside the shield: restore it from a backup.",
                         0, "read", file_.path(), static_cast<int64_t>(firstChunk));
     }
+    requireZeroPastEnd(n);
   }
   touchPath(n);
   evictIfFull(&n);
   return n;
+}
+
+void MerkleTree::requireZeroPastEnd(Node& n) {
+  // Slots for chunks past the end of the file, and a leaf's padding, are zero (FORMAT.md): a node
+  // that hashes correctly but breaks this was not written by the shield.
+  const uint64_t firstChunk = n.index * Geometry::capacity(n.level);
+  const uint64_t below = std::min(Geometry::capacity(n.level), chunks_ - firstChunk);
+  const uint64_t perSlot = Geometry::capacity(n.level - 1);
+  const size_t used = static_cast<size_t>((below + perSlot - 1) / perSlot) * slotBytes(n.level);
+  if (!allZero(n.bytes.data() + used, kNodeBytes - used)) {
+    std::string where = "(level " + std::to_string(n.level) + ", index " + std::to_string(n.index) + ")";
+    drop(n);
+    throw ShieldError(kIntegrity,
+                      "EINTEGRITY: Merkle node " + where + " of '" + file_.path() +
+                          "' has data past the end of the file; it was not written by the shield",
+                      0, "read", file_.path(), static_cast<int64_t>(firstChunk));
+  }
 }
 
 void MerkleTree::evictIfFull(const Node* keep) {

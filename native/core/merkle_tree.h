@@ -52,6 +52,7 @@ class MerkleTree {
   Node& node(unsigned level, uint64_t index);  // verified and cached
   Node& insert(unsigned level, uint64_t index, bool dirty);
   void touchPath(Node& node);
+  void requireZeroPastEnd(Node& node);
   void evictIfFull(const Node* keep);
   void writeNode(Node& node);
   void drop(Node& node);

@@ -225,8 +225,6 @@ void ShieldedFile::verifyHeader(const uint8_t* block) {
   };
   if (!constantTimeEqual(mac.data(), header_.mac.data(), kHashBytes)) throw corrupt("has a header that fails its MAC");
   uint64_t chunks = geometry_.chunkCount(header_.size);
-  if (header_.size > geometry_.maxFileSize() || header_.height != Geometry::heightFor(chunks))
-    throw corrupt("has an inconsistent header");
   uint64_t expected = geometry_.physicalSize(chunks), actual = fd_.size();
   if (actual != expected)
     throw corrupt("is " + std::to_string(actual) + " bytes on disk but its authenticated size needs " +
@@ -270,6 +268,15 @@ size_t ShieldedFile::partsFor(uint64_t chunks) const {
   return static_cast<size_t>(std::max<uint64_t>(parts, 1));
 }
 
+void ShieldedFile::checkTailIsZero(uint64_t chunk, const uint8_t* plaintext) const {
+  // Plaintext past the end of the file is zero (FORMAT.md); anything else was not written by us.
+  const uint64_t chunkStart = chunk << geometry_.chunkShift();
+  if (size_ <= chunkStart || size_ >= chunkStart + chunkSize()) return;
+  uint8_t any = 0;
+  for (uint64_t i = size_ - chunkStart; i < chunkSize(); i++) any |= plaintext[i];
+  if (any) chunkFailure(chunk, "has non-zero bytes past the end of the file");
+}
+
 void ShieldedFile::readChunk(uint64_t chunk, uint8_t* out) {
   ChunkEntry e = tree_->entry(chunk);
   if (e.isHole()) {
@@ -286,6 +293,12 @@ void ShieldedFile::readChunk(uint64_t chunk, uint8_t* out) {
   if (!cipher().open(e.nonce.data(), aad, kAadBytes, out, chunkSize(), out, e.tag.data())) {
     wipe(out, chunkSize());
     chunkFailure(chunk, "failed authentication");
+  }
+  try {
+    checkTailIsZero(chunk, out);
+  } catch (...) {
+    wipe(out, chunkSize());
+    throw;
   }
 }
 
@@ -329,6 +342,7 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
           wipe(bounce.data(), C);
           chunkFailure(chunk, "failed authentication");
         }
+        checkTailIsZero(chunk, bounce.data());  // the last chunk always comes through here
         std::memcpy(dst, bounce.data() + (from - chunkStart), to - from);
         k++;
         continue;
@@ -449,10 +463,9 @@ void ShieldedFile::truncate(uint64_t newSize) {
   if (shrinking && tail != 0 && !tree_->entry(newChunks - 1).isHole()) {
     // The new last chunk keeps `tail` bytes; re-seal it so the bytes past the new end become zero.
     std::vector<uint8_t> kept(chunkSize());
-    const uint64_t chunkStart = (newChunks - 1) << shift;
     readChunk(newChunks - 1, kept.data());
-    size_ = newSize;
-    writeLocked(kept.data(), tail, chunkStart);
+    std::memset(kept.data() + tail, 0, chunkSize() - tail);
+    writeLocked(kept.data(), chunkSize(), (newChunks - 1) << shift);  // a whole chunk: no merge
     wipe(kept.data(), kept.size());
   }
   tree_->resize(newChunks);

@@ -62,6 +62,7 @@ class ShieldedFile {
   size_t writeLocked(const uint8_t* buffer, size_t length, uint64_t position);
   void writeWindow(const uint8_t* buffer, uint64_t position, uint64_t end, uint64_t firstChunk, uint64_t endChunk);
   void readChunk(uint64_t chunk, uint8_t* out);  // verified plaintext of one whole chunk
+  void checkTailIsZero(uint64_t chunk, const uint8_t* plaintext) const;
   void mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end, uint8_t* out);
   Hash flushLocked();
   void rekey();

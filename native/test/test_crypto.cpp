@@ -51,10 +51,6 @@ const GcmVector kGcmVectors[] = {
 };
 
 // data() of an empty vector may be null; the primitives get a valid pointer either way.
-const uint8_t* ptr(const std::vector<uint8_t>& v) {
-  static const uint8_t empty[1] = {0};
-  return v.empty() ? empty : v.data();
-}
 uint8_t* ptr(std::vector<uint8_t>& v) {
   static uint8_t empty[1] = {0};
   return v.empty() ? empty : v.data();

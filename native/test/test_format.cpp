@@ -155,8 +155,8 @@ TEST(layout_literal_4k_prefix) {
   CHECK_EQ(g.physicalSize(1), 8192u);            // h = 0: header + chunk 0, no node
   CHECK_EQ(g.physicalSize(2), 16384u);           // c0, leaf0, c1
   CHECK_EQ(g.physicalSize(146), 4096u + 147 * 4096);
-  CHECK_EQ(g.physicalSize(147), 4096u + 149 * 4096);  // + inner(2,0) + c146
-  CHECK_EQ(g.physicalSize(148), 4096u + 151 * 4096);  // + leaf1 + c147
+  CHECK_EQ(g.physicalSize(147), 4096u + 150 * 4096);  // + inner(2,0), c146, leaf1
+  CHECK_EQ(g.physicalSize(148), 4096u + 151 * 4096);  // + c147
 }
 
 TEST(layout_enumerated_shift12) { checkEnumeratedLayout(12); }
@@ -239,6 +239,7 @@ Header randomHeader(Rng& rng) {
   h.height = static_cast<uint8_t>(rng.between(0, 5));
   rng.fill(h.fileId.data(), h.fileId.size());
   rng.fill(h.keyId.data(), h.keyId.size());
+  rng.fill(h.checkSalt.data(), h.checkSalt.size());
   rng.fill(h.keyCheck.data(), h.keyCheck.size());
   h.size = rng.next();
   h.encryptions = rng.next();
@@ -277,6 +278,7 @@ TEST(header_round_trip) {
     CHECK_EQ(int(d.height), int(h.height));
     CHECK(d.fileId == h.fileId);
     CHECK(d.keyId == h.keyId);
+    CHECK(d.checkSalt == h.checkSalt);
     CHECK(d.keyCheck == h.keyCheck);
     CHECK_EQ(d.size, h.size);
     CHECK_EQ(d.encryptions, h.encryptions);
@@ -289,13 +291,15 @@ TEST(header_round_trip) {
 }
 
 TEST(header_byte_layout) {
+  // Offsets written out from FORMAT.md's header table.
   Header h;
   h.chunkShift = 16;
   h.height = 3;
   for (size_t i = 0; i < 16; i++) {
     h.fileId[i] = static_cast<uint8_t>(0x10 + i);
     h.keyId[i] = static_cast<uint8_t>(0x20 + i);
-    h.keyCheck[i] = static_cast<uint8_t>(0x30 + i);
+    h.checkSalt[i] = static_cast<uint8_t>(0x30 + i);
+    h.keyCheck[i] = static_cast<uint8_t>(0x60 + i);
   }
   h.size = 0x0102030405060708ull;
   h.encryptions = 0x1112131415161718ull;
@@ -306,6 +310,8 @@ TEST(header_byte_layout) {
   }
   std::vector<uint8_t> block(kHeaderBlockBytes, 0xEE);
   h.encode(block.data());
+  CHECK_EQ(kHeaderUsedBytes, size_t{168});
+  CHECK_EQ(kHeaderMacOffset, size_t{136});
   CHECK_EQ(std::string(block.begin(), block.begin() + 8), std::string("SHIELDFS"));
   CHECK_EQ(int(block[8]), 1);
   CHECK_EQ(int(block[9]), 0);
@@ -313,21 +319,22 @@ TEST(header_byte_layout) {
   CHECK_EQ(int(block[11]), 3);
   for (size_t i = 12; i < 16; i++) CHECK_EQ(int(block[i]), 0);
   for (size_t i = 0; i < 16; i++) {
-    CHECK_EQ(int(block[16 + i]), int(0x10 + i));
-    CHECK_EQ(int(block[32 + i]), int(0x20 + i));
-    CHECK_EQ(int(block[48 + i]), int(0x30 + i));
+    CHECK_EQ(int(block[16 + i]), int(0x10 + i));  // file_id
+    CHECK_EQ(int(block[32 + i]), int(0x20 + i));  // key_id
+    CHECK_EQ(int(block[48 + i]), int(0x30 + i));  // check_salt
+    CHECK_EQ(int(block[64 + i]), int(0x60 + i));  // key_check
   }
-  for (size_t i = 0; i < 8; i++) {
-    CHECK_EQ(int(block[64 + i]), int(8 - i));          // little-endian
-    CHECK_EQ(int(block[72 + i]), int(0x18 - i));
-    CHECK_EQ(int(block[80 + i]), int(0x28 - i));
+  for (size_t i = 0; i < 8; i++) {  // little-endian u64s
+    CHECK_EQ(int(block[80 + i]), int(8 - i));     // size
+    CHECK_EQ(int(block[88 + i]), int(0x18 - i));  // encryptions
+    CHECK_EQ(int(block[96 + i]), int(0x28 - i));  // generation
   }
   for (size_t i = 0; i < 32; i++) {
-    CHECK_EQ(int(block[88 + i]), int(0x40 + i));
-    CHECK_EQ(int(block[120 + i]), int(0x80 + i));
+    CHECK_EQ(int(block[104 + i]), int(0x40 + i));  // root
+    CHECK_EQ(int(block[136 + i]), int(0x80 + i));  // mac
   }
-  // encode() writes bytes 0..151 only.
-  for (size_t i = kHeaderUsedBytes; i < kHeaderBlockBytes; i++) CHECK_EQ(int(block[i]), 0xEE);
+  // encode() writes the used bytes only.
+  for (size_t i = 168; i < kHeaderBlockBytes; i++) CHECK_EQ(int(block[i]), 0xEE);
 }
 
 TEST(header_accepts_boundaries) {
@@ -356,7 +363,7 @@ TEST(header_rejects_every_malformed_field) {
   const auto base = encodeBlock(good);
   Header::decode(base.data(), base.size(), "p");  // sanity
 
-  for (size_t len : {size_t{0}, size_t{1}, size_t{152}, size_t{4095}}) expectMalformed(base, len, "length " + std::to_string(len));
+  for (size_t len : {size_t{0}, size_t{1}, kHeaderUsedBytes, size_t{4095}}) expectMalformed(base, len, "length " + std::to_string(len));
   for (size_t i = 0; i < 8; i++) {
     for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x20}, uint8_t{0x80}}) {
       auto b = base;

@@ -201,13 +201,14 @@ inline shieldfs::Header diskHeader(const std::string& path) {
 }
 
 // Re-seals a (possibly modified) header the way FORMAT.md specifies, with the test's own key
-// derivation: header_key = HKDF(K, salt=file_id, info="shieldfs/v1 header key"), mac = HMAC over 0..119.
+// derivation: header_key = HKDF(K, salt=file_id, info="shieldfs/v1 header key"), mac = HMAC over the
+// bytes before the mac.
 inline void forgeHeader(const std::string& path, shieldfs::Header h, const uint8_t key[shieldfs::kKeyBytes]) {
   uint8_t headerKey[32];
   shieldfs::hkdfSha256(key, 32, h.fileId.data(), h.fileId.size(), "shieldfs/v1 header key", headerKey, 32);
   uint8_t bytes[shieldfs::kHeaderUsedBytes];
   h.encode(bytes);
-  shieldfs::hmacSha256(headerKey, 32, bytes, 120, h.mac.data());
+  shieldfs::hmacSha256(headerKey, 32, bytes, shieldfs::kHeaderMacOffset, h.mac.data());
   h.encode(bytes);
   rawWrite(path, 0, bytes, sizeof bytes);
 }

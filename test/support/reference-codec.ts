@@ -18,6 +18,14 @@ import {
 } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
 
+// EMPTY SUBTREES. FORMAT.md (as of this writing) does not say what a node whose chunks are all holes
+// looks like. The native core stores such a subtree as an all-zero child hash in its parent (or an
+// all-zero root when the whole file of height ≥ 1 is holes) and never writes or reads its nodes. This
+// codec follows that convention: a zero slot is read as an all-zero node without touching the disk
+// (sound: the zero is committed by the trusted parent), a non-zero slot must match the node's hash
+// (so a written all-zero node with its real hash is accepted too), and the writer stores empty
+// subtrees as zero hashes.
+
 // ---------------------------------------------------------------------------------------------
 // Parameters (FORMAT.md, "Parameters")
 
@@ -198,19 +206,33 @@ function isZero(bytes: Uint8Array): boolean {
   return true;
 }
 
-function freshNonce(): Buffer {
-  const nonce = Buffer.alloc(NONCE_SIZE);
-  do randomFillSync(nonce);
-  while (isZero(nonce));
-  return nonce;
+// Random nonces are drawn from the CSPRNG in batches (one call per 1024 nonces).
+const noncePool = Buffer.alloc(NONCE_SIZE * 1024);
+let noncePoolUsed = noncePool.length;
+
+/** 12 fresh random bytes, never all zero (the hole marker), into entry[0…12). */
+function freshNonce(entry: Buffer): void {
+  do {
+    if (noncePoolUsed === noncePool.length) {
+      randomFillSync(noncePool);
+      noncePoolUsed = 0;
+    }
+    noncePool.copy(entry, 0, noncePoolUsed, noncePoolUsed + NONCE_SIZE);
+    noncePool.fill(0, noncePoolUsed, noncePoolUsed + NONCE_SIZE); // never hand out a nonce twice
+    noncePoolUsed += NONCE_SIZE;
+  } while (isZero(entry.subarray(0, NONCE_SIZE)));
 }
 
 function sealChunk(chunkKey: KeyObject, fileId: Buffer, chunk: number, plaintext: Buffer): { ciphertext: Buffer; entry: Buffer } {
-  const nonce = freshNonce();
-  const cipher = createCipheriv('aes-256-gcm', chunkKey, nonce);
+  const entry = Buffer.alloc(ENTRY_SIZE);
+  freshNonce(entry);
+  const cipher = createCipheriv('aes-256-gcm', chunkKey, entry.subarray(0, NONCE_SIZE));
   cipher.setAAD(chunkAad(fileId, chunk));
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return { ciphertext, entry: Buffer.concat([nonce, cipher.getAuthTag()]) };
+  const body = cipher.update(plaintext);
+  const last = cipher.final();
+  const ciphertext = last.length === 0 ? body : Buffer.concat([body, last]);
+  cipher.getAuthTag().copy(entry, NONCE_SIZE);
+  return { ciphertext, entry };
 }
 
 function readFully(fd: number, buffer: Buffer, position: number): number {
@@ -366,11 +388,16 @@ class VerifiedFile {
     const expected =
       level === height ? this.header.root : this.node(level + 1, Math.floor(index / INNER_FANOUT)).subarray((index % INNER_FANOUT) * HASH_SIZE, (index % INNER_FANOUT + 1) * HASH_SIZE);
     const bytes = Buffer.alloc(NODE_SIZE);
-    this.nodeReads++;
-    if (readFully(this.fd, bytes, this.layout.nodeOffset(level, index)) !== NODE_SIZE) {
-      fail('EINTEGRITY', this.path, `node (${level}, ${index}) is short`, firstChunk);
+    if (isZero(expected)) {
+      // An all-zero slot (or root) stands for a subtree of holes: its nodes are all zero and are
+      // not read (they may be absent or stale on disk). See EMPTY SUBTREES at the top of the file.
+    } else {
+      this.nodeReads++;
+      if (readFully(this.fd, bytes, this.layout.nodeOffset(level, index)) !== NODE_SIZE) {
+        fail('EINTEGRITY', this.path, `node (${level}, ${index}) is short`, firstChunk);
+      }
+      if (!nodeHash(level, bytes).equals(expected)) fail('EINTEGRITY', this.path, `node (${level}, ${index}) hash mismatch`, firstChunk);
     }
-    if (!nodeHash(level, bytes).equals(expected)) fail('EINTEGRITY', this.path, `node (${level}, ${index}) hash mismatch`, firstChunk);
     // Padding rules: the 8 bytes after a leaf's entries, and every entry or child past the end.
     if (level === 1) {
       if (!isZero(bytes.subarray(LEAF_USED))) fail('EINTEGRITY', this.path, `non-zero padding in leaf ${index}`, firstChunk);
@@ -492,12 +519,8 @@ export function decodeFile(path: string, key: Uint8Array, options: { expectedTag
       const data = file.readChunks(first, last);
       data.copy(plaintext, first * header.chunkSize, 0, Math.min(data.length, header.size - first * header.chunkSize));
     }
-    // Every node on disk is visited above (every leaf holds at least one chunk below n, and every
-    // inner node is the parent of a visited node); check that explicitly for the top levels too.
-    for (let l = 1; l <= header.height; l++) {
-      const lastIndex = Math.floor((header.chunks - 1) / capacity(l));
-      for (let j = 0; j <= lastIndex; j++) file.node(l, j);
-    }
+    // Every node was verified above: every leaf holds at least one chunk below n (whose entry was
+    // looked up), and every inner node is an ancestor of such a leaf.
     return {
       plaintext,
       tag: file.tag,
@@ -584,6 +607,8 @@ interface PendingNode {
   index: number;
   bytes: Buffer;
   count: number;
+  /** Whether any child is not a hole / not an empty subtree. */
+  used: boolean;
 }
 
 /**
@@ -630,24 +655,29 @@ class SequentialBuilder {
   #addChild(level: number, index: number, slot: number, child: Buffer): void {
     let node = this.#pending[level];
     if (node === undefined) {
-      node = { index, bytes: Buffer.alloc(NODE_SIZE), count: 0 };
+      node = { index, bytes: Buffer.alloc(NODE_SIZE), count: 0, used: false };
       this.#pending[level] = node;
     }
     if (node.index !== index || node.count !== slot) throw new Error('internal: children out of order');
     child.copy(node.bytes, slot * child.length);
     node.count++;
+    if (!isZero(child)) node.used = true;
     if (node.count === (level === 1 ? LEAF_FANOUT : INNER_FANOUT)) this.#completeNode(level);
   }
 
   #completeNode(level: number): void {
     const node = this.#pending[level]!;
-    const bytes = Buffer.from(node.bytes);
-    this.#write(this.layout.nodeOffset(level, node.index), bytes);
-    const hash = nodeHash(level, bytes);
+    let hash: Buffer = ZERO_HASH;
+    if (node.used) {
+      const bytes = Buffer.from(node.bytes);
+      this.#write(this.layout.nodeOffset(level, node.index), bytes);
+      hash = nodeHash(level, bytes);
+    } // else: a subtree of holes is stored as a zero hash in its parent, its node is not written
     const index = node.index;
     node.index++;
     node.bytes.fill(0);
     node.count = 0;
+    node.used = false;
     this.#addChild(level + 1, Math.floor(index / INNER_FANOUT), index % INNER_FANOUT, hash);
   }
 

@@ -1,0 +1,337 @@
+// Tampering with a shielded file outside the shield: every change must be detected with the error
+// code FORMAT.md gives (EINTEGRITY / EBADKEY / EROLLBACK), and no unverified plaintext may leak.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crypto.h"
+#include "format.h"
+#include "harness.h"
+#include "shield_error.h"
+#include "shielded_file.h"
+#include "test_util.h"
+
+using namespace shieldfs;
+using namespace shieldtest;
+
+namespace {
+
+constexpr uint64_t C = 4096;
+const Geometry g12(12);
+
+struct Fixture {
+  TempDir dir;
+  std::string path;
+  TestKey key{42};
+  std::vector<uint8_t> data;
+  Hash tag{};
+
+  explicit Fixture(uint64_t bytes, uint64_t seed = 1) : path(dir.file("victim")) {
+    Rng rng(seed);
+    data = rng.bytes(bytes);
+    auto f = ShieldedFile::open(path, key.data(), createOptions(12));
+    f->write(data.data(), data.size(), 0);
+    tag = f->close();
+  }
+  std::unique_ptr<ShieldedFile> open(bool withTag = true) const {
+    return ShieldedFile::open(path, key.data(), withTag ? reopenOptions(tag) : OpenOptions{});
+  }
+  // Reads chunk i; returns the error code ("" when it verified and matched).
+  std::string readChunkCode(ShieldedFile& f, uint64_t chunk) const {
+    std::vector<uint8_t> buf(C);
+    try {
+      size_t n = f.read(buf.data(), C, chunk * C);
+      if (n != std::min<uint64_t>(C, data.size() - chunk * C) ||
+          std::memcmp(buf.data(), data.data() + chunk * C, n) != 0)
+        return "WRONG-BYTES";
+      return "";
+    } catch (const ShieldError& e) {
+      return e.code();
+    }
+  }
+};
+
+std::string openCode(const std::string& path, const uint8_t* key, const OpenOptions& o) {
+  try {
+    auto f = ShieldedFile::open(path, key, o);
+    return "";
+  } catch (const ShieldError& e) {
+    return e.code();
+  }
+}
+
+}  // namespace
+
+TEST(flipped_chunk_byte_is_detected_on_read) {
+  Fixture fx(20 * C + 500);
+  for (uint64_t chunk : {0u, 7u, 20u}) {
+    for (uint64_t where : std::initializer_list<uint64_t>{0, 1, C / 2, C - 1}) {
+      if (chunk * C + where >= fx.data.size() && chunk == 20) where = 17;
+      const uint64_t off = g12.chunkOffset(chunk) + where;
+      flipByte(fx.path, off, 0x10);
+      auto f = fx.open();  // opening is lazy: it succeeds
+      auto e = EXPECT_SHIELD_ERROR(kIntegrity, std::vector<uint8_t> b(C); f->read(b.data(), C, chunk * C));
+      CHECK_EQ(e.chunk(), int64_t(chunk));
+      CHECK_EQ(e.path(), fx.path);
+      // Neighbours still verify.
+      if (chunk > 0) CHECK_EQ(fx.readChunkCode(*f, chunk - 1), std::string());
+      if (chunk < 20) CHECK_EQ(fx.readChunkCode(*f, chunk + 1), std::string());
+      f.reset();
+      flipByte(fx.path, off, 0x10);  // restore
+      auto ok = fx.open();
+      CHECK_EQ(fx.readChunkCode(*ok, chunk), std::string());
+    }
+  }
+}
+
+TEST(failed_read_returns_no_plaintext) {
+  Fixture fx(40 * C);
+  flipByte(fx.path, g12.chunkOffset(30) + 100);
+  auto f = fx.open();
+  for (auto [pos, len] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {25 * C, 10 * C}, {30 * C + 5, 10}, {0, 40 * C}, {29 * C + 7, C}, {28 * C, 3 * C}}) {
+    std::vector<uint8_t> buf(len, 0xAA);
+    EXPECT_SHIELD_ERROR(kIntegrity, f->read(buf.data(), len, pos));
+    for (size_t i = 0; i < len; i++)
+      CHECK_MSG(buf[i] == 0, "byte " + std::to_string(i) + " of a failed read(" + std::to_string(pos) + ", " +
+                                 std::to_string(len) + ") was not zeroed");
+  }
+}
+
+TEST(tampered_chunk_is_not_laundered_by_partial_writes) {
+  Fixture fx(10 * C);
+  flipByte(fx.path, g12.chunkOffset(4) + 9);
+  auto f = fx.open();
+  uint8_t b[10] = {};
+  // A partial write must merge with the old content, which fails to verify.
+  EXPECT_SHIELD_ERROR(kIntegrity, f->write(b, sizeof b, 4 * C + 100));
+  // Overwriting the whole chunk needs no old content: it replaces the damaged chunk.
+  std::vector<uint8_t> fresh(C, 0x77);
+  CHECK_EQ(f->write(fresh.data(), C, 4 * C), C);
+  std::vector<uint8_t> back(C);
+  CHECK_EQ(f->read(back.data(), C, 4 * C), C);
+  CHECK(back == fresh);
+  Hash t = f->close();
+  auto again = ShieldedFile::open(fx.path, fx.key.data(), reopenOptions(t));
+  CHECK_EQ(again->read(back.data(), C, 4 * C), C);
+  CHECK(back == fresh);
+}
+
+TEST(flipped_leaf_node_byte_is_detected) {
+  Fixture fx(20 * C);  // height 1: the leaf is the top node
+  for (uint64_t where : std::initializer_list<uint64_t>{0, 27, 28 * 19 + 3, 4000, 4090 /* zero padding */}) {
+    const uint64_t off = g12.nodeOffset(1, 0) + where;
+    flipByte(fx.path, off, 0x04);
+    auto f = fx.open();
+    for (uint64_t chunk : {0u, 5u, 19u}) CHECK_EQ(fx.readChunkCode(*f, chunk), std::string(kIntegrity));
+    f.reset();
+    flipByte(fx.path, off, 0x04);
+  }
+  auto f = fx.open();
+  CHECK_EQ(fx.readChunkCode(*f, 3), std::string());
+}
+
+TEST(multi_level_tamper_is_local) {
+  Fixture fx(400 * C, 2);  // height 2: inner(2,0) over leaves 0..2
+  // Leaf 1 damaged: chunks of leaf 1 fail, leaf 0 and 2 are fine.
+  const uint64_t leaf1 = g12.nodeOffset(1, 1) + 50;
+  flipByte(fx.path, leaf1);
+  {
+    auto f = fx.open();
+    CHECK_EQ(fx.readChunkCode(*f, 146), std::string(kIntegrity));
+    CHECK_EQ(fx.readChunkCode(*f, 291), std::string(kIntegrity));
+    CHECK_EQ(fx.readChunkCode(*f, 0), std::string());
+    CHECK_EQ(fx.readChunkCode(*f, 145), std::string());
+    CHECK_EQ(fx.readChunkCode(*f, 292), std::string());
+    CHECK_EQ(fx.readChunkCode(*f, 399), std::string());
+  }
+  flipByte(fx.path, leaf1);
+  // Inner node damaged: everything below fails.
+  const uint64_t inner = g12.nodeOffset(2, 0) + 40;
+  flipByte(fx.path, inner);
+  {
+    auto f = fx.open();
+    CHECK_EQ(fx.readChunkCode(*f, 0), std::string(kIntegrity));
+    CHECK_EQ(fx.readChunkCode(*f, 300), std::string(kIntegrity));
+  }
+  flipByte(fx.path, inner);
+  auto f = fx.open();
+  CHECK(readAll(*f) == fx.data);
+}
+
+TEST(swapped_or_transplanted_chunks_fail) {
+  Fixture fx(10 * C, 3);
+  // Swap chunks 2 and 3 on disk: each is authentic, but bound to its index.
+  auto c2 = rawRead(fx.path, g12.chunkOffset(2), C), c3 = rawRead(fx.path, g12.chunkOffset(3), C);
+  rawWrite(fx.path, g12.chunkOffset(2), c3.data(), C);
+  rawWrite(fx.path, g12.chunkOffset(3), c2.data(), C);
+  {
+    auto f = fx.open();
+    CHECK_EQ(fx.readChunkCode(*f, 2), std::string(kIntegrity));
+    CHECK_EQ(fx.readChunkCode(*f, 3), std::string(kIntegrity));
+  }
+  rawWrite(fx.path, g12.chunkOffset(2), c2.data(), C);
+  rawWrite(fx.path, g12.chunkOffset(3), c3.data(), C);
+  // Transplant chunk 1 and leaf 0 from another file under the same key: different file_id.
+  Fixture other(10 * C, 3);
+  auto foreignLeaf = rawRead(other.path, g12.nodeOffset(1, 0), 4096);
+  rawWrite(fx.path, g12.nodeOffset(1, 0), foreignLeaf.data(), 4096);
+  {
+    auto f = fx.open();
+    CHECK_EQ(fx.readChunkCode(*f, 1), std::string(kIntegrity));
+  }
+}
+
+TEST(header_tampering) {
+  Fixture fx(5 * C + 1);
+  // Every byte of the used header: check_salt and key_check fail the key check (EBADKEY, FORMAT.md
+  // "Keys"); everything else, file_id and key_id included, fails parsing or the MAC (EINTEGRITY).
+  for (size_t i = 0; i < kHeaderUsedBytes; i++) {
+    for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}}) {
+      flipByte(fx.path, i, mask);
+      std::string code = openCode(fx.path, fx.key.data(), reopenOptions(fx.tag));
+      std::string codeNoTag = openCode(fx.path, fx.key.data(), OpenOptions{});
+      flipByte(fx.path, i, mask);
+      const bool keyBound = i >= 48 && i < 80;  // check_salt, key_check
+      const std::string expected = keyBound ? kBadKey : kIntegrity;
+      CHECK_MSG(code == expected, "header byte " + std::to_string(i) + " ^ " + std::to_string(mask) + ": got '" +
+                                      code + "', expected " + expected);
+      CHECK_MSG(codeNoTag == expected, "header byte " + std::to_string(i) + " (no expected tag): got '" + codeNoTag + "'");
+    }
+  }
+  for (size_t i = kHeaderUsedBytes; i < kHeaderBlockBytes; i += 97) {
+    flipByte(fx.path, i);
+    CHECK_EQ(openCode(fx.path, fx.key.data(), OpenOptions{}), std::string(kIntegrity));
+    flipByte(fx.path, i);
+  }
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(fx.tag)), std::string());
+}
+
+TEST(forged_header_with_valid_mac_but_inconsistent_fields) {
+  // Someone holding the key could write a well-MACed but inconsistent header: still refused.
+  Fixture fx(300 * C);
+  const Header good = diskHeader(fx.path);
+  auto tryHeader = [&](Header h, const char* what) {
+    forgeHeader(fx.path, h, fx.key.data());
+    std::string code = openCode(fx.path, fx.key.data(), OpenOptions{});
+    forgeHeader(fx.path, good, fx.key.data());
+    CHECK_MSG(code == kIntegrity, std::string(what) + ": got '" + code + "'");
+  };
+  Header h = good;
+  h.height = 1;
+  tryHeader(h, "height too small");
+  h = good;
+  h.height = 3;
+  tryHeader(h, "height too large");
+  h = good;
+  h.size = good.size + C;  // one more chunk than the file holds
+  tryHeader(h, "size beyond the on-disk length");
+  h = good;
+  h.size = Geometry(12).maxFileSize() + 1;
+  h.height = 5;
+  tryHeader(h, "size beyond the largest file");
+  h = good;
+  h.size = ~uint64_t{0};
+  tryHeader(h, "size 2^64-1");
+  h = good;
+  h.root[0] ^= 1;  // authentic header, but the tree no longer matches
+  forgeHeader(fx.path, h, fx.key.data());
+  {
+    auto f = ShieldedFile::open(fx.path, fx.key.data(), OpenOptions{});
+    CHECK_EQ(fx.readChunkCode(*f, 0), std::string(kIntegrity));
+  }
+  forgeHeader(fx.path, good, fx.key.data());
+  auto f = fx.open();
+  CHECK(readAll(*f) == fx.data);
+}
+
+TEST(wrong_key_is_ebadkey) {
+  Fixture fx(3 * C);
+  TestKey wrong(43);
+  CHECK_EQ(openCode(fx.path, wrong.data(), OpenOptions{}), std::string(kBadKey));
+  CHECK_EQ(openCode(fx.path, wrong.data(), reopenOptions(fx.tag)), std::string(kBadKey));
+  OpenOptions ro;
+  ro.readOnly = true;
+  CHECK_EQ(openCode(fx.path, wrong.data(), ro), std::string(kBadKey));
+  auto keyCopy = std::vector<uint8_t>(fx.key.data(), fx.key.data() + 32);
+  keyCopy[31] ^= 1;
+  CHECK_EQ(openCode(fx.path, keyCopy.data(), OpenOptions{}), std::string(kBadKey));
+}
+
+TEST(rollback_is_erollback) {
+  Fixture fx(8 * C);
+  const Hash oldTag = fx.tag;
+  const auto oldBytes = readWholeFile(fx.path);
+  Hash newTag;
+  {
+    auto f = fx.open();
+    uint8_t b[5] = {9, 9, 9, 9, 9};
+    f->write(b, 5, 3 * C);
+    newTag = f->close();
+  }
+  CHECK(!(newTag == oldTag));
+  // The current file opened with a stale tag: EROLLBACK.
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(oldTag)), std::string(kRollback));
+  // An attacker restores the old (authentic) file: EROLLBACK for the holder of the new tag.
+  const auto newBytes = readWholeFile(fx.path);
+  writeWholeFile(fx.path, oldBytes);
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(newTag)), std::string(kRollback));
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(oldTag)), std::string());
+  // Without an expected tag the old version is simply authentic.
+  CHECK_EQ(openCode(fx.path, fx.key.data(), OpenOptions{}), std::string());
+  writeWholeFile(fx.path, newBytes);
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(newTag)), std::string());
+  // The MAC is checked before the tag: a damaged header is EINTEGRITY, not EROLLBACK.
+  flipByte(fx.path, 84);  // inside `size`
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(oldTag)), std::string(kIntegrity));
+  flipByte(fx.path, 84);
+  // The key check comes first of all.
+  TestKey wrong(1);
+  CHECK_EQ(openCode(fx.path, wrong.data(), reopenOptions(oldTag)), std::string(kBadKey));
+}
+
+TEST(truncated_or_extended_file_is_eintegrity) {
+  for (uint64_t bytes : {uint64_t{0}, uint64_t{100}, 3 * C, 146 * C, 200 * C + 7}) {
+    Fixture fx(bytes, bytes);
+    const uint64_t len = fileSize(fx.path);
+    CHECK_EQ(len, g12.physicalSize(g12.chunkCount(bytes)));
+    std::vector<int64_t> deltas = {1, 4096, 12345};
+    if (len > 4096) {
+      for (int64_t d : {-1, -4096, -4097}) deltas.push_back(d);
+      deltas.push_back(-static_cast<int64_t>(len - 4096));  // only the header left
+    }
+    for (int64_t d : deltas) {
+      setFileLength(fx.path, static_cast<uint64_t>(static_cast<int64_t>(len) + d));
+      std::string code = openCode(fx.path, fx.key.data(), OpenOptions{});
+      std::string codeTag = openCode(fx.path, fx.key.data(), reopenOptions(fx.tag));
+      setFileLength(fx.path, len);
+      CHECK_MSG(code == kIntegrity && codeTag == kIntegrity,
+                "size " + std::to_string(bytes) + " length change " + std::to_string(d) + ": '" + code + "'");
+    }
+    // Shorter than a header.
+    auto whole = readWholeFile(fx.path);
+    for (uint64_t keep : {0u, 1u, 151u, 152u, 4095u}) {
+      writeWholeFile(fx.path, std::vector<uint8_t>(whole.begin(), whole.begin() + keep));
+      CHECK_EQ(openCode(fx.path, fx.key.data(), OpenOptions{}), std::string(kIntegrity));
+    }
+    writeWholeFile(fx.path, whole);
+    CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(fx.tag)), std::string());
+  }
+}
+
+TEST(not_a_shielded_file) {
+  TempDir dir;
+  TestKey key(1);
+  Rng rng(99);
+  const std::string path = dir.file("random");
+  writeWholeFile(path, rng.bytes(3 * 4096));
+  CHECK_EQ(openCode(path, key.data(), OpenOptions{}), std::string(kIntegrity));
+  writeWholeFile(path, std::vector<uint8_t>(8192, 0));
+  CHECK_EQ(openCode(path, key.data(), OpenOptions{}), std::string(kIntegrity));
+  // create=true does not overwrite an existing non-shielded file.
+  CHECK_EQ(openCode(path, key.data(), createOptions()), std::string(kIntegrity));
+  CHECK_EQ(fileSize(path), 8192u);
+}
+
+SHIELDTEST_MAIN()
