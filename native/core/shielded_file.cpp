@@ -268,38 +268,39 @@ size_t ShieldedFile::partsFor(uint64_t chunks) const {
   return static_cast<size_t>(std::max<uint64_t>(parts, 1));
 }
 
-void ShieldedFile::checkTailIsZero(uint64_t chunk, const uint8_t* plaintext) const {
+void ShieldedFile::openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* data) const {
+  uint8_t aad[kAadBytes];
+  buildAad(chunk, aad);
+  if (!cipher.open(entry.nonce.data(), aad, kAadBytes, data, chunkSize(), data, entry.tag.data())) {
+    wipe(data, chunkSize());
+    chunkFailure(chunk, "failed authentication");
+  }
   // Plaintext past the end of the file is zero (FORMAT.md); anything else was not written by us.
   const uint64_t chunkStart = chunk << geometry_.chunkShift();
-  if (size_ <= chunkStart || size_ >= chunkStart + chunkSize()) return;
-  uint8_t any = 0;
-  for (uint64_t i = size_ - chunkStart; i < chunkSize(); i++) any |= plaintext[i];
-  if (any) chunkFailure(chunk, "has non-zero bytes past the end of the file");
+  if (size_ > chunkStart && size_ < chunkStart + chunkSize()) {
+    uint8_t any = 0;
+    for (uint64_t i = size_ - chunkStart; i < chunkSize(); i++) any |= data[i];
+    if (any) {
+      wipe(data, chunkSize());
+      chunkFailure(chunk, "has non-zero bytes past the end of the file");
+    }
+  }
+}
+
+void ShieldedFile::loadChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* out) const {
+  if (fd_.readAt(out, chunkSize(), geometry_.chunkOffset(chunk)) != chunkSize()) {
+    wipe(out, chunkSize());
+    chunkFailure(chunk, "is missing from the file (truncated)");
+  }
+  openChunk(cipher, chunk, entry, out);
 }
 
 void ShieldedFile::readChunk(uint64_t chunk, uint8_t* out) {
   ChunkEntry e = tree_->entry(chunk);
-  if (e.isHole()) {
+  if (e.isHole())
     std::memset(out, 0, chunkSize());
-    return;
-  }
-  size_t got = fd_.readAt(out, chunkSize(), geometry_.chunkOffset(chunk));
-  uint8_t aad[kAadBytes];
-  buildAad(chunk, aad);
-  if (got != chunkSize()) {
-    wipe(out, chunkSize());
-    chunkFailure(chunk, "is missing from the file (truncated)");
-  }
-  if (!cipher().open(e.nonce.data(), aad, kAadBytes, out, chunkSize(), out, e.tag.data())) {
-    wipe(out, chunkSize());
-    chunkFailure(chunk, "failed authentication");
-  }
-  try {
-    checkTailIsZero(chunk, out);
-  } catch (...) {
-    wipe(out, chunkSize());
-    throw;
-  }
+  else
+    loadChunk(cipher(), chunk, e, out);
 }
 
 size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
@@ -318,7 +319,6 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
     uint64_t a = count * part / parts, b = count * (part + 1) / parts;
     GcmCipher& cipher = this->cipher();
     std::vector<uint8_t> bounce;
-    uint8_t aad[kAadBytes];
     auto whole = [&](uint64_t k) {
       uint64_t s = (first + k) << shift;
       return s >= position && s + C <= end && !entries_[k].isHole();
@@ -334,15 +334,7 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
       }
       if (!whole(k)) {  // a partly requested chunk: decrypt aside, copy out the requested bytes
         bounce.resize(C);
-        size_t got = fd_.readAt(bounce.data(), C, geometry_.chunkOffset(chunk));
-        buildAad(chunk, aad);
-        if (got != C) chunkFailure(chunk, "is missing from the file (truncated)");
-        if (!cipher.open(entries_[k].nonce.data(), aad, kAadBytes, bounce.data(), C, bounce.data(),
-                         entries_[k].tag.data())) {
-          wipe(bounce.data(), C);
-          chunkFailure(chunk, "failed authentication");
-        }
-        checkTailIsZero(chunk, bounce.data());  // the last chunk always comes through here
+        loadChunk(cipher, chunk, entries_[k], bounce.data());
         std::memcpy(dst, bounce.data() + (from - chunkStart), to - from);
         k++;
         continue;
@@ -355,10 +347,7 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
       size_t got = fd_.readAt(dst, run * C, offset);
       for (uint64_t r = 0; r < run; r++) {
         if (got < (r + 1) * C) chunkFailure(chunk + r, "is missing from the file (truncated)");
-        buildAad(chunk + r, aad);
-        if (!cipher.open(entries_[k + r].nonce.data(), aad, kAadBytes, dst + r * C, C, dst + r * C,
-                         entries_[k + r].tag.data()))
-          chunkFailure(chunk + r, "failed authentication");
+        openChunk(cipher, chunk + r, entries_[k + r], dst + r * C);
       }
       k += run;
     }

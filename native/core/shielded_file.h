@@ -61,8 +61,11 @@ class ShieldedFile {
   void ensureWritable() const;
   size_t writeLocked(const uint8_t* buffer, size_t length, uint64_t position);
   void writeWindow(const uint8_t* buffer, uint64_t position, uint64_t end, uint64_t firstChunk, uint64_t endChunk);
-  void readChunk(uint64_t chunk, uint8_t* out);  // verified plaintext of one whole chunk
-  void checkTailIsZero(uint64_t chunk, const uint8_t* plaintext) const;
+  void readChunk(uint64_t chunk, uint8_t* out);  // verified plaintext of one whole chunk (holes too)
+  // Reads a stored chunk from disk, then openChunk.
+  void loadChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* out) const;
+  // Decrypts and verifies one chunk in place; wipes it and throws EINTEGRITY when it fails.
+  void openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* data) const;
   void mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end, uint8_t* out);
   Hash flushLocked();
   void rekey();
