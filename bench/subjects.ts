@@ -1,7 +1,6 @@
 // The things under test, behind one small file-handle interface so every workload is written once:
 // shieldfs (async and sync API), node:fs (async and sync, also used on the gocryptfs mount) and the
 // JS reference codec (the same format over node:crypto).
-import { existsSync } from 'node:fs';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ShieldedFile } from '../lib/index.js';
@@ -100,7 +99,7 @@ export const referenceCodecPath = fileURLToPath(new URL('../test/support/referen
 
 /** The JS reference codec: sequential append and positioned reads only. Throws when it cannot load. */
 export async function reference(key: Buffer, chunkSize: number): Promise<Subject> {
-  if (!existsSync(referenceCodecPath)) throw new Error('test/support/reference-codec.ts does not exist');
+  if (!fs.existsSync(referenceCodecPath)) throw new Error('test/support/reference-codec.ts does not exist');
   const { ReferenceWriter, ReferenceReader } = (await import(referenceCodecPath)) as ReferenceCodec;
   if (typeof ReferenceWriter !== 'function' || typeof ReferenceReader !== 'function') {
     throw new Error('test/support/reference-codec.ts does not export ReferenceWriter and ReferenceReader');

@@ -13,6 +13,8 @@ export interface Figure {
   bytesPerSecond: number;
   /** Median time of one op, when per-op samples were taken. */
   medianOpSeconds?: number;
+  /** For a best-of-n figure: every run, the best included. */
+  runs?: Figure[];
 }
 
 export interface MeasureOptions {
@@ -48,7 +50,7 @@ export async function measure(op: (i: number) => unknown, options: MeasureOption
     ops++;
   }
   const finishStart = performance.now();
-  await options.finish?.();
+  if (options.finish) await options.finish();
   const end = performance.now();
   const seconds = (end - start) / 1000;
   return {
@@ -60,6 +62,18 @@ export async function measure(op: (i: number) => unknown, options: MeasureOption
     bytesPerSecond: (ops * options.bytesPerOp) / seconds,
     ...(samples && samples.length > 0 ? { medianOpSeconds: median(samples) } : {}),
   };
+}
+
+/** Runs a measurement `n` times and keeps the fastest run (all runs stay in `runs`). */
+export async function bestOf(n: number, once: (run: number) => Promise<Figure>): Promise<Figure> {
+  const runs: Figure[] = [];
+  for (let run = 0; run < n; run++) runs.push(await once(run));
+  const best = runs.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
+  return { ...best, runs };
+}
+
+export function sleepSync(milliseconds: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, milliseconds);
 }
 
 export function median(values: readonly number[]): number {

@@ -1,0 +1,137 @@
+// npm run bench: every figure, ratio and target of the benchmark, measured in one run
+// (bench/README.md). Prints one table and writes bench/results.json.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateKey, ShieldedFile } from '../lib/index.js';
+import { native } from '../lib/native.js';
+import { unmountAll, withGocryptfs } from './gocryptfs.js';
+import { cpuBusy, freeBytes, machine } from './machine.js';
+import { openLatency } from './open-latency.js';
+import { peakRss } from './peak-rss.js';
+import { report, type Outcome, type Results } from './report.js';
+import { nodeAsync, nodeSync, reference, shieldAsync, shieldSync, type Subject } from './subjects.js';
+import { MiB, pattern, RANDOM_OP, runWorkloads, SEQUENTIAL_OP, type Figures } from './workloads.js';
+
+const settings: Results['settings'] = {
+  fileBytes: 1024 * MiB,
+  sequentialOpBytes: SEQUENTIAL_OP,
+  randomOpBytes: RANDOM_OP,
+  runs: 3,
+  randomReadSeconds: 3,
+  randomWrites: 16384,
+  seed: 20240601,
+  opensEach: 2000,
+  ceilingSecondsPerSample: 0.5,
+};
+const CHUNK_BYTES = 4096;  // shieldfs' default chunk size; the JS reference and the ceiling use it too
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'shieldfs-bench-'));
+  const cleanup = () => {
+    unmountAll();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  try {
+    const needed = 3 * settings.fileBytes;
+    if (freeBytes(dir) < needed) throw new Error(`${dir} has less than ${needed / 2 ** 30} GiB free`);
+    const results = await measureAll(dir);
+    const { ratios, targets, table } = report(results);
+    console.log(table);
+    const out = fileURLToPath(new URL('./results.json', import.meta.url));
+    writeFileSync(out, `${JSON.stringify({ ...results, ratios, targets }, null, 2)}\n`);
+    console.log(`raw figures: ${out}`);
+  } finally {
+    cleanup();
+  }
+}
+
+async function measureAll(dir: string): Promise<Results> {
+  const date = new Date().toISOString();
+  const busyBefore = cpuBusy(1);  // the figures are only as good as the machine is quiet
+  const key = generateKey();
+  const progress = (what: string) => console.error(`· ${what}`);
+  const unavailable = (error: unknown) => ({ unavailable: error instanceof Error ? error.message : String(error) });
+
+  // The ceiling is sampled before and after every subject; the best sample counts (on a shared
+  // machine more samples make it likelier that one catches the CPUs quiet).
+  const ceilingSamples = { oneThread: [] as number[], allCores: [] as number[] };
+  const sampleCeiling = () => {
+    ceilingSamples.oneThread.push(native.gcmThroughput(CHUNK_BYTES, 1, settings.ceilingSecondsPerSample));
+    ceilingSamples.allCores.push(native.gcmThroughput(CHUNK_BYTES, native.cores, settings.ceilingSecondsPerSample));
+  };
+
+  const subjects: Record<string, Outcome<Figures>> = {};
+  const run = async (subject: Subject, path: string, afterwards?: (path: string) => void) => {
+    progress(subject.name);
+    sampleCeiling();
+    subjects[subject.name] = await runWorkloads(subject, path, settings);
+    sampleCeiling();
+    afterwards?.(path);
+    rmSync(path, { force: true });
+  };
+
+  let rss: Results['peakRss'] = { unavailable: 'not measured' };
+  await run(shieldAsync(key), join(dir, 'shield-async'));
+  await run(shieldSync(key), join(dir, 'shield-sync'), (path) => {
+    progress('peak RSS of a child reading 1 GiB');
+    try {
+      rss = peakRss(path, key);
+    } catch (error) {
+      rss = unavailable(error);
+    }
+  });
+  await run(nodeAsync(), join(dir, 'node-async'));
+  await run(nodeSync(), join(dir, 'node-sync'));
+  try {
+    // The comparison only means something if it is the same format: shieldfs must read the file back.
+    await run(await reference(key, CHUNK_BYTES), join(dir, 'reference'), (path) => {
+      const file = ShieldedFile.openSync(path, { key, readOnly: true });
+      const tail = Buffer.alloc(SEQUENTIAL_OP);
+      file.readSync(tail, 0, tail.length, settings.fileBytes - tail.length);
+      file.closeSync();
+      if (!tail.equals(pattern(settings.seed))) throw new Error('shieldfs reads the JS reference file differently');
+    });
+  } catch (error) {
+    subjects['JS reference'] = unavailable(error);
+  }
+
+  let gocryptfs: Results['gocryptfs'];
+  try {
+    gocryptfs = await withGocryptfs(join(dir, 'gocryptfs'), async ({ mountpoint, version }) => {
+      await run(nodeSync('gocryptfs'), join(mountpoint, 'file'));
+      return { version };
+    });
+  } catch (error) {
+    gocryptfs = unavailable(error);
+    subjects.gocryptfs = gocryptfs;
+  }
+
+  progress('open latency');
+  const open = await openLatency(dir, key, settings.opensEach).catch(unavailable);
+  const best = (samples: number[]) => Math.max(...samples);
+  return {
+    date,
+    cpuBusy: { before: busyBefore, after: cpuBusy(1) },
+    machine: machine(dir),
+    settings,
+    ceiling: {
+      chunkBytes: CHUNK_BYTES,
+      threads: native.cores,
+      oneThreadBytesPerSecond: best(ceilingSamples.oneThread),
+      allCoresBytesPerSecond: best(ceilingSamples.allCores),
+      samples: ceilingSamples,
+    },
+    subjects,
+    gocryptfs,
+    openLatency: open,
+    peakRss: rss,
+  };
+}
+
+await main();
