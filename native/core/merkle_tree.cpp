@@ -152,31 +152,42 @@ void MerkleTree::dropAll() {
   lru_.clear();
 }
 
+template <typename Visit>
+void MerkleTree::forEachEntrySlot(uint64_t first, uint64_t count, bool modify, Visit&& visit) {
+  if (height_ == 0) {  // the only chunk's entry lives in the root
+    if (count) visit(0, root_.data());
+    return;
+  }
+  // One cache lookup per leaf, not per chunk.
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t chunk = first + done;
+    const uint64_t inLeaf = std::min(count - done, kLeafFanout - chunk % kLeafFanout);
+    Node& leaf = node(1, chunk / kLeafFanout);
+    if (modify) leaf.dirty = true;
+    uint8_t* slot = leaf.bytes.data() + (chunk % kLeafFanout) * kEntryBytes;
+    for (uint64_t k = 0; k < inLeaf; k++, slot += kEntryBytes) visit(done + k, slot);
+    done += inLeaf;
+  }
+}
+
 ChunkEntry MerkleTree::entry(uint64_t chunk) {
   ChunkEntry e;
-  const uint8_t* src;
-  if (height_ == 0) {
-    src = root_.data();
-  } else {
-    src = node(1, chunk / kLeafFanout).bytes.data() + (chunk % kLeafFanout) * kEntryBytes;
-  }
-  std::memcpy(e.nonce.data(), src, kNonceBytes);
-  std::memcpy(e.tag.data(), src + kNonceBytes, kGcmTagBytes);
+  entries(chunk, 1, &e);
   return e;
 }
 
-void MerkleTree::setEntry(uint64_t chunk, const ChunkEntry& e) {
-  uint8_t* dst;
-  if (height_ == 0) {
-    root_.fill(0);
-    dst = root_.data();
-  } else {
-    Node& leaf = node(1, chunk / kLeafFanout);
-    leaf.dirty = true;
-    dst = leaf.bytes.data() + (chunk % kLeafFanout) * kEntryBytes;
-  }
-  std::memcpy(dst, e.nonce.data(), kNonceBytes);
-  std::memcpy(dst + kNonceBytes, e.tag.data(), kGcmTagBytes);
+void MerkleTree::entries(uint64_t first, uint64_t count, ChunkEntry* out) {
+  forEachEntrySlot(first, count, false, [&](uint64_t k, const uint8_t* slot) {
+    std::memcpy(out[k].nonce.data(), slot, kNonceBytes);
+    std::memcpy(out[k].tag.data(), slot + kNonceBytes, kGcmTagBytes);
+  });
+}
+
+void MerkleTree::setEntries(uint64_t first, uint64_t count, const ChunkEntry* in) {
+  forEachEntrySlot(first, count, true, [&](uint64_t k, uint8_t* slot) {
+    std::memcpy(slot, in[k].nonce.data(), kNonceBytes);
+    std::memcpy(slot + kNonceBytes, in[k].tag.data(), kGcmTagBytes);
+  });
 }
 
 void MerkleTree::resize(uint64_t newChunks) {

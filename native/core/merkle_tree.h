@@ -30,7 +30,8 @@ class MerkleTree {
   size_t cachedNodes() const { return cache_.size(); }
 
   ChunkEntry entry(uint64_t chunk);
-  void setEntry(uint64_t chunk, const ChunkEntry& entry);
+  void entries(uint64_t first, uint64_t count, ChunkEntry* out);  // entries of chunks first … first+count-1
+  void setEntries(uint64_t first, uint64_t count, const ChunkEntry* in);
   // Grows (new chunks are holes) or shrinks the tree to `chunkCount` chunks.
   void resize(uint64_t chunkCount);
   // Hashes and writes every changed node, deepest level first, and recomputes the root.
@@ -51,6 +52,9 @@ class MerkleTree {
   Node* cachedParent(const Node& node);
   Node& node(unsigned level, uint64_t index);  // verified and cached
   Node& insert(unsigned level, uint64_t index, bool dirty);
+  // Calls visit(k, slot) for the entry slot of chunk first+k, k < count, leaf by leaf.
+  template <typename Visit>
+  void forEachEntrySlot(uint64_t first, uint64_t count, bool modify, Visit&& visit);
   void touchPath(Node& node);
   void requireZeroPastEnd(Node& node);
   void evictIfFull(const Node* keep);

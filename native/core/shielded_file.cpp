@@ -20,6 +20,7 @@ constexpr std::string_view kHeaderKeyInfo = "shieldfs/v1 header key";
 constexpr std::string_view kKeyCheckInfo = "shieldfs/v1 key check";
 constexpr uint64_t kWriteWindowBytes = 8u << 20;   // bounds the ciphertext scratch of one write
 constexpr uint64_t kBytesPerPart = 64u << 10;      // smaller jobs are not worth a thread handoff
+constexpr uint64_t kStagingBytes = 64u << 10;      // fits in L2: read, then decrypt while it is hot
 constexpr uint64_t kPartsPerThread = 4;            // small parts let an idle thread take over a slow one's share
 
 // Writes to one file are serialized by the kernel (the inode lock), so threads that finished
@@ -268,10 +269,11 @@ size_t ShieldedFile::partsFor(uint64_t chunks) const {
   return static_cast<size_t>(std::max<uint64_t>(parts, 1));
 }
 
-void ShieldedFile::openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* data) const {
+void ShieldedFile::openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, const uint8_t* sealed,
+                             uint8_t* data) const {
   uint8_t aad[kAadBytes];
   buildAad(chunk, aad);
-  if (!cipher.open(entry.nonce.data(), aad, kAadBytes, data, chunkSize(), data, entry.tag.data())) {
+  if (!cipher.open(entry.nonce.data(), aad, kAadBytes, sealed, chunkSize(), data, entry.tag.data())) {
     wipe(data, chunkSize());
     chunkFailure(chunk, "failed authentication");
   }
@@ -292,7 +294,7 @@ void ShieldedFile::loadChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry
     wipe(out, chunkSize());
     chunkFailure(chunk, "is missing from the file (truncated)");
   }
-  openChunk(cipher, chunk, entry, out);
+  openChunk(cipher, chunk, entry, out, out);
 }
 
 void ShieldedFile::readChunk(uint64_t chunk, uint8_t* out) {
@@ -312,12 +314,14 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
   const uint64_t end = position + length;
   const uint64_t first = position >> shift, count = ((end - 1) >> shift) - first + 1;
   entries_.resize(count);
-  for (uint64_t k = 0; k < count; k++) entries_[k] = tree_->entry(first + k);
+  tree_->entries(first, count, entries_.data());
 
   const size_t parts = partsFor(count);
   auto readPart = [&](size_t part) {
     uint64_t a = count * part / parts, b = count * (part + 1) / parts;
     GcmCipher& cipher = this->cipher();
+    // Ciphertext only (plaintext never stays here), reused across calls on each thread.
+    thread_local std::vector<uint8_t> staging;
     std::vector<uint8_t> bounce;
     auto whole = [&](uint64_t k) {
       uint64_t s = (first + k) << shift;
@@ -339,15 +343,20 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
         k++;
         continue;
       }
-      // A run of whole chunks that are adjacent on disk: one read straight into the caller's buffer,
-      // then decrypt in place.
+      // A run of whole chunks that are adjacent on disk: read in cache-sized batches into a staging
+      // buffer and decrypt from there into the caller's buffer, so each byte crosses memory once.
       const uint64_t offset = geometry_.chunkOffset(chunk);
       uint64_t run = 1;
       while (k + run < b && whole(k + run) && geometry_.chunkOffset(chunk + run) == offset + run * C) run++;
-      size_t got = fd_.readAt(dst, run * C, offset);
-      for (uint64_t r = 0; r < run; r++) {
-        if (got < (r + 1) * C) chunkFailure(chunk + r, "is missing from the file (truncated)");
-        openChunk(cipher, chunk + r, entries_[k + r], dst + r * C);
+      for (uint64_t done = 0; done < run;) {
+        const uint64_t batch = std::min(run - done, std::max<uint64_t>(1, kStagingBytes >> shift));
+        if (staging.size() < batch * C) staging.resize(batch * C);
+        size_t got = fd_.readAt(staging.data(), batch * C, offset + done * C);
+        for (uint64_t r = done; r < done + batch; r++) {
+          if (got < (r - done + 1) * C) chunkFailure(chunk + r, "is missing from the file (truncated)");
+          openChunk(cipher, chunk + r, entries_[k + r], staging.data() + (r - done) * C, dst + r * C);
+        }
+        done += batch;
       }
       k += run;
     }
@@ -434,7 +443,7 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
   };
   ParallelRunner::shared().run(parts, sealPart);
 
-  for (uint64_t k = 0; k < count; k++) tree_->setEntry(firstChunk + k, entries_[k]);
+  tree_->setEntries(firstChunk, count, entries_.data());
   encryptions_ += count;
   size_ = std::max(size_, std::min(end, endChunk << shift));
   dirty_ = true;
@@ -523,7 +532,7 @@ void ShieldedFile::rekey() {
       buildAad(chunk, aad);
       newCipher.seal(e.nonce.data(), aad, kAadBytes, plain.data(), chunkSize(), plain.data(), e.tag.data());
       target.writeAt(plain.data(), chunkSize(), geometry_.chunkOffset(chunk));
-      newTree.setEntry(chunk, e);
+      newTree.setEntries(chunk, 1, &e);
       sealed++;
     }
     wipe(plain.data(), plain.size());

@@ -64,8 +64,10 @@ class ShieldedFile {
   void readChunk(uint64_t chunk, uint8_t* out);  // verified plaintext of one whole chunk (holes too)
   // Reads a stored chunk from disk, then openChunk.
   void loadChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* out) const;
-  // Decrypts and verifies one chunk in place; wipes it and throws EINTEGRITY when it fails.
-  void openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* data) const;
+  // Decrypts and verifies one chunk from `sealed` into `data` (may be the same); wipes `data` and
+  // throws EINTEGRITY when it fails.
+  void openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, const uint8_t* sealed,
+                 uint8_t* data) const;
   void mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end, uint8_t* out);
   Hash flushLocked();
   void rekey();
