@@ -1,5 +1,6 @@
 #include "format.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -107,7 +108,9 @@ unsigned Geometry::heightFor(uint64_t chunks) {
 }
 
 uint64_t Geometry::maxFileSize() const {
-  uint64_t chunks = capacity(kMaxHeight);
+  // At most half the chunk key's nonce budget, so a re-key (which seals every chunk once) always
+  // leaves room for the write that triggered it (FORMAT.md, "Nonces and the key budget").
+  uint64_t chunks = std::min(capacity(kMaxHeight), kMaxChunks);
   uint64_t limit = uint64_t{1} << 62;
   return chunks > (limit >> shift_) ? limit : chunks << shift_;
 }

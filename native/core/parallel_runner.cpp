@@ -32,10 +32,11 @@ ParallelRunner& ParallelRunner::shared() {
 }
 
 namespace {
+thread_local const ParallelRunner* workerPool = nullptr;
 thread_local unsigned workerIndex = 0;
-}
+}  // namespace
 
-unsigned ParallelRunner::currentWorker() { return workerIndex; }
+unsigned ParallelRunner::currentWorker() const { return workerPool == this ? workerIndex : 0; }
 
 ParallelRunner::ParallelRunner(unsigned helpers) {
   for (unsigned i = 0; i < helpers; i++) helpers_.emplace_back([this, i] { helperLoop(i + 1); });
@@ -83,6 +84,7 @@ void ParallelRunner::runJob(size_t parts, const std::function<void(size_t)>& par
 }
 
 void ParallelRunner::helperLoop(unsigned index) {
+  workerPool = this;
   workerIndex = index;
   for (;;) {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -20,8 +20,8 @@ class ParallelRunner {
   ~ParallelRunner();
 
   unsigned threads() const { return static_cast<unsigned>(helpers_.size()) + 1; }
-  // 1…threads()-1 on the pool's helper threads, 0 on any other thread: an index for per-thread state.
-  static unsigned currentWorker();
+  // 1…threads()-1 on this pool's helper threads, 0 on any other thread: an index for per-thread state.
+  unsigned currentWorker() const;
   // Runs part(0) … part(parts-1), in parallel where threads are free; returns when all are done.
   // Exceptions thrown by parts are rethrown (the first one).
   template <typename Part>

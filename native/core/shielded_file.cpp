@@ -197,7 +197,7 @@ void ShieldedFile::deriveChunkKey() {
 }
 
 GcmCipher& ShieldedFile::cipher() {
-  auto& slot = ciphers_[ParallelRunner::currentWorker()];
+  auto& slot = ciphers_[ParallelRunner::shared().currentWorker()];
   if (!slot) slot = std::make_unique<GcmCipher>(chunkKey_.data());
   return *slot;
 }
@@ -401,7 +401,7 @@ void ShieldedFile::mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_
 void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_t end, uint64_t firstChunk,
                                uint64_t endChunk) {
   const uint64_t shift = geometry_.chunkShift(), C = chunkSize(), count = endChunk - firstChunk;
-  if (encryptions_ + count > options_.keyBudget) rekey();
+  if (encryptions_ + count > options_.keyBudget) rekey(count);
   if (endChunk > tree_->chunkCount()) tree_->resize(endChunk);
 
   // Chunks the write covers only partly are merged with their old content first.
@@ -460,6 +460,8 @@ void ShieldedFile::truncate(uint64_t newSize) {
   const uint64_t tail = newSize & (chunkSize() - 1);
   if (shrinking && tail != 0 && !tree_->entry(newChunks - 1).isHole()) {
     // The new last chunk keeps `tail` bytes; re-seal it so the bytes past the new end become zero.
+    // A re-key, if the budget needs one, happens first, while size and tree still agree.
+    if (encryptions_ + 1 > options_.keyBudget) rekey(1);
     std::vector<uint8_t> kept(chunkSize());
     readChunk(newChunks - 1, kept.data());
     std::memset(kept.data() + tail, 0, chunkSize() - tail);
@@ -499,9 +501,21 @@ Hash ShieldedFile::flushLocked() {
   return header_.mac;
 }
 
-void ShieldedFile::rekey() {
+void ShieldedFile::rekey(uint64_t thenSealing) {
   // A fresh key_id gives a fresh chunk key; every chunk is re-sealed into a new file that replaces
-  // the old one atomically, so no chunk key ever passes its nonce budget (FORMAT.md).
+  // the old one atomically, so no chunk key ever passes its nonce budget (FORMAT.md). Files have at
+  // most half the budget in chunks, so this only refuses with a (test-only) budget below that.
+  uint64_t stored = 0;
+  std::vector<ChunkEntry> batch;
+  for (uint64_t first = 0; first < tree_->chunkCount(); first += batch.size()) {
+    batch.resize(std::min<uint64_t>(4096, tree_->chunkCount() - first));
+    tree_->entries(first, batch.size(), batch.data());
+    for (const ChunkEntry& e : batch) stored += e.isHole() ? 0 : 1;
+  }
+  if (stored + thenSealing > options_.keyBudget)
+    throw ShieldError("EFBIG",
+                      "EFBIG: '" + path_ + "' has more chunks than a fresh key's budget allows; nothing was changed",
+                      EFBIG, "write", path_);
   uint8_t suffix[6];
   randomBytes(suffix, sizeof suffix);
   const std::string tempPath = path_ + ".rekey-" + toHex(suffix, sizeof suffix);

@@ -23,7 +23,7 @@ struct OpenOptions {
   unsigned chunkShift = 0;        // 0: default for a new file, any for an existing one
   size_t cacheBytes = 8u << 20;   // Merkle node cache
   std::optional<Hash> expectedTag;
-  uint64_t keyBudget = uint64_t{1} << 32;  // chunk encryptions per chunk key (FORMAT.md); lower only in tests
+  uint64_t keyBudget = kKeyBudget;  // chunk encryptions per chunk key (FORMAT.md); lower only in tests
 };
 
 class ShieldedFile {
@@ -70,7 +70,7 @@ class ShieldedFile {
                  uint8_t* data) const;
   void mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end, uint8_t* out);
   Hash flushLocked();
-  void rekey();
+  void rekey(uint64_t thenSealing);  // before sealing `thenSealing` more chunks
   size_t partsFor(uint64_t chunks) const;
   void buildAad(uint64_t chunk, uint8_t aad[kAadBytes]) const;
   [[noreturn]] void chunkFailure(uint64_t chunk, const std::string& why) const;

@@ -4,7 +4,6 @@
 // when any test failed.
 //
 //   TEST(geometry_orders_chunks) { CHECK_EQ(g.chunkOffset(0), 4096u); }
-//   KNOWN_BUG_TEST(name, "why")  registered but skipped unless SHIELDFS_KNOWN_BUGS=1
 //   SHIELDTEST_MAIN()
 #pragma once
 
@@ -32,7 +31,6 @@ struct Failure : std::exception {
 struct TestCase {
   const char* name;
   void (*fn)();
-  const char* knownBug;  // non-null: skipped unless SHIELDFS_KNOWN_BUGS=1
 };
 
 inline std::vector<TestCase>& registry() {
@@ -41,8 +39,8 @@ inline std::vector<TestCase>& registry() {
 }
 
 struct Registrar {
-  Registrar(const char* name, void (*fn)(), const char* knownBug = nullptr) {
-    registry().push_back({name, fn, knownBug});
+  Registrar(const char* name, void (*fn)()) {
+    registry().push_back({name, fn});
   }
 };
 
@@ -93,17 +91,11 @@ shieldfs::ShieldError expectError(const char* code, F&& f, const char* text, con
 }
 
 inline int runAll(int argc, char** argv) {
-  const bool runKnownBugs = std::getenv("SHIELDFS_KNOWN_BUGS") && std::strcmp(std::getenv("SHIELDFS_KNOWN_BUGS"), "1") == 0;
   int passed = 0, failed = 0;
   for (const TestCase& test : registry()) {
     bool selected = argc <= 1;
     for (int i = 1; i < argc; i++) selected = selected || std::strstr(test.name, argv[i]) != nullptr;
     if (!selected) continue;
-    if (test.knownBug && !runKnownBugs) {
-      std::printf("skip %s (known core bug: %s; run with SHIELDFS_KNOWN_BUGS=1)\n", test.name, test.knownBug);
-      std::fflush(stdout);
-      continue;
-    }
     auto start = std::chrono::steady_clock::now();
     std::string error;
     try {
@@ -140,11 +132,6 @@ inline int runAll(int argc, char** argv) {
 #define TEST(name)                                                                             \
   static void name();                                                                          \
   static const ::shieldtest::Registrar SHIELDTEST_CAT(name, _registrar)(#name, &name);         \
-  static void name()
-
-#define KNOWN_BUG_TEST(name, why)                                                              \
-  static void name();                                                                          \
-  static const ::shieldtest::Registrar SHIELDTEST_CAT(name, _registrar)(#name, &name, why);    \
   static void name()
 
 #define CHECK(cond)                                                                            \

@@ -92,12 +92,12 @@ void threadsOnOneFile(unsigned shift, uint64_t rangeBytes, unsigned threads, int
 
 TEST(threads_share_chunks_shift12) {
   // Ranges of 3.5 chunks: neighbouring threads write into the same chunks.
-  threadsOnOneFile(12, 3 * 4096 + 2048 + 7, 6, 400);
+  threadsOnOneFile(12, 3 * 4096 + 2048 + 7, 6, 1000);
 }
 
 TEST(threads_large_ranges_shift16) {
   // 1 MiB + a bit per thread: large calls are split over the ParallelRunner.
-  threadsOnOneFile(16, (1u << 20) + 12345, 4, 120);
+  threadsOnOneFile(16, (1u << 20) + 12345, 4, 200);
 }
 
 TEST(many_files_in_parallel) {

@@ -136,7 +136,8 @@ TEST(capacity_and_height) {
     CHECK_EQ(g.chunkCount(1), 1u);
     CHECK_EQ(g.chunkCount(C), 1u);
     CHECK_EQ(g.chunkCount(C + 1), 2u);
-    CHECK_EQ(g.maxFileSize(), kCap[5] * C);
+    CHECK_EQ(g.maxFileSize(), kMaxChunks * C);  // 2^31 chunks: half the key budget (FORMAT.md)
+    CHECK(kMaxChunks <= kCap[5]);
   }
 }
 
@@ -233,20 +234,38 @@ TEST(layout_top_down_heights_4_and_5) {
 
 namespace {
 
-Header randomHeader(Rng& rng) {
+// A header decode() must accept: size within the largest file, height implied by the size, unused
+// root bytes zero (FORMAT.md "Header block" and "Errors").
+Header consistentHeader(Rng& rng, unsigned shift, uint64_t size) {
   Header h;
-  h.chunkShift = static_cast<uint8_t>(rng.between(12, 20));
-  h.height = static_cast<uint8_t>(rng.between(0, 5));
+  h.chunkShift = static_cast<uint8_t>(shift);
+  const uint64_t chunks = Geometry(shift).chunkCount(size);
+  h.height = static_cast<uint8_t>(refHeight(chunks));
   rng.fill(h.fileId.data(), h.fileId.size());
   rng.fill(h.keyId.data(), h.keyId.size());
   rng.fill(h.checkSalt.data(), h.checkSalt.size());
   rng.fill(h.keyCheck.data(), h.keyCheck.size());
-  h.size = rng.next();
+  h.size = size;
   h.encryptions = rng.next();
   h.generation = rng.next();
   rng.fill(h.root.data(), h.root.size());
+  const size_t rootUsed = chunks == 0 ? 0 : (h.height == 0 ? 28 : 32);
+  for (size_t i = rootUsed; i < 32; i++) h.root[i] = 0;
   rng.fill(h.mac.data(), h.mac.size());
   return h;
+}
+
+Header randomHeader(Rng& rng) {
+  const unsigned shift = static_cast<unsigned>(rng.between(12, 20));
+  const uint64_t max = kMaxChunks << shift;
+  uint64_t size;
+  switch (rng.below(4)) {
+    case 0: size = rng.below(3 << shift); break;                  // height 0 / 1
+    case 1: size = rng.below(max + 1); break;                      // mostly height 5
+    case 2: size = rng.below(kCap[rng.between(1, 5)] << shift) + 1; break;
+    default: size = (kCap[rng.between(0, 5)] << shift) + rng.below(2); break;  // height edges
+  }
+  return consistentHeader(rng, shift, std::min(size, max));
 }
 
 std::vector<uint8_t> encodeBlock(const Header& h) {
@@ -339,22 +358,54 @@ TEST(header_byte_layout) {
 
 TEST(header_accepts_boundaries) {
   Rng rng(2);
-  for (unsigned shift : {12u, 20u}) {
-    for (unsigned height : {0u, 5u}) {
-      Header h = randomHeader(rng);
-      h.chunkShift = static_cast<uint8_t>(shift);
-      h.height = static_cast<uint8_t>(height);
+  for (unsigned shift : {12u, 16u, 20u}) {
+    const uint64_t C = uint64_t{1} << shift;
+    for (uint64_t size : {uint64_t{0}, uint64_t{1}, C, C + 1, kCap[1] * C, kCap[1] * C + 1, kCap[3] * C + 1,
+                          kMaxChunks * C}) {
+      Header h = consistentHeader(rng, shift, size);
       auto block = encodeBlock(h);
       Header d = Header::decode(block.data(), block.size(), "p");
       CHECK_EQ(int(d.chunkShift), int(shift));
-      CHECK_EQ(int(d.height), int(height));
+      CHECK_EQ(int(d.height), int(h.height));
+      CHECK_EQ(d.size, size);
     }
   }
+  CHECK_EQ(int(consistentHeader(rng, 12, kMaxChunks * 4096).height), 5);
   // A longer buffer is fine (only the block is looked at).
   Header h = randomHeader(rng);
   auto block = encodeBlock(h);
   block.resize(3 * kHeaderBlockBytes, 0xAB);
   Header::decode(block.data(), block.size(), "p");
+}
+
+TEST(header_rejects_inconsistent_size_height_root) {
+  Rng rng(5);
+  for (unsigned shift : {12u, 20u}) {
+    const uint64_t C = uint64_t{1} << shift;
+    for (uint64_t size : {uint64_t{0}, uint64_t{5}, C + 1, kCap[1] * C + 1, kCap[3] * C, kMaxChunks * C}) {
+      const Header good = consistentHeader(rng, shift, size);
+      for (unsigned height = 0; height <= 5; height++) {
+        if (height == good.height) continue;
+        Header h = good;
+        h.height = static_cast<uint8_t>(height);
+        expectMalformed(encodeBlock(h), kHeaderBlockBytes,
+                        "size " + std::to_string(size) + " with height " + std::to_string(height));
+      }
+      // Unused root bytes: all 32 for an empty file, the last 4 for height 0.
+      const size_t rootUsed = size == 0 ? 0 : (good.height == 0 ? 28 : 32);
+      for (size_t i = rootUsed; i < 32; i++) {
+        Header h = good;
+        h.root[i] = 0x01;
+        expectMalformed(encodeBlock(h), kHeaderBlockBytes, "root byte " + std::to_string(i) + " set, size " + std::to_string(size));
+      }
+    }
+    // Past the largest file.
+    Header h = consistentHeader(rng, shift, kMaxChunks * C);
+    for (uint64_t size : {kMaxChunks * C + 1, kMaxChunks * C + C, kCap[5] * C, ~uint64_t{0}, ~uint64_t{0} - C}) {
+      h.size = size;
+      expectMalformed(encodeBlock(h), kHeaderBlockBytes, "size " + std::to_string(size));
+    }
+  }
 }
 
 TEST(header_rejects_every_malformed_field) {
@@ -399,9 +450,12 @@ TEST(header_rejects_every_malformed_field) {
     b[i] = static_cast<uint8_t>(1u << (i % 8));
     expectMalformed(b, b.size(), "padding byte " + std::to_string(i));
   }
-  // The remaining fields (ids, key check, size, counters, root, mac) are free-form for decode():
-  // they are checked against the key and the MAC by ShieldedFile (see test_tamper).
+  // Ids, salt, key check, counters, the used root bytes and the mac are free-form for decode(): they
+  // are checked against the key and the MAC by ShieldedFile (see test_tamper).
+  const size_t rootUsed = good.size == 0 ? 0 : (good.height == 0 ? 28 : 32);
   for (size_t i = 16; i < kHeaderUsedBytes; i++) {
+    const bool freeForm = i < 80 || (i >= 88 && i < 104) || (i >= 104 && i < 104 + rootUsed) || i >= 136;
+    if (!freeForm) continue;
     auto b = base;
     b[i] ^= 0xff;
     Header::decode(b.data(), b.size(), "p");

@@ -66,8 +66,8 @@ TEST(tiny_cache_matches_big_cache) {
       if (chunk >= chunks) continue;
       ChunkEntry e = randomEntry(rng);
       entries[chunk] = e;
-      small.setEntry(chunk, e);
-      big.setEntry(chunk, e);
+      small.setEntries(chunk, 1, &e);
+      big.setEntries(chunk, 1, &e);
       CHECK_MSG(small.cachedNodes() <= kMinNodes, "cache holds " + std::to_string(small.cachedNodes()) + " nodes");
     }
   }
@@ -113,7 +113,10 @@ TEST(tiny_cache_detects_tampering_after_eviction) {
   const uint64_t chunks = 100 * 146;
   tree.resize(chunks);
   Rng rng(3);
-  for (uint64_t leaf = 0; leaf < 100; leaf++) tree.setEntry(leaf * 146 + 5, randomEntry(rng));
+  for (uint64_t leaf = 0; leaf < 100; leaf++) {
+    ChunkEntry e = randomEntry(rng);
+    tree.setEntries(leaf * 146 + 5, 1, &e);
+  }
   tree.writeDirtyNodes();
   Hash root = tree.root();
   // Leaf 3 is long evicted; damage it on disk.
@@ -141,8 +144,8 @@ TEST(tiny_cache_shrink_and_grow) {
       ref.resize(chunk + 1);
     }
     ChunkEntry e = randomEntry(rng);
-    tree.setEntry(chunk, e);
-    ref.setEntry(chunk, e);
+    tree.setEntries(chunk, 1, &e);
+    ref.setEntries(chunk, 1, &e);
     entries[chunk] = e;
   };
   for (uint64_t c = 0; c < 40000; c += 97 + rng.below(200)) set(c);
@@ -166,6 +169,78 @@ TEST(tiny_cache_shrink_and_grow) {
     // Add a few entries again.
     for (int k = 0; k < 20; k++) set(rng.below(tree.chunkCount()));
   }
+}
+
+TEST(bulk_entries_span_leaves_with_tiny_cache) {
+  // entries()/setEntries() over ranges that cross leaf (and inner node) boundaries, with evictions
+  // in the middle of a range, agree with one-at-a-time access on a tree that never evicts.
+  TempDir dir;
+  const Geometry g(12);
+  FileDescriptor file = openRw(dir.file("bulk")), refFile = openRw(dir.file("ref"));
+  MerkleTree tree(file, g, 0), ref(refFile, g, 1u << 30);
+  const uint64_t chunks = Geometry::capacity(2) + 5000;  // height 3
+  tree.reset(0, Hash{});
+  ref.reset(0, Hash{});
+  tree.resize(chunks);
+  ref.resize(chunks);
+  Rng rng(6);
+  std::vector<ChunkEntry> model(chunks);
+  for (int round = 0; round < 60; round++) {
+    const uint64_t count = rng.between(1, 146 * 40);  // up to 40 leaves at once, more than the cache holds
+    const uint64_t first = rng.below(chunks - count + 1);
+    std::vector<ChunkEntry> batch(count);
+    for (auto& e : batch) e = rng.chance(10) ? ChunkEntry{} : randomEntry(rng);
+    tree.setEntries(first, count, batch.data());
+    for (uint64_t k = 0; k < count; k++) {
+      model[first + k] = batch[k];
+      ref.setEntries(first + k, 1, &batch[k]);
+    }
+    CHECK(tree.cachedNodes() <= kMinNodes);
+    // Read back a random range in bulk and a few single entries.
+    const uint64_t rc = rng.between(1, 146 * 30), rf = rng.below(chunks - rc + 1);
+    std::vector<ChunkEntry> got(rc);
+    tree.entries(rf, rc, got.data());
+    for (uint64_t k = 0; k < rc; k++) CHECK_MSG(same(got[k], model[rf + k]), "bulk chunk " + std::to_string(rf + k));
+    for (int k = 0; k < 20; k++) {
+      uint64_t c = rng.below(chunks);
+      CHECK(same(tree.entry(c), model[c]));
+    }
+  }
+  tree.writeDirtyNodes();
+  ref.writeDirtyNodes();
+  CHECK_MSG(tree.root() == ref.root(), "roots differ between bulk/tiny-cache and single/big-cache updates");
+  MerkleTree reader(file, g, 0);
+  reader.reset(chunks, tree.root());
+  std::vector<ChunkEntry> all(chunks);
+  reader.entries(0, chunks, all.data());
+  for (uint64_t c = 0; c < chunks; c++) CHECK_MSG(same(all[c], model[c]), "reopened chunk " + std::to_string(c));
+}
+
+TEST(height0_root_entry) {
+  // Height 0: the only chunk's entry is the root (28 bytes + 4 zero bytes).
+  TempDir dir;
+  const Geometry g(12);
+  FileDescriptor file = openRw(dir.file("h0"));
+  MerkleTree tree(file, g, 0);
+  tree.reset(0, Hash{});
+  tree.resize(1);
+  CHECK_EQ(tree.height(), 0u);
+  Rng rng(8);
+  ChunkEntry e = randomEntry(rng);
+  tree.setEntries(0, 1, &e);
+  tree.writeDirtyNodes();
+  CHECK(std::memcmp(tree.root().data(), e.nonce.data(), 12) == 0);
+  CHECK(std::memcmp(tree.root().data() + 12, e.tag.data(), 16) == 0);
+  for (size_t i = 28; i < 32; i++) CHECK_EQ(int(tree.root()[i]), 0);
+  // Grow to height 1 and back: the entry survives, the root padding is zero again.
+  tree.resize(2);
+  CHECK_EQ(tree.height(), 1u);
+  CHECK(same(tree.entry(0), e));
+  tree.writeDirtyNodes();
+  tree.resize(1);
+  tree.writeDirtyNodes();
+  CHECK(same(tree.entry(0), e));
+  for (size_t i = 28; i < 32; i++) CHECK_EQ(int(tree.root()[i]), 0);
 }
 
 TEST(shielded_file_with_tiny_cache_on_height3_file) {

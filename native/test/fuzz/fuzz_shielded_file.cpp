@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,14 @@ const std::string& workPath() {
     std::string dir = buf.data();
     return dir + "/fuzzed.shield";
   }();
+  static const bool cleanupRegistered = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(std::filesystem::path(workPath()).parent_path(), ec);
+    });
+    return true;
+  }();
+  (void)cleanupRegistered;
   return path;
 }
 

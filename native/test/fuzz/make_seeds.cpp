@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -54,9 +55,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string headerDir = argv[1], fileDir = argv[2];
-  ::mkdir(headerDir.c_str(), 0755);
-  ::mkdir(fileDir.c_str(), 0755);
-  const std::string scratch = fileDir + "/.scratch.shield";
+  std::filesystem::create_directories(headerDir);
+  std::filesystem::create_directories(fileDir);
+  const std::string scratch = std::filesystem::temp_directory_path().string() + "/shieldfs-seed-" +
+                              std::to_string(::getpid()) + ".shield";
   std::vector<uint8_t> text(3 * 4096 + 123);
   for (size_t i = 0; i < text.size(); i++) text[i] = static_cast<uint8_t>('a' + i % 26);
 
