@@ -3,6 +3,7 @@
 // waits for a busy pool to make progress.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -38,6 +39,7 @@ class ParallelRunner {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::pair<Job*, size_t>> queue_;
+  std::atomic<size_t> queued_{0};  // queue_.size(), readable without the mutex while spinning
   bool stopping_ = false;
   std::vector<std::thread> helpers_;
 };
