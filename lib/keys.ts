@@ -20,11 +20,16 @@ export function generateKey(): Buffer {
 
 /** A 32-byte key from raw bytes or 64 hex characters, copied into secure memory. */
 export function importKey(material: Uint8Array | string): Buffer {
-  const bytes = typeof material === 'string' ? parseHexKey(material.trim()) : material;
-  if (bytes.byteLength !== KEY_BYTES) throw invalidArgument(`a key is ${KEY_BYTES} bytes, got ${bytes.byteLength}`);
-  const key = sodium.sodium_malloc(KEY_BYTES);
-  key.set(bytes);
-  return key;
+  const parsed = typeof material === 'string' ? parseHexKey(material.trim()) : null;
+  const bytes = parsed ?? (material as Uint8Array);
+  try {
+    if (bytes.byteLength !== KEY_BYTES) throw invalidArgument(`a key is ${KEY_BYTES} bytes, got ${bytes.byteLength}`);
+    const key = sodium.sodium_malloc(KEY_BYTES);
+    key.set(bytes);
+    return key;
+  } finally {
+    if (parsed) sodium.sodium_memzero(parsed);  // our temporary copy; the caller's bytes are theirs
+  }
 }
 
 /** Overwrites a key with zeros once it is no longer needed. */

@@ -9,6 +9,7 @@ export interface NativeOpenOptions {
   chunkSize?: number;
   cacheBytes?: number;
   expectedTag?: string;
+  expectedFileId?: string;
   keyBudget?: number;
 }
 

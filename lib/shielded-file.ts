@@ -14,6 +14,8 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** Tag the file must have: an authentic file with another tag fails with EROLLBACK. */
   expectedTag?: string;
+  /** Identity the file must have (`fileId`, 32 hex characters): another file fails with EINTEGRITY. */
+  expectedFileId?: string;
   /** Plaintext bytes per chunk for a new file: a power of two from 4096 to 1048576. Default 4096. */
   chunkSize?: number;
   /** Bytes of verified Merkle nodes kept in memory. Default 8 MiB. */
@@ -136,6 +138,10 @@ function checkInteger(value: unknown, name: string): number {
 
 function ioArguments(buffer: unknown, offset?: number, length?: number, position?: number): IoArguments {
   if (!ArrayBuffer.isView(buffer)) throw invalidArgument('buffer must be a Buffer, TypedArray or DataView');
+  // A resizable ArrayBuffer could shrink under a call running on another thread.
+  if ((buffer.buffer as ArrayBuffer & { resizable?: boolean }).resizable) {
+    throw invalidArgument('buffer must not be backed by a resizable ArrayBuffer');
+  }
   const bytes =
     buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const checkedOffset = checkInteger(offset ?? 0, 'offset');
@@ -158,6 +164,12 @@ function openArguments(path: unknown, options: OpenOptions): [string, Uint8Array
     }
     nativeOptions.expectedTag = options.expectedTag;
   }
+  if (options.expectedFileId !== undefined) {
+    if (typeof options.expectedFileId !== 'string' || !/^[0-9a-f]{32}$/i.test(options.expectedFileId)) {
+      throw invalidArgument('expectedFileId must be 32 hex characters (a fileId of this file)');
+    }
+    nativeOptions.expectedFileId = options.expectedFileId;
+  }
   if (options.chunkSize !== undefined) {
     const size = checkInteger(options.chunkSize, 'chunkSize');
     if (size < 4096 || size > 1 << 20 || (size & (size - 1)) !== 0) {
@@ -166,6 +178,9 @@ function openArguments(path: unknown, options: OpenOptions): [string, Uint8Array
     nativeOptions.chunkSize = size;
   }
   if (options.cacheBytes !== undefined) nativeOptions.cacheBytes = checkInteger(options.cacheBytes, 'cacheBytes');
-  if (options.keyBudget !== undefined) nativeOptions.keyBudget = checkInteger(options.keyBudget, 'keyBudget');
+  if (options.keyBudget !== undefined) {
+    nativeOptions.keyBudget = checkInteger(options.keyBudget, 'keyBudget');
+    if (nativeOptions.keyBudget === 0) throw invalidArgument('keyBudget must be at least 1');
+  }
   return [path, key, nativeOptions];
 }

@@ -25,10 +25,17 @@ bool readUint(Napi::Env env, Napi::Value value, const char* name, uint64_t& out)
 
 bool readBytes(Napi::Value value, uint8_t*& data, size_t& length, Napi::Object& holder) {
   if (!value.IsTypedArray()) return false;
+  // napi_get_typedarray_info gives the data pointer for every backing store, SharedArrayBuffer
+  // included (ArrayBuffer().Data() is null for those).
+  napi_typedarray_type type;
+  size_t elements;
+  void* start = nullptr;
+  if (napi_get_typedarray_info(value.Env(), value, &type, &elements, &start, nullptr, nullptr) != napi_ok)
+    return false;
   auto array = value.As<Napi::TypedArray>();
-  auto buffer = array.ArrayBuffer();
-  data = static_cast<uint8_t*>(buffer.Data()) + array.ByteOffset();
   length = array.ByteLength();
+  if (!start && length != 0) return false;
+  data = static_cast<uint8_t*>(start);
   holder = array;
   return true;
 }
@@ -38,6 +45,20 @@ int hexDigit(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+enum class HexField { Absent, Valid, Invalid };
+
+HexField readHex(Napi::Value value, uint8_t* out, size_t bytes) {
+  if (value.IsUndefined() || value.IsNull()) return HexField::Absent;
+  std::string hex = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (hex.size() != 2 * bytes) return HexField::Invalid;
+  for (size_t i = 0; i < bytes; i++) {
+    int hi = hexDigit(hex[2 * i]), lo = hexDigit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return HexField::Invalid;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return HexField::Valid;
 }
 
 }  // namespace
@@ -71,21 +92,21 @@ std::optional<OpenRequest> parseOpen(const Napi::CallbackInfo& info) {
     o.cacheBytes = n;
   }
   if (!options.Get("keyBudget").IsUndefined()) {
-    if (!readUint(env, options.Get("keyBudget"), "keyBudget", n) || n == 0) return std::nullopt;
+    if (!readUint(env, options.Get("keyBudget"), "keyBudget", n)) return std::nullopt;
+    if (n == 0) return fail(env, "keyBudget must be at least 1"), std::nullopt;
     o.keyBudget = n;
   }
-  Napi::Value tag = options.Get("expectedTag");
-  if (!tag.IsUndefined() && !tag.IsNull()) {
-    std::string hex = tag.IsString() ? tag.As<Napi::String>().Utf8Value() : "";
-    Hash expected;
-    bool valid = hex.size() == 2 * expected.size();
-    for (size_t i = 0; valid && i < expected.size(); i++) {
-      int hi = hexDigit(hex[2 * i]), lo = hexDigit(hex[2 * i + 1]);
-      valid = hi >= 0 && lo >= 0;
-      expected[i] = static_cast<uint8_t>(hi * 16 + lo);
-    }
-    if (!valid) return fail(env, "expectedTag must be a 64-character hex string"), std::nullopt;
-    o.expectedTag = expected;
+  Hash tag;
+  switch (readHex(options.Get("expectedTag"), tag.data(), tag.size())) {
+    case HexField::Absent: break;
+    case HexField::Valid: o.expectedTag = tag; break;
+    case HexField::Invalid: return fail(env, "expectedTag must be a 64-character hex string"), std::nullopt;
+  }
+  FileId fileId;
+  switch (readHex(options.Get("expectedFileId"), fileId.data(), fileId.size())) {
+    case HexField::Absent: break;
+    case HexField::Valid: o.expectedFileId = fileId; break;
+    case HexField::Invalid: return fail(env, "expectedFileId must be a 32-character hex string"), std::nullopt;
   }
   return request;
 }

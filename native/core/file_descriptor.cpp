@@ -67,10 +67,10 @@ uint64_t FileDescriptor::size() const {
   return static_cast<uint64_t>(st.st_size);
 }
 
-bool FileDescriptor::isDirectory() const {
+unsigned FileDescriptor::mode() const {
   struct stat st;
   if (::fstat(fd_, &st) != 0) throw systemError(errno, "fstat", path_);
-  return S_ISDIR(st.st_mode);
+  return st.st_mode;
 }
 
 void FileDescriptor::truncate(uint64_t length) const {

@@ -27,7 +27,7 @@ class FileDescriptor {
   uint64_t size() const;
   void truncate(uint64_t length) const;
   void dataSync() const;
-  bool isDirectory() const;
+  unsigned mode() const;  // st_mode: file type and permissions
   void close();
 
   int fd() const { return fd_; }

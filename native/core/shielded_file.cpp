@@ -108,7 +108,8 @@ std::unique_ptr<ShieldedFile> ShieldedFile::open(const std::string& path, const 
                                                  const OpenOptions& options) {
   if (options.chunkShift != 0 && (options.chunkShift < kMinChunkShift || options.chunkShift > kMaxChunkShift))
     throw ShieldError("EINVAL", "EINVAL: chunk size must be a power of two from 4 KiB to 1 MiB", EINVAL, "open", path);
-  int flags = options.readOnly ? O_RDONLY : O_RDWR;
+  // O_NONBLOCK: a FIFO swapped in by the host must not block the open (it is refused below).
+  int flags = (options.readOnly ? O_RDONLY : O_RDWR) | O_NONBLOCK;
   int raw = FileDescriptor::openRaw(path, flags);
   bool created = false;
   if (raw < 0 && errno == ENOENT && options.create && !options.readOnly && !options.expectedTag) {
@@ -118,7 +119,12 @@ std::unique_ptr<ShieldedFile> ShieldedFile::open(const std::string& path, const 
   }
   if (raw < 0) throw systemError(errno, "open", path);
   FileDescriptor fd(raw, path);
-  if (fd.isDirectory()) throw systemError(EISDIR, "open", path);
+  const unsigned mode = fd.mode();
+  if (S_ISDIR(mode)) throw systemError(EISDIR, "open", path);
+  if (!S_ISREG(mode))
+    throw ShieldError(kIntegrity,
+                      "EINTEGRITY: '" + path + "' is not a regular file (a FIFO, socket or device took its place)", 0,
+                      "open", path);
   lockFile(fd, !options.readOnly);
 
   std::vector<uint8_t> block(kHeaderBlockBytes, 0);
@@ -155,6 +161,7 @@ ShieldedFile::ShieldedFile(std::string path, const uint8_t key[kKeyBytes], const
       options_(options),
       masterKey_(key),
       header_(header),
+      fileId_(header.fileId),
       geometry_(header.chunkShift),
       fd_(std::move(fd)) {
   hkdfSha256(masterKey_.data(), kKeyBytes, header_.fileId.data(), kIdBytes, kHeaderKeyInfo, headerKey_.data(),
@@ -230,6 +237,12 @@ void ShieldedFile::verifyHeader(const uint8_t* block) {
   if (actual != expected)
     throw corrupt("is " + std::to_string(actual) + " bytes on disk but its authenticated size needs " +
                   std::to_string(expected) + " (" + (actual < expected ? "truncated" : "extended") + ")");
+  if (options_.expectedFileId && *options_.expectedFileId != header_.fileId)
+    throw ShieldError(kIntegrity,
+                      "EINTEGRITY: '" + path_ + "' is another file (file id " + toHex(header_.fileId.data(), kIdBytes) +
+                          ", expected " + toHex(options_.expectedFileId->data(), kIdBytes) +
+                          "): it was replaced by another file under the same key",
+                      0, "open", path_);
   if (options_.expectedTag && !constantTimeEqual(options_.expectedTag->data(), header_.mac.data(), kHashBytes))
     throw ShieldError(kRollback,
                       "EROLLBACK: '" + path_ + "' is authentic but its tag " + toHex(header_.mac.data(), 8) +
@@ -320,7 +333,7 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
   auto readPart = [&](size_t part) {
     uint64_t a = count * part / parts, b = count * (part + 1) / parts;
     GcmCipher& cipher = this->cipher();
-    // Ciphertext only (plaintext never stays here), reused across calls on each thread.
+    // Reused across calls on each thread (process memory is trusted; the next read overwrites it).
     thread_local std::vector<uint8_t> staging;
     std::vector<uint8_t> bounce;
     auto whole = [&](uint64_t k) {
@@ -340,11 +353,12 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
         bounce.resize(C);
         loadChunk(cipher, chunk, entries_[k], bounce.data());
         std::memcpy(dst, bounce.data() + (from - chunkStart), to - from);
+        wipe(bounce.data(), C);
         k++;
         continue;
       }
       // A run of whole chunks that are adjacent on disk: read in cache-sized batches into a staging
-      // buffer and decrypt from there into the caller's buffer, so each byte crosses memory once.
+      // buffer, verify and decrypt there while it is hot, then copy into the caller's buffer.
       const uint64_t offset = geometry_.chunkOffset(chunk);
       uint64_t run = 1;
       while (k + run < b && whole(k + run) && geometry_.chunkOffset(chunk + run) == offset + run * C) run++;
@@ -354,7 +368,11 @@ size_t ShieldedFile::read(uint8_t* buffer, size_t length, uint64_t position) {
         size_t got = fd_.readAt(staging.data(), batch * C, offset + done * C);
         for (uint64_t r = done; r < done + batch; r++) {
           if (got < (r - done + 1) * C) chunkFailure(chunk + r, "is missing from the file (truncated)");
-          openChunk(cipher, chunk + r, entries_[k + r], staging.data() + (r - done) * C, dst + r * C);
+          // Decrypted in the staging buffer and copied out only once its tag has verified: the
+          // caller's buffer never holds unverified plaintext, even while the call is running.
+          uint8_t* plain = staging.data() + (r - done) * C;
+          openChunk(cipher, chunk + r, entries_[k + r], plain, plain);
+          std::memcpy(dst + r * C, plain, C);
         }
         done += batch;
       }
@@ -390,7 +408,10 @@ size_t ShieldedFile::writeLocked(const uint8_t* buffer, size_t length, uint64_t 
 void ShieldedFile::mergeEdgeChunk(uint64_t chunk, const uint8_t* buffer, uint64_t position, uint64_t end,
                                   uint8_t* out) {
   const uint64_t C = chunkSize(), chunkStart = chunk << geometry_.chunkShift();
-  readChunk(chunk, out);  // holes and chunks past the end read as zeros
+  if (chunk < tree_->chunkCount())
+    readChunk(chunk, out);  // a hole reads as zeros
+  else
+    std::memset(out, 0, C);  // past the end: the tree grows only once the write has succeeded
   const uint64_t from = std::max(chunkStart, position), to = std::min(chunkStart + C, end);
   std::memcpy(out + (from - chunkStart), buffer + (from - position), to - from);
   // Plaintext past the end of the file is zero (FORMAT.md), so a later growth reads zeros.
@@ -402,7 +423,6 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
                                uint64_t endChunk) {
   const uint64_t shift = geometry_.chunkShift(), C = chunkSize(), count = endChunk - firstChunk;
   if (encryptions_ + count > options_.keyBudget) rekey(count);
-  if (endChunk > tree_->chunkCount()) tree_->resize(endChunk);
 
   // Chunks the write covers only partly are merged with their old content first.
   auto isWhole = [&](uint64_t chunk) { return (chunk << shift) >= position && ((chunk + 1) << shift) <= end; };
@@ -441,12 +461,19 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
       k += run;
     }
   };
+  struct WipeEdges {
+    std::vector<uint8_t>& edges;
+    ~WipeEdges() { wipe(edges.data(), edges.size()); }
+  } wipeEdges{edges_};
   ParallelRunner::shared().run(parts, sealPart);
 
-  tree_->setEntries(firstChunk, count, entries_.data());
+  // Only now that every chunk is on disk does the file grow: a failure above leaves size and tree
+  // as they were (the chunks it overwrote in place then fail their check: FORMAT.md).
   encryptions_ += count;
-  size_ = std::max(size_, std::min(end, endChunk << shift));
   dirty_ = true;
+  if (endChunk > tree_->chunkCount()) tree_->resize(endChunk);
+  tree_->setEntries(firstChunk, count, entries_.data());
+  size_ = std::max(size_, std::min(end, endChunk << shift));
 }
 
 void ShieldedFile::truncate(uint64_t newSize) {
@@ -522,6 +549,7 @@ void ShieldedFile::rekey(uint64_t thenSealing) {
   int raw = FileDescriptor::openRaw(tempPath, O_RDWR | O_CREAT | O_EXCL, 0600);
   if (raw < 0) throw systemError(errno, "open", tempPath);
   FileDescriptor target(raw, tempPath);
+  ::fchmod(target.fd(), fd_.mode() & 07777);  // best effort: keep the file's permissions
   try {
     Header next = header_;
     randomBytes(next.keyId.data(), kIdBytes);

@@ -23,6 +23,7 @@ struct OpenOptions {
   unsigned chunkShift = 0;        // 0: default for a new file, any for an existing one
   size_t cacheBytes = 8u << 20;   // Merkle node cache
   std::optional<Hash> expectedTag;
+  std::optional<FileId> expectedFileId;  // the file's identity must be this (else EINTEGRITY)
   uint64_t keyBudget = kKeyBudget;  // chunk encryptions per chunk key (FORMAT.md); lower only in tests
 };
 
@@ -43,7 +44,7 @@ class ShieldedFile {
   uint64_t size();
   Hash tag();
   uint64_t chunkSize() const { return geometry_.chunkSize(); }
-  FileId fileId() const { return header_.fileId; }
+  FileId fileId() const { return fileId_; }  // fixed for the file's life: no lock needed
   uint64_t encryptions();       // under the current chunk key
   FileId keyId();               // changes when the file is re-keyed
   const std::string& path() const { return path_; }
@@ -82,6 +83,7 @@ class ShieldedFile {
   SecretKey chunkKey_;
   SecretKey headerKey_;
   Header header_;  // the last durable header
+  const FileId fileId_;
   Geometry geometry_;
   FileDescriptor fd_;
   std::unique_ptr<MerkleTree> tree_;
