@@ -34,6 +34,13 @@ class SecretKey {
 
 void randomBytes(uint8_t* out, size_t len);
 void wipe(void* data, size_t len);
+
+// Wipes a buffer of plaintext when the scope ends, however it ends.
+struct WipeOnExit {
+  void* data;
+  size_t len;
+  ~WipeOnExit() { wipe(data, len); }
+};
 bool constantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len);
 
 void hkdfSha256(const uint8_t* ikm, size_t ikmLen, const uint8_t* salt, size_t saltLen, std::string_view info,

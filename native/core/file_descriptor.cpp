@@ -1,14 +1,41 @@
 #include "file_descriptor.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include "shield_error.h"
 
 namespace shieldfs {
+
+namespace {
+
+struct CrashPlan {
+  std::string op;
+  long at = 0;  // 0: no crash planned
+  std::atomic<long> seen{0};
+  CrashPlan() {
+    const char* spec = std::getenv("SHIELDFS_CRASH_AT");
+    const char* colon = spec ? std::strchr(spec, ':') : nullptr;
+    if (!colon) return;
+    op.assign(spec, colon);
+    at = std::strtol(colon + 1, nullptr, 10);
+  }
+};
+
+}  // namespace
+
+void crashPoint(const char* op) {
+  static CrashPlan plan;
+  if (plan.at <= 0 || (plan.op != "any" && plan.op != op)) return;
+  if (plan.seen.fetch_add(1) + 1 == plan.at) ::kill(::getpid(), SIGKILL);
+}
 
 FileDescriptor::FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
   other.fd_ = -1;
@@ -50,6 +77,7 @@ size_t FileDescriptor::readAt(uint8_t* buf, size_t len, uint64_t offset) const {
 }
 
 void FileDescriptor::writeAt(const uint8_t* buf, size_t len, uint64_t offset) const {
+  crashPoint("write");
   size_t done = 0;
   while (done < len) {
     ssize_t n = ::pwrite(fd_, buf + done, len - done, static_cast<off_t>(offset + done));
@@ -74,6 +102,7 @@ unsigned FileDescriptor::mode() const {
 }
 
 void FileDescriptor::truncate(uint64_t length) const {
+  crashPoint("ftruncate");
   int rc;
   do rc = ::ftruncate(fd_, static_cast<off_t>(length));
   while (rc != 0 && errno == EINTR);
@@ -81,6 +110,7 @@ void FileDescriptor::truncate(uint64_t length) const {
 }
 
 void FileDescriptor::dataSync() const {
+  crashPoint("fdatasync");
   int rc;
   do rc = ::fdatasync(fd_);
   while (rc != 0 && errno == EINTR);
@@ -93,6 +123,11 @@ void FileDescriptor::close() {
   fd_ = -1;
   // Linux always releases the descriptor, even when close reports an error; do not retry.
   if (::close(fd) != 0 && errno != EINTR) throw systemError(errno, "close", path_);
+}
+
+void renamePath(const std::string& from, const std::string& to) {
+  crashPoint("rename");
+  if (::rename(from.c_str(), to.c_str()) != 0) throw systemError(errno, "rename", from);
 }
 
 void syncParentDirectory(const std::string& path) {

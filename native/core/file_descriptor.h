@@ -40,5 +40,12 @@ class FileDescriptor {
 
 // fsync of the directory holding `path`, so a created or renamed entry is durable.
 void syncParentDirectory(const std::string& path);
+void renamePath(const std::string& from, const std::string& to);
+
+// Crash injection for tests: with SHIELDFS_CRASH_AT=<op>:<n> in the environment (op: write,
+// fdatasync, ftruncate, rename or any), the process kills itself with SIGKILL just before the n-th
+// such operation. Every durable step of the core goes through this file, so a test can stop it at any
+// point of a write or flush. Without the variable it costs one branch.
+void crashPoint(const char* op);
 
 }  // namespace shieldfs

@@ -461,10 +461,7 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
       k += run;
     }
   };
-  struct WipeEdges {
-    std::vector<uint8_t>& edges;
-    ~WipeEdges() { wipe(edges.data(), edges.size()); }
-  } wipeEdges{edges_};
+  WipeOnExit wipeEdges{edges_.data(), edges_.size()};
   ParallelRunner::shared().run(parts, sealPart);
 
   // Only now that every chunk is on disk does the file grow: a failure above leaves size and tree
@@ -508,9 +505,13 @@ Hash ShieldedFile::flush() {
 
 Hash ShieldedFile::flushLocked() {
   if (!dirty_) return header_.mac;
+  if (tree_->chunkCount() != geometry_.chunkCount(size_))  // never commit a header that cannot open
+    throw std::logic_error("shieldfs: tree and size disagree in '" + path_ + "'");
   tree_->writeDirtyNodes();
-  const uint64_t physical = geometry_.physicalSize(tree_->chunkCount());
-  if (fd_.size() != physical) fd_.truncate(physical);
+  // Growing happens before the header (its chunks and nodes must be durable first); shrinking after
+  // it, so a crash in between never cuts off bytes the durable header still needs.
+  const uint64_t physical = geometry_.physicalSize(tree_->chunkCount()), onDisk = fd_.size();
+  if (onDisk < physical) fd_.truncate(physical);
   fd_.dataSync();  // chunks and nodes are durable before the header that references them
   Header next = header_;
   next.height = static_cast<uint8_t>(tree_->height());
@@ -524,6 +525,16 @@ Hash ShieldedFile::flushLocked() {
   fd_.writeAt(bytes, sizeof bytes, 0);
   fd_.dataSync();
   header_ = next;
+  if (onDisk > physical) {
+    fd_.truncate(physical);
+    fd_.dataSync();
+  }
+  if (!pendingPath_.empty()) {  // a re-keyed file becomes the file now (rekey())
+    renamePath(pendingPath_, path_);
+    syncParentDirectory(path_);
+    pendingPath_.clear();
+    replaced_.close();
+  }
   dirty_ = false;
   return header_.mac;
 }
@@ -564,6 +575,7 @@ void ShieldedFile::rekey(uint64_t thenSealing) {
     const uint64_t chunks = tree_->chunkCount();
     newTree.resize(chunks);
     std::vector<uint8_t> plain(chunkSize());
+    WipeOnExit wipePlain{plain.data(), plain.size()};
     uint8_t aad[kAadBytes];
     uint64_t sealed = 0;
     for (uint64_t chunk = 0; chunk < chunks; chunk++) {
@@ -577,7 +589,6 @@ void ShieldedFile::rekey(uint64_t thenSealing) {
       newTree.setEntries(chunk, 1, &e);
       sealed++;
     }
-    wipe(plain.data(), plain.size());
     newTree.writeDirtyNodes();
     target.truncate(geometry_.physicalSize(chunks));
     next.height = static_cast<uint8_t>(newTree.height());
@@ -591,17 +602,24 @@ void ShieldedFile::rekey(uint64_t thenSealing) {
     target.writeAt(block.data(), block.size(), 0);
     target.dataSync();
     lockFile(target, true);
-    if (::rename(tempPath.c_str(), path_.c_str()) != 0) throw systemError(errno, "rename", tempPath);
-    syncParentDirectory(path_);
+    // The re-keyed file replaces the committed one at the next flush, not now: until then the
+    // committed file stays untouched (and locked), so a crash in between loses no committed state.
+    if (pendingPath_.empty())
+      replaced_ = std::move(fd_);
+    else
+      ::unlink(pendingPath_.c_str());  // an earlier re-key that was never committed
+    pendingPath_ = tempPath;
     fd_ = std::move(target);
+    const Hash committedTag = header_.mac;
     header_ = next;
+    header_.mac = committedTag;  // tag() reports the committed state until the flush
     chunkKey_ = newKey;
     ciphers_.clear();
     ciphers_.resize(ParallelRunner::shared().threads());
     tree_ = std::make_unique<MerkleTree>(fd_, geometry_, options_.cacheBytes);
     tree_->reset(chunks, header_.root);
     encryptions_ = sealed;
-    dirty_ = false;
+    dirty_ = true;  // the flush that commits it renames it into place
   } catch (...) {
     ::unlink(tempPath.c_str());
     throw;

@@ -86,6 +86,8 @@ class ShieldedFile {
   const FileId fileId_;
   Geometry geometry_;
   FileDescriptor fd_;
+  FileDescriptor replaced_;   // the committed file while a re-keyed one waits at pendingPath_
+  std::string pendingPath_;
   std::unique_ptr<MerkleTree> tree_;
   // One keyed cipher per runner thread (index ParallelRunner::currentWorker()), made on first use,
   // so the key schedule is computed once per file and thread, not per call.
