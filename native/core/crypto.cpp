@@ -7,10 +7,13 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -38,17 +41,52 @@ const EVP_MD* sha256Digest() {
 
 }  // namespace
 
-SecretKey::SecretKey() { mlock(bytes_.data(), bytes_.size()); }
-SecretKey::SecretKey(const uint8_t* bytes) : SecretKey() { std::memcpy(bytes_.data(), bytes, kKeyBytes); }
+namespace {
+
+class LockedKeyArena {
+ public:
+  uint8_t* allocate() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) grow();
+    uint8_t* slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+  void release(uint8_t* slot) {
+    wipe(slot, kKeyBytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(slot);
+  }
+
+ private:
+  void grow() {
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    void* memory = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) throw std::bad_alloc();
+    ::mlock(memory, page);                  // best effort: RLIMIT_MEMLOCK may refuse
+    ::madvise(memory, page, MADV_DONTDUMP);  // keys never land in a core dump
+    for (size_t offset = 0; offset + kKeyBytes <= page; offset += kKeyBytes)
+      free_.push_back(static_cast<uint8_t*>(memory) + offset);
+  }
+  std::mutex mutex_;
+  std::vector<uint8_t*> free_;
+};
+
+LockedKeyArena& keyArena() {
+  static LockedKeyArena* arena = new LockedKeyArena;  // never destroyed: keys may outlive statics
+  return *arena;
+}
+
+}  // namespace
+
+SecretKey::SecretKey() : bytes_(keyArena().allocate()) { std::memset(bytes_, 0, kKeyBytes); }
+SecretKey::SecretKey(const uint8_t* bytes) : SecretKey() { std::memcpy(bytes_, bytes, kKeyBytes); }
 SecretKey::SecretKey(const SecretKey& other) : SecretKey(other.data()) {}
 SecretKey& SecretKey::operator=(const SecretKey& other) {
-  std::memcpy(bytes_.data(), other.data(), kKeyBytes);
+  std::memcpy(bytes_, other.data(), kKeyBytes);
   return *this;
 }
-SecretKey::~SecretKey() {
-  wipe(bytes_.data(), bytes_.size());
-  munlock(bytes_.data(), bytes_.size());
-}
+SecretKey::~SecretKey() { keyArena().release(bytes_); }
 
 void randomBytes(uint8_t* out, size_t len) {
   if (RAND_bytes(out, static_cast<int>(len)) != 1) cryptoFailure("RAND_bytes");

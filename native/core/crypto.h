@@ -17,7 +17,9 @@ inline constexpr size_t kNonceBytes = 12;
 inline constexpr size_t kGcmTagBytes = 16;
 inline constexpr size_t kHashBytes = 32;
 
-// 32 bytes of key material that are locked in memory (best effort) and wiped on destruction.
+// 32 bytes of key material in a page-locked, never-dumped arena (mlock best effort), wiped when the
+// key is destroyed. Keys share pages: locking each key's own page would unlock its neighbours when
+// it goes (page locks do not nest).
 class SecretKey {
  public:
   SecretKey();
@@ -25,11 +27,11 @@ class SecretKey {
   SecretKey(const SecretKey& other);
   SecretKey& operator=(const SecretKey& other);
   ~SecretKey();
-  const uint8_t* data() const { return bytes_.data(); }
-  uint8_t* data() { return bytes_.data(); }
+  const uint8_t* data() const { return bytes_; }
+  uint8_t* data() { return bytes_; }
 
  private:
-  alignas(64) std::array<uint8_t, kKeyBytes> bytes_{};
+  uint8_t* bytes_;
 };
 
 void randomBytes(uint8_t* out, size_t len);

@@ -47,10 +47,11 @@ void Header::encode(uint8_t out[kHeaderUsedBytes]) const {
   std::memcpy(out + 32, keyId.data(), kIdBytes);
   std::memcpy(out + 48, checkSalt.data(), kIdBytes);
   std::memcpy(out + 64, keyCheck.data(), kKeyCheckBytes);
-  putU64(out + 80, size);
-  putU64(out + 88, encryptions);
-  putU64(out + 96, generation);
-  std::memcpy(out + 104, root.data(), kHashBytes);
+  std::memcpy(out + 80, sizeNonce.data(), kIdBytes);
+  putU64(out + 96, sealedSize);
+  putU64(out + 104, encryptions);
+  putU64(out + 112, generation);
+  std::memcpy(out + 120, root.data(), kHashBytes);
   std::memcpy(out + kHeaderMacOffset, mac.data(), kHashBytes);
 }
 
@@ -72,20 +73,34 @@ Header Header::decode(const uint8_t* block, size_t len, const char* path) {
   std::memcpy(h.keyId.data(), block + 32, kIdBytes);
   std::memcpy(h.checkSalt.data(), block + 48, kIdBytes);
   std::memcpy(h.keyCheck.data(), block + 64, kKeyCheckBytes);
-  h.size = getU64(block + 80);
-  h.encryptions = getU64(block + 88);
-  h.generation = getU64(block + 96);
-  std::memcpy(h.root.data(), block + 104, kHashBytes);
+  std::memcpy(h.sizeNonce.data(), block + 80, kIdBytes);
+  h.sealedSize = getU64(block + 96);
+  h.encryptions = getU64(block + 104);
+  h.generation = getU64(block + 112);
+  std::memcpy(h.root.data(), block + 120, kHashBytes);
   std::memcpy(h.mac.data(), block + kHeaderMacOffset, kHashBytes);
-  const Geometry geometry(h.chunkShift);
-  if (h.size > geometry.maxFileSize()) malformed(path, "size too large");
-  const uint64_t chunks = geometry.chunkCount(h.size);
-  if (h.height != Geometry::heightFor(chunks)) malformed(path, "tree height does not match the size");
-  // The root's unused bytes are zero: all of it for an empty file, the last 4 when it holds an entry.
-  const size_t rootUsed = chunks == 0 ? 0 : (h.height == 0 ? kEntryBytes : kHashBytes);
-  for (size_t i = rootUsed; i < kHashBytes; i++)
-    if (h.root[i]) malformed(path, "root padding set");
   return h;
+}
+
+void Header::checkSize(const char* path) const {
+  const Geometry geometry(chunkShift);
+  if (size > geometry.maxFileSize()) malformed(path, "size too large");
+  const uint64_t chunks = geometry.chunkCount(size);
+  if (height != Geometry::heightFor(chunks)) malformed(path, "tree height does not match the size");
+  // The root's unused bytes are zero: all of it for an empty file, the last 4 when it holds an entry.
+  const size_t rootUsed = chunks == 0 ? 0 : (height == 0 ? kEntryBytes : kHashBytes);
+  for (size_t i = rootUsed; i < kHashBytes; i++)
+    if (root[i]) malformed(path, "root padding set");
+}
+
+uint64_t sizeMask(const uint8_t headerKey[kKeyBytes], const FileId& sizeNonce) {
+  static constexpr char kLabel[] = "shieldfs/v1 size";
+  uint8_t input[sizeof kLabel - 1 + kIdBytes];
+  std::memcpy(input, kLabel, sizeof kLabel - 1);
+  std::memcpy(input + sizeof kLabel - 1, sizeNonce.data(), kIdBytes);
+  uint8_t mac[kHashBytes];
+  hmacSha256(headerKey, kKeyBytes, input, sizeof input, mac);
+  return getU64(mac);
 }
 
 Geometry::Geometry(unsigned chunkShift) : shift_(chunkShift) {

@@ -11,8 +11,8 @@ namespace shieldfs {
 
 inline constexpr uint16_t kFormatVersion = 1;
 inline constexpr size_t kHeaderBlockBytes = 4096;
-inline constexpr size_t kHeaderUsedBytes = 168;
-inline constexpr size_t kHeaderMacOffset = 136;
+inline constexpr size_t kHeaderUsedBytes = 184;
+inline constexpr size_t kHeaderMacOffset = 152;
 inline constexpr size_t kNodeBytes = 4096;
 inline constexpr size_t kEntryBytes = kNonceBytes + kGcmTagBytes;  // 28
 inline constexpr uint64_t kLeafFanout = 146;                        // entries per leaf node
@@ -44,20 +44,27 @@ struct Header {
   FileId keyId{};
   std::array<uint8_t, kIdBytes> checkSalt{};
   std::array<uint8_t, kKeyCheckBytes> keyCheck{};
-  uint64_t size = 0;
+  FileId sizeNonce{};       // fresh for every header written
+  uint64_t sealedSize = 0;  // size XOR sizeMask(header key, sizeNonce): the exact size stays secret
+  uint64_t size = 0;        // plaintext size (not stored as such)
   uint64_t encryptions = 0;
   uint64_t generation = 0;
   Hash root{};
   Hash mac{};
 
-  // Writes bytes 0..167 (mac included as stored in the struct); the rest of the block stays as is.
+  // Writes bytes 0..183 (sealedSize and mac as stored in the struct); the rest of the block stays as is.
   void encode(uint8_t out[kHeaderUsedBytes]) const;
-  // Parses and bounds-checks a whole header block. Throws EINTEGRITY for anything malformed;
-  // does not check the MAC (that needs the key).
+  // Parses and bounds-checks a whole header block. Throws EINTEGRITY for anything malformed that
+  // can be seen without the key; the MAC and the size (sealed) are checked by the caller.
   static Header decode(const uint8_t* block, size_t len, const char* path);
+  // Checks what needs the plaintext size: the size limit, the height, the root's unused bytes.
+  void checkSize(const char* path) const;
 };
 
 // Where chunks and nodes live in the file (FORMAT.md, "Layout").
+// The 8-byte mask that hides the exact size: HMAC-SHA256(header_key, "shieldfs/v1 size" ‖ size_nonce).
+uint64_t sizeMask(const uint8_t headerKey[kKeyBytes], const FileId& sizeNonce);
+
 class Geometry {
  public:
   explicit Geometry(unsigned chunkShift);

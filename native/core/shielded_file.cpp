@@ -167,9 +167,9 @@ ShieldedFile::ShieldedFile(std::string path, const uint8_t key[kKeyBytes], const
   hkdfSha256(masterKey_.data(), kKeyBytes, header_.fileId.data(), kIdBytes, kHeaderKeyInfo, headerKey_.data(),
              kKeyBytes);
   deriveChunkKey();
+  // The tree and size are set from the header once it has verified (verifyHeader), or are empty
+  // for a new file.
   tree_ = std::make_unique<MerkleTree>(fd_, geometry_, options_.cacheBytes);
-  tree_->reset(geometry_.chunkCount(header_.size), header_.root);
-  size_ = header_.size;
   encryptions_ = header_.encryptions;
   edges_.resize(2 * geometry_.chunkSize());
 }
@@ -210,6 +210,8 @@ GcmCipher& ShieldedFile::cipher() {
 }
 
 void ShieldedFile::sealHeader(Header& header) const {
+  randomBytes(header.sizeNonce.data(), kIdBytes);
+  header.sealedSize = header.size ^ sizeMask(headerKey_.data(), header.sizeNonce);
   uint8_t bytes[kHeaderUsedBytes];
   header.encode(bytes);
   hmacSha256(headerKey_.data(), kKeyBytes, bytes, kHeaderMacOffset, header.mac.data());
@@ -232,11 +234,15 @@ void ShieldedFile::verifyHeader(const uint8_t* block) {
                        0, "open", path_);
   };
   if (!constantTimeEqual(mac.data(), header_.mac.data(), kHashBytes)) throw corrupt("has a header that fails its MAC");
+  header_.size = header_.sealedSize ^ sizeMask(headerKey_.data(), header_.sizeNonce);
+  header_.checkSize(path_.c_str());
   uint64_t chunks = geometry_.chunkCount(header_.size);
   uint64_t expected = geometry_.physicalSize(chunks), actual = fd_.size();
   if (actual != expected)
     throw corrupt("is " + std::to_string(actual) + " bytes on disk but its authenticated size needs " +
                   std::to_string(expected) + " (" + (actual < expected ? "truncated" : "extended") + ")");
+  tree_->reset(chunks, header_.root);
+  size_ = header_.size;
   if (options_.expectedFileId && *options_.expectedFileId != header_.fileId)
     throw ShieldError(kIntegrity,
                       "EINTEGRITY: '" + path_ + "' is another file (file id " + toHex(header_.fileId.data(), kIdBytes) +
