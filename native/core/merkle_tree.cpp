@@ -39,8 +39,9 @@ MerkleTree::Node* MerkleTree::cachedParent(const Node& node) {
   return node.level >= height_ ? nullptr : cached(node.level + 1, node.index / kInnerFanout);
 }
 
-void MerkleTree::touchPath(Node& start) {
-  for (Node* n = &start; n; n = cachedParent(*n)) lru_.splice(lru_.begin(), lru_, n->lruPosition);
+void MerkleTree::unlink(Node& n) {
+  if (hand_ == n.ringPosition) ++hand_;
+  ring_.erase(n.ringPosition);
 }
 
 MerkleTree::Node& MerkleTree::insert(unsigned level, uint64_t index, bool dirty) {
@@ -49,8 +50,7 @@ MerkleTree::Node& MerkleTree::insert(unsigned level, uint64_t index, bool dirty)
   n.level = level;
   n.index = index;
   n.dirty = dirty;
-  lru_.push_front(&n);
-  n.lruPosition = lru_.begin();
+  n.ringPosition = ring_.insert(hand_, &n);  // just behind the hand: the last to be looked at
   cache_.emplace(cacheKey(level, index), std::move(owned));
   if (Node* parent = cachedParent(n)) parent->cachedChildren++;
   return n;
@@ -58,7 +58,7 @@ MerkleTree::Node& MerkleTree::insert(unsigned level, uint64_t index, bool dirty)
 
 MerkleTree::Node& MerkleTree::node(unsigned level, uint64_t index) {
   if (Node* hit = cached(level, index)) {
-    touchPath(*hit);
+    hit->referenced = true;
     return *hit;
   }
   Hash expected;
@@ -89,7 +89,6 @@ MerkleTree::Node& MerkleTree::node(unsigned level, uint64_t index) {
     }
     requireZeroPastEnd(n);
   }
-  touchPath(n);
   evictIfFull(&n);
   return n;
 }
@@ -113,12 +112,16 @@ void MerkleTree::requireZeroPastEnd(Node& n) {
 
 void MerkleTree::evictIfFull(const Node* keep) {
   while (cache_.size() > capacity_) {
+    // Two sweeps at most: the first clears every second-chance bit it passes.
     Node* victim = nullptr;
-    for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
-      if ((*it)->cachedChildren == 0 && *it != keep) {
-        victim = *it;
-        break;
-      }
+    for (size_t step = 0; step < 2 * ring_.size() + 1 && !victim; step++) {
+      if (hand_ == ring_.end()) hand_ = ring_.begin();
+      Node* candidate = *hand_++;
+      if (candidate == keep || candidate->cachedChildren != 0) continue;
+      if (candidate->referenced)
+        candidate->referenced = false;
+      else
+        victim = candidate;
     }
     if (!victim) return;
     if (victim->dirty) writeNode(*victim);
@@ -143,13 +146,14 @@ void MerkleTree::writeNode(Node& n) {
 
 void MerkleTree::drop(Node& n) {
   if (Node* parent = cachedParent(n)) parent->cachedChildren--;
-  lru_.erase(n.lruPosition);
+  unlink(n);
   cache_.erase(cacheKey(n.level, n.index));
 }
 
 void MerkleTree::dropAll() {
   cache_.clear();
-  lru_.clear();
+  ring_.clear();
+  hand_ = ring_.end();
 }
 
 template <typename Visit>
@@ -214,7 +218,6 @@ void MerkleTree::resize(uint64_t newChunks) {
         // Height 0 kept chunk 0's entry in the root; otherwise the root is the old top's hash.
         std::memcpy(parent->bytes.data(), oldRoot.data(), oldHeight == 0 ? kEntryBytes : kHashBytes);
         if (oldTop) parent->cachedChildren++;
-        touchPath(oldTop ? *oldTop : *parent);
       }
     }
     chunks_ = newChunks;
@@ -259,7 +262,7 @@ void MerkleTree::resize(uint64_t newChunks) {
   height_ = newHeight;
   chunks_ = newChunks;
   for (Node* n : outside) {
-    lru_.erase(n->lruPosition);
+    unlink(*n);
     cache_.erase(cacheKey(n->level, n->index));
   }
   for (auto& [key, n] : cache_) n->cachedChildren = 0;

@@ -1,6 +1,6 @@
 // The Merkle tree of one shielded file: leaf nodes hold chunk entries, inner nodes hold child
 // hashes, the header holds the root. Nodes are read lazily, verified against their (already
-// verified) parent and kept in a bounded LRU cache; changed nodes are hashed and written back
+// verified) parent and kept in a bounded cache; changed nodes are hashed and written back
 // bottom-up on flush or when the cache evicts them.
 #pragma once
 
@@ -43,7 +43,8 @@ class MerkleTree {
     uint64_t index = 0;
     bool dirty = false;
     unsigned cachedChildren = 0;
-    std::list<Node*>::iterator lruPosition;
+    bool referenced = true;  // CLOCK's second-chance bit
+    std::list<Node*>::iterator ringPosition;
     std::array<uint8_t, kNodeBytes> bytes{};
   };
 
@@ -55,7 +56,7 @@ class MerkleTree {
   // Calls visit(k, slot) for the entry slot of chunk first+k, k < count, leaf by leaf.
   template <typename Visit>
   void forEachEntrySlot(uint64_t first, uint64_t count, bool modify, Visit&& visit);
-  void touchPath(Node& node);
+  void unlink(Node& node);  // out of the ring, keeping the clock hand valid
   void requireZeroPastEnd(Node& node);
   void evictIfFull(const Node* keep);
   void writeNode(Node& node);
@@ -69,7 +70,10 @@ class MerkleTree {
   unsigned height_ = 0;
   Hash root_{};
   std::unordered_map<uint64_t, std::unique_ptr<Node>> cache_;
-  std::list<Node*> lru_;  // most recently used first; an ancestor is always ahead of its descendants
+  // Eviction is CLOCK (second chance): a hit only sets a bit, no list work on the hot path. A node
+  // with cached children is never evicted, so a cached node always has its ancestors cached.
+  std::list<Node*> ring_;
+  std::list<Node*>::iterator hand_ = ring_.end();
 };
 
 }  // namespace shieldfs
