@@ -1,5 +1,4 @@
-// The one timing helper behind every figure of the benchmark, and the seeded PRNG its random
-// workloads draw positions from.
+// The one timing helper behind every figure of the benchmark.
 import { performance } from 'node:perf_hooks';
 
 export interface Figure {
@@ -80,16 +79,4 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** mulberry32: the same seed gives every subject the same sequence of positions. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

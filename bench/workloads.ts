@@ -3,7 +3,8 @@
 // number of random aligned 4 KiB writes (then flush). Each phase runs `runs` times.
 import { rmSync } from 'node:fs';
 import type { Handle, Subject } from './subjects.js';
-import { bestOf, measure, seededRandom, type Figure } from './timing.js';
+import { seededRandom } from '../test/support/random.js';
+import { bestOf, measure, type Figure } from './timing.js';
 
 export const MiB = 2 ** 20;
 export const SEQUENTIAL_OP = MiB;

@@ -2,7 +2,8 @@
 // step, must return exactly the model's bytes; sizes must match; reopen must verify the tag.
 import { describe, expect, it } from 'vitest';
 import { ShieldedFile, generateKey } from '../lib/index.js';
-import { randomBytesFrom, seededRandom, useTempDir } from './support/temp.js';
+import { randomBytesFrom, seededRandom } from './support/random.js';
+import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir();
 
