@@ -2,6 +2,7 @@
 // test/support/reference-codec.ts: files the core writes must decode byte for byte (with every
 // node, tag, padding rule and the on-disk length verified) and files the reference writes must be
 // read and modified by the core. Both must also refuse the same damaged files with the same code.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { ShieldedFile, generateKey } from '../lib/index.js';
 import {
+  HEADER_FIELDS,
   Layout,
+  MAX_CHUNKS,
   ReferenceReader,
   ReferenceWriter,
   capacity,
@@ -17,6 +20,7 @@ import {
   decodeFile,
   encodeFile,
   forgeChunk,
+  maxFileSize,
   onDiskLength,
   reauthenticate,
   treeHeight,
@@ -34,6 +38,8 @@ const tempPath = (name: string): string => join(dir, `${fileCounter++}-${name}`)
 const discard = (path: string): void => rmSync(path, { force: true });
 
 const key = generateKey();
+/** Header field offsets (FORMAT.md, "Header block"). */
+const H = HEADER_FIELDS;
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const CAP1 = capacity(1); // 146 chunks
@@ -649,9 +655,16 @@ interface Outcome {
   chunk?: number | undefined;
 }
 
-function referenceOutcome(path: string, options: { expectedTag?: string; key?: Uint8Array } = {}): Outcome {
+interface OutcomeOptions {
+  expectedTag?: string;
+  expectedFileId?: string;
+  key?: Uint8Array;
+}
+
+function referenceOutcome(path: string, options: OutcomeOptions = {}): Outcome {
+  const { key: fileKey, ...verify } = options;
   try {
-    decodeFile(path, options.key ?? key, options.expectedTag === undefined ? {} : { expectedTag: options.expectedTag });
+    decodeFile(path, fileKey ?? key, verify);
     return { code: 'OK' };
   } catch (error) {
     const e = error as { code?: string; chunk?: number };
@@ -659,11 +672,31 @@ function referenceOutcome(path: string, options: { expectedTag?: string; key?: U
   }
 }
 
+/** The message the reference decoder / the core fails to open a file with ('OK' when it opens). */
+function referenceMessage(path: string): string {
+  try {
+    decodeFile(path, key);
+    return 'OK';
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function nativeMessage(path: string): string {
+  try {
+    ShieldedFile.openSync(path, { key }).closeSync();
+    return 'OK';
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 /** Opens with the core and reads everything; the first error's code (and chunk when reading). */
-function nativeOutcome(path: string, options: { expectedTag?: string; key?: Uint8Array } = {}): Outcome {
+function nativeOutcome(path: string, options: OutcomeOptions = {}): Outcome {
+  const { key: fileKey, ...verify } = options;
   let file: ShieldedFile;
   try {
-    file = ShieldedFile.openSync(path, { key: options.key ?? key, ...(options.expectedTag === undefined ? {} : { expectedTag: options.expectedTag }) });
+    file = ShieldedFile.openSync(path, { key: fileKey ?? key, ...verify });
   } catch (error) {
     return { code: (error as { code?: string }).code ?? String(error) };
   }
@@ -719,20 +752,26 @@ describe('damaged files: the core and the reference agree on the error', () => {
     ['unknown version', (p) => poke(p, 8, Buffer.of(2, 0)), 'EINTEGRITY'],
     ['chunk_shift 11', (p) => poke(p, 10, Buffer.of(11)), 'EINTEGRITY'],
     ['chunk_shift 21', (p) => poke(p, 10, Buffer.of(21)), 'EINTEGRITY'],
-    ['height 1 for 301 chunks', (p) => poke(p, 11, Buffer.of(1)), 'EINTEGRITY'],
-    ['height 6', (p) => poke(p, 11, Buffer.of(6)), 'EINTEGRITY'],
+    // The height byte is under the MAC: a wrong height for the size is found once the MAC verified.
+    ['height 1 for 301 chunks', (p) => poke(p, H.height, Buffer.of(1)), 'EINTEGRITY'],
+    ['height 6', (p) => poke(p, H.height, Buffer.of(6)), 'EINTEGRITY'],
     ['reserved byte', (p) => flipByte(p, 14), 'EINTEGRITY'],
-    ['file_id (the key check has its own salt)', (p) => flipByte(p, 20), 'EINTEGRITY'],
-    ['key_id', (p) => flipByte(p, 40), 'EINTEGRITY'],
-    ['check_salt', (p) => flipByte(p, 50), 'EBADKEY'],
-    ['key_check', (p) => flipByte(p, 70), 'EBADKEY'],
-    ['size, same height', (p) => flipByte(p, 80), 'EINTEGRITY'],
-    ['encryptions', (p) => flipByte(p, 88), 'EINTEGRITY'],
-    ['generation', (p) => flipByte(p, 96), 'EINTEGRITY'],
-    ['root', (p) => flipByte(p, 104 + 31), 'EINTEGRITY'],
-    ['mac', (p) => flipByte(p, 136), 'EINTEGRITY'],
-    ['header padding (first byte)', (p) => flipByte(p, 168), 'EINTEGRITY'],
+    ['file_id (the key check has its own salt)', (p) => flipByte(p, H.fileId + 4), 'EINTEGRITY'],
+    ['key_id', (p) => flipByte(p, H.keyId + 8), 'EINTEGRITY'],
+    ['check_salt', (p) => flipByte(p, H.checkSalt + 2), 'EBADKEY'],
+    ['key_check', (p) => flipByte(p, H.keyCheck + 6), 'EBADKEY'],
+    ['size_nonce (first byte)', (p) => flipByte(p, H.sizeNonce), 'EINTEGRITY'],
+    ['size_nonce (last byte)', (p) => flipByte(p, H.sizeNonce + 15), 'EINTEGRITY'],
+    ['sealed_size (low byte: same height)', (p) => flipByte(p, H.sealedSize), 'EINTEGRITY'],
+    ['sealed_size (high byte)', (p) => flipByte(p, H.sealedSize + 7), 'EINTEGRITY'],
+    ['encryptions', (p) => flipByte(p, H.encryptions), 'EINTEGRITY'],
+    ['generation', (p) => flipByte(p, H.generation), 'EINTEGRITY'],
+    ['root', (p) => flipByte(p, H.root + 31), 'EINTEGRITY'],
+    ['mac (first byte)', (p) => flipByte(p, H.mac), 'EINTEGRITY'],
+    ['mac (last byte)', (p) => flipByte(p, H.mac + 31), 'EINTEGRITY'],
+    ['header padding (first byte)', (p) => flipByte(p, H.end), 'EINTEGRITY'],
     ['header padding (last byte)', (p) => flipByte(p, 4095), 'EINTEGRITY'],
+    ['a FIFO in the file’s place', (p) => { rmSync(p); execFileSync('mkfifo', [p]); }, 'EINTEGRITY'],
   ];
   for (const [name, damage, code] of openFailures) {
     test(`refused when opened: ${name} → ${code}`, () => {
@@ -768,17 +807,64 @@ describe('damaged files: the core and the reference agree on the error', () => {
     discard(old);
   });
 
-  // A height that does not match the size is a structural error, found before the key check.
-  test('a height that does not match the size, opened with a wrong key → EINTEGRITY in both', () => {
+  // FORMAT.md "Errors when opening and reading": the size is sealed, so whether the height matches
+  // it can only be checked after the key check and the MAC. A height ≤ 5 that does not match the
+  // size, opened with a wrong key, is therefore EBADKEY (it used to be EINTEGRITY, found before the
+  // key check, when the size was stored in clear). A height > 5 is structural: still EINTEGRITY.
+  test('a height that does not match the size, opened with a wrong key → EBADKEY in both; height 6 → EINTEGRITY', () => {
     const path = prepare();
-    poke(path, 11, Buffer.of(1));
     const otherKey = generateKey();
     try {
+      poke(path, H.height, Buffer.of(1));
+      expect(referenceOutcome(path, { key: otherKey }).code).toBe('EBADKEY');
+      expect(nativeOutcome(path, { key: otherKey }).code).toBe('EBADKEY');
+      expect(referenceOutcome(path).code).toBe('EINTEGRITY');
+      expect(nativeOutcome(path).code).toBe('EINTEGRITY');
+      poke(path, H.height, Buffer.of(6));
       expect(referenceOutcome(path, { key: otherKey }).code).toBe('EINTEGRITY');
       expect(nativeOutcome(path, { key: otherKey }).code).toBe('EINTEGRITY');
     } finally {
       discard(path);
     }
+  });
+
+  // Structural damage (visible without the key) is found before the key check.
+  test('structural damage opened with a wrong key → EINTEGRITY in both', () => {
+    const otherKey = generateKey();
+    for (const damage of [(p: string) => flipByte(p, 0), (p: string) => poke(p, 10, Buffer.of(21)), (p: string) => flipByte(p, 13), (p: string) => flipByte(p, H.end + 100)]) {
+      const path = prepare();
+      damage(path);
+      expect(referenceOutcome(path, { key: otherKey }).code).toBe('EINTEGRITY');
+      expect(nativeOutcome(path, { key: otherKey }).code).toBe('EINTEGRITY');
+      discard(path);
+    }
+  });
+
+  test('expectedFileId: the right one opens, another file’s → EINTEGRITY, after the key check and before the tag', async () => {
+    const path = prepare();
+    const fileId = decodeFile(path, key).fileId.toString('hex');
+    const other = tempPath('other-identity');
+    const otherFile = await createNative(other, C);
+    otherFile.writeSync(plaintext, 0, 100, 0);
+    const otherTag = await otherFile.close();
+    const otherId = decodeFile(other, key).fileId.toString('hex');
+    expect(otherId).not.toBe(fileId);
+    expect(referenceOutcome(path, { expectedFileId: fileId, expectedTag: baseTag }).code).toBe('OK');
+    expect(nativeOutcome(path, { expectedFileId: fileId, expectedTag: baseTag }).code).toBe('OK');
+    expect(referenceOutcome(path, { expectedFileId: fileId.toUpperCase() }).code).toBe('OK');
+    expect(nativeOutcome(path, { expectedFileId: fileId.toUpperCase() }).code).toBe('OK');
+    // The other file (authentic, same key) in the place of ours: EINTEGRITY, also when its own tag is expected …
+    for (const expectedTag of [undefined, otherTag, baseTag]) {
+      const options = { expectedFileId: fileId, ...(expectedTag === undefined ? {} : { expectedTag }) };
+      expect(referenceOutcome(other, options).code).toBe('EINTEGRITY');
+      expect(nativeOutcome(other, options).code).toBe('EINTEGRITY');
+    }
+    // … but a wrong key is still reported first.
+    const otherKey = generateKey();
+    expect(referenceOutcome(other, { key: otherKey, expectedFileId: fileId }).code).toBe('EBADKEY');
+    expect(nativeOutcome(other, { key: otherKey, expectedFileId: fileId }).code).toBe('EBADKEY');
+    discard(path);
+    discard(other);
   });
 
   const readFailures: Array<[string, (path: string) => void, number]> = [
@@ -839,9 +925,9 @@ describe('damaged files: the core and the reference agree on the error', () => {
 describe('authentic but malformed files', () => {
   const C = 4096;
   const layout = new Layout(C);
-  const forged = (name: string, size: number, malform: (path: string) => void): { path: string; tag: string } => {
+  const forged = (name: string, size: number, malform: (path: string) => void, chunkSize = C): { path: string; tag: string } => {
     const path = tempPath(`forged-${name}`);
-    encodeFile(path, key, randomBytes(size), { chunkSize: C });
+    encodeFile(path, key, randomBytes(size), { chunkSize });
     malform(path);
     return { path, tag: reauthenticate(path, key) };
   };
@@ -853,9 +939,14 @@ describe('authentic but malformed files', () => {
     ['a non-zero child hash past the end in the top node', size, (p) => poke(p, layout.nodeOffset(2, 0) + 100 * 32, Buffer.of(1))],
     ['non-zero plaintext past size in the last chunk', size, (p) => forgeChunk(p, key, 300, { plaintext: Buffer.alloc(C, 0xab) })],
     ['height 0: non-zero plaintext past size', 10, (p) => forgeChunk(p, key, 0, { plaintext: Buffer.alloc(C, 0xab) })],
-    ['height 0: non-zero root padding', 10, (p) => poke(p, 104 + 30, Buffer.of(1))],
-    ['empty file: non-zero root', 0, (p) => poke(p, 104, Buffer.of(1))],
-    ['the height field does not match the size', size, (p) => poke(p, 11, Buffer.of(3))],
+    ['height 0: non-zero root padding', 10, (p) => poke(p, H.root + 30, Buffer.of(1))],
+    ['empty file: non-zero root', 0, (p) => poke(p, H.root, Buffer.of(1))],
+    ['the height field does not match the size', size, (p) => poke(p, H.height, Buffer.of(3))],
+    ['the height field does not match the size (1 for 301 chunks)', size, (p) => poke(p, H.height, Buffer.of(1))],
+    // The size is sealed: these reseal another size under the key (reauthenticate's `size`).
+    ['a sealed size of one more chunk (beyond the on-disk length)', size, (p) => void reauthenticate(p, key, { size: size + C })],
+    ['a sealed size one past the largest file (2^31 chunks)', size, (p) => void reauthenticate(p, key, { size: maxFileSize(C) + 1 })],
+    ['a sealed size of 2^64 - 1', size, (p) => void reauthenticate(p, key, { size: 2n ** 64n - 1n })],
     ['an all-zero nonce with a non-zero tag', size, (p) => forgeChunk(p, key, 5, { entry: Buffer.concat([Buffer.alloc(12), Buffer.alloc(16, 1)]) })],
   ];
   for (const [name, fileSize, malform] of cases) {
@@ -873,6 +964,58 @@ describe('authentic but malformed files', () => {
       }
     });
   }
+
+  // FORMAT.md's error table: these are EINTEGRITY found with the size unsealed, before the
+  // expected tag is compared: an authentic but malformed header is never reported as a rollback.
+  test('malformed authentic headers are EINTEGRITY, not EROLLBACK, under a stale expected tag', () => {
+    const stale = 'ab'.repeat(32);
+    const headerCases: Array<[string, number, (path: string) => void]> = [
+      ['height', size, (p) => poke(p, H.height, Buffer.of(3))],
+      ['root padding', 10, (p) => poke(p, H.root + 30, Buffer.of(1))],
+      ['size past the largest file', size, (p) => void reauthenticate(p, key, { size: maxFileSize(C) + 1 })],
+      ['size beyond the on-disk length', size, (p) => void reauthenticate(p, key, { size: size + C })],
+    ];
+    for (const [name, fileSize, malform] of headerCases) {
+      const { path } = forged(`stale-${name.length}`, fileSize, malform);
+      expect([name, referenceOutcome(path, { expectedTag: stale }).code]).toEqual([name, 'EINTEGRITY']);
+      expect([name, nativeOutcome(path, { expectedTag: stale }).code]).toEqual([name, 'EINTEGRITY']);
+      discard(path);
+    }
+  });
+
+  // FORMAT.md "Parameters": the largest file is 2^31 chunks. A header sealing exactly that size
+  // passes the size check (and fails later, on the on-disk length); one byte more fails it.
+  test('the size limit is 2^31 chunks, in both', () => {
+    expect(MAX_CHUNKS).toBe(2 ** 31);
+    for (const chunkSize of [4096, MiB]) {
+      expect(maxFileSize(chunkSize)).toBe(2 ** 31 * chunkSize);
+      const at = forged(
+        `limit-${chunkSize}`,
+        10,
+        (p) => {
+          poke(p, H.height, Buffer.of(5)); // 2^31 chunks need height 5
+          reauthenticate(p, key, { size: maxFileSize(chunkSize) });
+        },
+        chunkSize,
+      );
+      const over = forged(
+        `over-${chunkSize}`,
+        10,
+        (p) => {
+          poke(p, H.height, Buffer.of(5));
+          reauthenticate(p, key, { size: maxFileSize(chunkSize) + 1 });
+        },
+        chunkSize,
+      );
+      for (const outcome of [referenceMessage(at.path), nativeMessage(at.path)]) expect(outcome).toMatch(/^EINTEGRITY.*truncated/);
+      for (const outcome of [referenceMessage(over.path), nativeMessage(over.path)]) {
+        expect(outcome).toMatch(/^EINTEGRITY.*size/);
+        expect(outcome).not.toMatch(/truncated/);
+      }
+      discard(at.path);
+      discard(over.path);
+    }
+  });
 
   test('core: growing a file whose last chunk has non-zero bytes past size never exposes them', () => {
     const { path, tag } = forged('grow', size, (p) => forgeChunk(p, key, 300, { plaintext: Buffer.alloc(C, 0xab) }));
@@ -924,7 +1067,7 @@ describe('subtrees of holes', () => {
     await file.truncate(300 * C);
     const allHoles = await file.close();
     expect(peek(path, 11, 1)[0]).toBe(2); // height 2 …
-    expect(peek(path, 104, 32).every((b) => b === 0)).toBe(true); // … and a zero root
+    expect(peek(path, H.root, 32).every((b) => b === 0)).toBe(true); // … and a zero root
     model.resize(0);
     model.resize(300 * C);
     expectDecodes(path, model.data, allHoles, C);

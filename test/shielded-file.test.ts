@@ -51,6 +51,30 @@ describe('open', () => {
       code: 'ENOENT',
     });
   });
+  it('expectedFileId never creates either: a deleted file is ENOENT', async () => {
+    const path = temp('deleted-id');
+    await expect(ShieldedFile.open(path, { key, create: true, expectedFileId: 'cd'.repeat(16) })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    expect(() => statSync(path)).toThrow();
+  });
+  it('a write that meets a damaged leaf fails before changing anything; the file still flushes and closes', async () => {
+    const path = temp('damaged-leaf-write');
+    const data = randomBytes(6 * 4096 + 14);
+    const tag = await (async () => {
+      const f = await ShieldedFile.open(path, { key, create: true });
+      await f.write(data, 0, data.length, 0);
+      return f.close();
+    })();
+    const bytes = readFileSync(path);
+    bytes[8192 + 100]! ^= 1; // leaf 0 (after header and chunk 0)
+    writeFileSync(path, bytes);
+    const f = await ShieldedFile.open(path, { key, expectedTag: tag });
+    await expect(f.write(Buffer.from('growing'), 0, 7, data.length + 4096 + 3)).rejects.toMatchObject({ code: 'EINTEGRITY' });
+    expect(f.size).toBe(data.length);
+    expect(await f.flush()).toBe(tag);
+    expect(await f.close()).toBe(tag);
+  });
   it('a directory fails with EISDIR', async () => {
     const dir = temp('a-directory');
     mkdirSync(dir);
@@ -79,6 +103,37 @@ describe('open', () => {
     const f = await ShieldedFile.open(path, { key });
     expect(f.chunkSize).toBe(65536);
     await f.close();
+  });
+  it('expectedFileId: the file’s own id opens it; another file under the same key is EINTEGRITY', async () => {
+    const path = temp('identity');
+    const other = temp('identity-other');
+    const a = await ShieldedFile.open(path, { key, create: true });
+    const fileId = a.fileId;
+    expect(fileId).toMatch(/^[0-9a-f]{32}$/);
+    await a.close();
+    const b = await ShieldedFile.open(other, { key, create: true });
+    const otherId = b.fileId;
+    const otherTag = await b.close();
+    expect(otherId).not.toBe(fileId);
+    const again = await ShieldedFile.open(path, { key, expectedFileId: fileId });
+    expect(again.fileId).toBe(fileId);
+    await again.close();
+    // The other file is authentic and has the expected tag, but it is not this file.
+    await expect(ShieldedFile.open(other, { key, expectedFileId: fileId, expectedTag: otherTag })).rejects.toMatchObject({
+      code: 'EINTEGRITY',
+      path: other,
+    });
+    expect(() => ShieldedFile.openSync(other, { key, expectedFileId: fileId, readOnly: true })).toThrow(
+      expect.objectContaining({ code: 'EINTEGRITY' }),
+    );
+    await expect(ShieldedFile.open(path, { key, expectedFileId: 'xyz' })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+  it('a FIFO in the file’s place is EINTEGRITY (not a regular file), and the open does not block', async () => {
+    const path = temp('fifo');
+    execFileSync('mkfifo', [path]);
+    await expect(ShieldedFile.open(path, { key })).rejects.toMatchObject({ code: 'EINTEGRITY' });
+    expect(() => ShieldedFile.openSync(path, { key, readOnly: true })).toThrow(expect.objectContaining({ code: 'EINTEGRITY' }));
+    await expect(ShieldedFile.open(path, { key, create: true })).rejects.toMatchObject({ code: 'EINTEGRITY' });
   });
   it('a second writer on the same file fails with EBUSY; readers share', async () => {
     const path = temp('busy');

@@ -1,6 +1,6 @@
 // The attacks of the threat model, performed on the bytes on disk. Each asserts the exact error,
 // and that a failed read hands back no plaintext (the caller's buffer is wiped).
-import { readFileSync, writeFileSync, copyFileSync, truncateSync, appendFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync, truncateSync, appendFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ShieldedFile, generateKey } from '../lib/index.js';
@@ -13,7 +13,21 @@ const CHUNKS = 20;
 // then chunks 1…n-1.
 const LEAF_OFFSET = 8192;
 const chunkOffset = (i: number) => (i === 0 ? 4096 : LEAF_OFFSET + CHUNK * i);
-const HEADER = { fileId: 16, keyId: 32, checkSalt: 48, keyCheck: 64, size: 80, root: 104, mac: 136, used: 168 };
+// Header fields (FORMAT.md, "Header block"): the size is sealed (sealed_size = size XOR a mask
+// derived from the header key and size_nonce), the MAC covers bytes 0…151, bytes 184…4095 are zero.
+const HEADER = {
+  fileId: 16,
+  keyId: 32,
+  checkSalt: 48,
+  keyCheck: 64,
+  sizeNonce: 80,
+  sealedSize: 96,
+  encryptions: 104,
+  generation: 112,
+  root: 120,
+  mac: 152,
+  used: 184,
+};
 
 const key = generateKey();
 const plaintext = randomBytes(CHUNKS * CHUNK - 100);
@@ -67,8 +81,11 @@ describe('an untouched file', () => {
 
 describe('bit flips anywhere in the on-disk file', () => {
   const flips: Array<{ where: string; offset: number; code: string }> = [];
+  // Every used header byte: check_salt and key_check (48…79) fail the key check, which comes before
+  // the MAC (EBADKEY); everything else fails the structure checks or the MAC (EINTEGRITY), the
+  // size_nonce and sealed_size bytes (80…103) included.
   for (let i = 0; i < HEADER.used; i++) {
-    const inKeyCheck = i >= HEADER.checkSalt && i < HEADER.size;
+    const inKeyCheck = i >= HEADER.checkSalt && i < HEADER.sizeNonce;
     flips.push({ where: `header byte ${i}`, offset: i, code: inKeyCheck ? 'EBADKEY' : 'EINTEGRITY' });
   }
   for (const i of [HEADER.used, 1000, 4095]) flips.push({ where: `header padding ${i}`, offset: i, code: 'EINTEGRITY' });
@@ -219,10 +236,34 @@ describe('truncation, extension and header damage', () => {
   });
 
   it('a forged larger size in the header', async () => {
+    // The size is sealed by XOR with a mask, so flipping a bit of sealed_size changes the size by a
+    // chosen amount without knowing it: here 4 chunks more. The MAC covers sealed_size, so this
+    // fails like any other header change (and the file is not lengthened to match).
+    expect(plaintext.length ^ 0x4000).toBe(plaintext.length + 0x4000);
     const path = mutate('size-forged', (bytes) => {
-      bytes.writeBigUInt64LE(BigInt(plaintext.length + 50), HEADER.size);
+      bytes.writeBigUInt64LE(bytes.readBigUInt64LE(HEADER.sealedSize) ^ 0x4000n, HEADER.sealedSize);
     });
     expect((await attempt(path)).error?.code).toBe('EINTEGRITY');
+  });
+
+  it('the size fields of another header of the same file spliced into the current one', async () => {
+    // size_nonce and sealed_size of the pristine header (another size) are a valid pair under the
+    // file's header key. Spliced into the header of the shrunk file, with the file lengthened back
+    // to the length that size needs, only the MAC (which covers them) catches it.
+    const path = temp('size-spliced');
+    copyFileSync(pristinePath, path);
+    const file = await ShieldedFile.open(path, { key, expectedTag: pristineTag });
+    await file.truncate(plaintext.length - 3 * CHUNK);
+    await file.close();
+    const shrunk = readFileSync(path);
+    expect(shrunk.length).toBeLessThan(pristine.length);
+    const spliced = Buffer.concat([shrunk, pristine.subarray(shrunk.length)]);
+    pristine.copy(spliced, HEADER.sizeNonce, HEADER.sizeNonce, HEADER.encryptions);
+    writeFileSync(path, spliced);
+    expect(statSync(path).size).toBe(pristine.length);
+    const { error } = await attempt(path);
+    expect(error?.code).toBe('EINTEGRITY');
+    expect(error?.message).toMatch(/MAC/);
   });
 
   it('an empty file', async () => {

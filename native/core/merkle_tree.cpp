@@ -194,6 +194,12 @@ void MerkleTree::setEntries(uint64_t first, uint64_t count, const ChunkEntry* in
   });
 }
 
+void MerkleTree::loadLeaves(uint64_t first, uint64_t end) {
+  if (height_ == 0 || first >= end) return;
+  for (uint64_t leaf = first / kLeafFanout; leaf <= (end - 1) / kLeafFanout && leaf * kLeafFanout < chunks_; leaf++)
+    node(1, leaf);
+}
+
 void MerkleTree::resize(uint64_t newChunks) {
   if (newChunks == chunks_) return;
   unsigned newHeight = Geometry::heightFor(newChunks);

@@ -32,6 +32,9 @@ class MerkleTree {
   ChunkEntry entry(uint64_t chunk);
   void entries(uint64_t first, uint64_t count, ChunkEntry* out);  // entries of chunks first … first+count-1
   void setEntries(uint64_t first, uint64_t count, const ChunkEntry* in);
+  // Loads (and so verifies) the stored leaves that chunks first … end-1 fall in, so a damaged
+  // leaf is found before a write changes anything.
+  void loadLeaves(uint64_t first, uint64_t end);
   // Grows (new chunks are holes) or shrinks the tree to `chunkCount` chunks.
   void resize(uint64_t chunkCount);
   // Hashes and writes every changed node, deepest level first, and recomputes the root.

@@ -112,7 +112,9 @@ std::unique_ptr<ShieldedFile> ShieldedFile::open(const std::string& path, const 
   int flags = (options.readOnly ? O_RDONLY : O_RDWR) | O_NONBLOCK;
   int raw = FileDescriptor::openRaw(path, flags);
   bool created = false;
-  if (raw < 0 && errno == ENOENT && options.create && !options.readOnly && !options.expectedTag) {
+  // A file expected to be a particular one (tag or identity) is never created in its place.
+  if (raw < 0 && errno == ENOENT && options.create && !options.readOnly && !options.expectedTag &&
+      !options.expectedFileId) {
     raw = FileDescriptor::openRaw(path, O_RDWR | O_CREAT | O_EXCL, 0600);
     created = raw >= 0;
     if (raw < 0 && errno == EEXIST) raw = FileDescriptor::openRaw(path, flags);
@@ -429,6 +431,7 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
                                uint64_t endChunk) {
   const uint64_t shift = geometry_.chunkShift(), C = chunkSize(), count = endChunk - firstChunk;
   if (encryptions_ + count > options_.keyBudget) rekey(count);
+  tree_->loadLeaves(firstChunk, endChunk);  // a damaged leaf fails the write before anything changes
 
   // Chunks the write covers only partly are merged with their old content first.
   auto isWhole = [&](uint64_t chunk) { return (chunk << shift) >= position && ((chunk + 1) << shift) <= end; };
@@ -474,9 +477,18 @@ void ShieldedFile::writeWindow(const uint8_t* buffer, uint64_t position, uint64_
   // as they were (the chunks it overwrote in place then fail their check: FORMAT.md).
   encryptions_ += count;
   dirty_ = true;
-  if (endChunk > tree_->chunkCount()) tree_->resize(endChunk);
-  tree_->setEntries(firstChunk, count, entries_.data());
-  size_ = std::max(size_, std::min(end, endChunk << shift));
+  const uint64_t newSize = std::max(size_, std::min(end, endChunk << shift));
+  try {
+    if (endChunk > tree_->chunkCount()) tree_->resize(endChunk);
+    tree_->setEntries(firstChunk, count, entries_.data());
+  } catch (...) {
+    // Size and tree must agree for the file to stay committable. Leaves were verified above, so this
+    // only happens if the disk changed in the meantime: the file then keeps the grown length, with
+    // holes where the entries could not be set.
+    if (tree_->chunkCount() != geometry_.chunkCount(size_)) size_ = newSize;
+    throw;
+  }
+  size_ = newSize;
 }
 
 void ShieldedFile::truncate(uint64_t newSize) {

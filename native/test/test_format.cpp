@@ -234,8 +234,9 @@ TEST(layout_top_down_heights_4_and_5) {
 
 namespace {
 
-// A header decode() must accept: size within the largest file, height implied by the size, unused
-// root bytes zero (FORMAT.md "Header block" and "Errors").
+// A header with a size within the largest file, the height implied by the size and unused root
+// bytes zero (FORMAT.md "Header block" and "Errors"): checkSize() accepts it. sealedSize and
+// sizeNonce are random: decode() does not look at them, and only ShieldedFile unseals.
 Header consistentHeader(Rng& rng, unsigned shift, uint64_t size) {
   Header h;
   h.chunkShift = static_cast<uint8_t>(shift);
@@ -245,6 +246,8 @@ Header consistentHeader(Rng& rng, unsigned shift, uint64_t size) {
   rng.fill(h.keyId.data(), h.keyId.size());
   rng.fill(h.checkSalt.data(), h.checkSalt.size());
   rng.fill(h.keyCheck.data(), h.keyCheck.size());
+  rng.fill(h.sizeNonce.data(), h.sizeNonce.size());
+  h.sealedSize = rng.next();
   h.size = size;
   h.encryptions = rng.next();
   h.generation = rng.next();
@@ -285,6 +288,18 @@ void expectMalformed(const std::vector<uint8_t>& block, size_t len, const std::s
   FAIL(what + ": decode accepted a malformed header");
 }
 
+// checkSize() must refuse h (size over the limit, height ≠ the height of the size, root padding).
+void expectBadSize(const Header& h, const std::string& what) {
+  try {
+    h.checkSize("/x/file");
+  } catch (const ShieldError& e) {
+    CHECK_MSG(e.code() == kIntegrity, what + ": code " + e.code());
+    CHECK_MSG(e.path() == "/x/file", what + ": path " + e.path());
+    return;
+  }
+  FAIL(what + ": checkSize accepted it");
+}
+
 }  // namespace
 
 TEST(header_round_trip) {
@@ -299,13 +314,16 @@ TEST(header_round_trip) {
     CHECK(d.keyId == h.keyId);
     CHECK(d.checkSalt == h.checkSalt);
     CHECK(d.keyCheck == h.keyCheck);
-    CHECK_EQ(d.size, h.size);
+    CHECK(d.sizeNonce == h.sizeNonce);
+    CHECK_EQ(d.sealedSize, h.sealedSize);
+    CHECK_EQ(d.size, 0u);  // not stored as such: unsealed by ShieldedFile after the MAC
     CHECK_EQ(d.encryptions, h.encryptions);
     CHECK_EQ(d.generation, h.generation);
     CHECK(d.root == h.root);
     CHECK(d.mac == h.mac);
     auto again = encodeBlock(d);
     CHECK(again == block);
+    h.checkSize("p");
   }
 }
 
@@ -319,8 +337,10 @@ TEST(header_byte_layout) {
     h.keyId[i] = static_cast<uint8_t>(0x20 + i);
     h.checkSalt[i] = static_cast<uint8_t>(0x30 + i);
     h.keyCheck[i] = static_cast<uint8_t>(0x60 + i);
+    h.sizeNonce[i] = static_cast<uint8_t>(0xA0 + i);
   }
-  h.size = 0x0102030405060708ull;
+  h.sealedSize = 0x0102030405060708ull;
+  h.size = 0x5152535455565758ull;  // never written: encode() writes sealedSize as set
   h.encryptions = 0x1112131415161718ull;
   h.generation = 0x2122232425262728ull;
   for (size_t i = 0; i < 32; i++) {
@@ -329,8 +349,8 @@ TEST(header_byte_layout) {
   }
   std::vector<uint8_t> block(kHeaderBlockBytes, 0xEE);
   h.encode(block.data());
-  CHECK_EQ(kHeaderUsedBytes, size_t{168});
-  CHECK_EQ(kHeaderMacOffset, size_t{136});
+  CHECK_EQ(kHeaderUsedBytes, size_t{184});
+  CHECK_EQ(kHeaderMacOffset, size_t{152});
   CHECK_EQ(std::string(block.begin(), block.begin() + 8), std::string("SHIELDFS"));
   CHECK_EQ(int(block[8]), 1);
   CHECK_EQ(int(block[9]), 0);
@@ -342,18 +362,78 @@ TEST(header_byte_layout) {
     CHECK_EQ(int(block[32 + i]), int(0x20 + i));  // key_id
     CHECK_EQ(int(block[48 + i]), int(0x30 + i));  // check_salt
     CHECK_EQ(int(block[64 + i]), int(0x60 + i));  // key_check
+    CHECK_EQ(int(block[80 + i]), int(0xA0 + i));  // size_nonce
   }
   for (size_t i = 0; i < 8; i++) {  // little-endian u64s
-    CHECK_EQ(int(block[80 + i]), int(8 - i));     // size
-    CHECK_EQ(int(block[88 + i]), int(0x18 - i));  // encryptions
-    CHECK_EQ(int(block[96 + i]), int(0x28 - i));  // generation
+    CHECK_EQ(int(block[96 + i]), int(8 - i));      // sealed_size
+    CHECK_EQ(int(block[104 + i]), int(0x18 - i));  // encryptions
+    CHECK_EQ(int(block[112 + i]), int(0x28 - i));  // generation
   }
   for (size_t i = 0; i < 32; i++) {
-    CHECK_EQ(int(block[104 + i]), int(0x40 + i));  // root
-    CHECK_EQ(int(block[136 + i]), int(0x80 + i));  // mac
+    CHECK_EQ(int(block[120 + i]), int(0x40 + i));  // root
+    CHECK_EQ(int(block[152 + i]), int(0x80 + i));  // mac
   }
   // encode() writes the used bytes only.
-  for (size_t i = 168; i < kHeaderBlockBytes; i++) CHECK_EQ(int(block[i]), 0xEE);
+  for (size_t i = 184; i < kHeaderBlockBytes; i++) CHECK_EQ(int(block[i]), 0xEE);
+}
+
+TEST(size_mask_by_hand) {
+  // size_mask = the first 8 bytes, read as a little-endian integer, of
+  // HMAC-SHA256(header_key, "shieldfs/v1 size" ‖ size_nonce) (FORMAT.md "Header block").
+  Rng rng(6);
+  for (int k = 0; k < 200; k++) {
+    uint8_t headerKey[32];
+    rng.fill(headerKey, sizeof headerKey);
+    FileId nonce;
+    rng.fill(nonce.data(), nonce.size());
+    std::vector<uint8_t> input = {'s', 'h', 'i', 'e', 'l', 'd', 'f', 's', '/', 'v', '1', ' ', 's', 'i', 'z', 'e'};
+    input.insert(input.end(), nonce.begin(), nonce.end());
+    CHECK_EQ(input.size(), size_t{32});
+    uint8_t mac[32];
+    hmacSha256(headerKey, 32, input.data(), input.size(), mac);
+    uint64_t expected = 0;
+    for (int i = 7; i >= 0; i--) expected = expected << 8 | mac[i];
+    CHECK_EQ(sizeMask(headerKey, nonce), expected);
+    CHECK_EQ(testSizeMask(headerKey, nonce), expected);
+    // Another nonce, another mask.
+    FileId other = nonce;
+    other[rng.below(16)] ^= static_cast<uint8_t>(1 + rng.below(255));
+    CHECK(sizeMask(headerKey, other) != expected);
+  }
+  // A known answer, computed outside this code base (Python's hmac): header_key = 00 01 … 1f,
+  // size_nonce = 20 21 … 2f; the HMAC is 957d6f5d9e15e01d…, read little-endian 0x1de0159e5d6f7d95.
+  uint8_t headerKey[32];
+  FileId nonce;
+  for (int i = 0; i < 32; i++) headerKey[i] = static_cast<uint8_t>(i);
+  for (int i = 0; i < 16; i++) nonce[i] = static_cast<uint8_t>(0x20 + i);
+  CHECK_EQ(sizeMask(headerKey, nonce), 0x1de0159e5d6f7d95ull);
+}
+
+TEST(header_decode_leaves_size_checks_to_check_size) {
+  // decode() cannot see the size (it is sealed): a height 0…5 that does not match, unused root
+  // bytes and a sealed size of any value all decode; checkSize() on the unsealed size refuses them.
+  Rng rng(4);
+  for (unsigned shift : {12u, 20u}) {
+    const Header good = consistentHeader(rng, shift, 300ull << shift);  // height 2
+    for (unsigned height = 0; height <= 5; height++) {
+      Header h = good;
+      h.height = static_cast<uint8_t>(height);
+      auto block = encodeBlock(h);
+      Header d = Header::decode(block.data(), block.size(), "p");
+      CHECK_EQ(int(d.height), int(height));
+    }
+    for (uint64_t sealed : {uint64_t{0}, ~uint64_t{0}, uint64_t{1} << 63}) {
+      Header h = good;
+      h.sealedSize = sealed;
+      auto block = encodeBlock(h);
+      CHECK_EQ(Header::decode(block.data(), block.size(), "p").sealedSize, sealed);
+    }
+    Header empty = consistentHeader(rng, shift, 0);
+    empty.root.fill(0xff);
+    auto block = encodeBlock(empty);
+    Header::decode(block.data(), block.size(), "p");
+    expectBadSize(empty, "empty file with a non-zero root");
+  }
 }
 
 TEST(header_accepts_boundaries) {
@@ -367,7 +447,8 @@ TEST(header_accepts_boundaries) {
       Header d = Header::decode(block.data(), block.size(), "p");
       CHECK_EQ(int(d.chunkShift), int(shift));
       CHECK_EQ(int(d.height), int(h.height));
-      CHECK_EQ(d.size, size);
+      d.size = size;  // as ShieldedFile unseals it
+      d.checkSize("p");
     }
   }
   CHECK_EQ(int(consistentHeader(rng, 12, kMaxChunks * 4096).height), 5);
@@ -384,26 +465,27 @@ TEST(header_rejects_inconsistent_size_height_root) {
     const uint64_t C = uint64_t{1} << shift;
     for (uint64_t size : {uint64_t{0}, uint64_t{5}, C + 1, kCap[1] * C + 1, kCap[3] * C, kMaxChunks * C}) {
       const Header good = consistentHeader(rng, shift, size);
+      good.checkSize("p");
       for (unsigned height = 0; height <= 5; height++) {
         if (height == good.height) continue;
         Header h = good;
         h.height = static_cast<uint8_t>(height);
-        expectMalformed(encodeBlock(h), kHeaderBlockBytes,
-                        "size " + std::to_string(size) + " with height " + std::to_string(height));
+        expectBadSize(h, "size " + std::to_string(size) + " with height " + std::to_string(height));
       }
       // Unused root bytes: all 32 for an empty file, the last 4 for height 0.
       const size_t rootUsed = size == 0 ? 0 : (good.height == 0 ? 28 : 32);
       for (size_t i = rootUsed; i < 32; i++) {
         Header h = good;
         h.root[i] = 0x01;
-        expectMalformed(encodeBlock(h), kHeaderBlockBytes, "root byte " + std::to_string(i) + " set, size " + std::to_string(size));
+        expectBadSize(h, "root byte " + std::to_string(i) + " set, size " + std::to_string(size));
       }
     }
-    // Past the largest file.
+    // Past the largest file (2^31 chunks, FORMAT.md "Parameters").
     Header h = consistentHeader(rng, shift, kMaxChunks * C);
+    CHECK_EQ(kMaxChunks, uint64_t{1} << 31);
     for (uint64_t size : {kMaxChunks * C + 1, kMaxChunks * C + C, kCap[5] * C, ~uint64_t{0}, ~uint64_t{0} - C}) {
       h.size = size;
-      expectMalformed(encodeBlock(h), kHeaderBlockBytes, "size " + std::to_string(size));
+      expectBadSize(h, "size " + std::to_string(size));
     }
   }
 }
@@ -450,12 +532,10 @@ TEST(header_rejects_every_malformed_field) {
     b[i] = static_cast<uint8_t>(1u << (i % 8));
     expectMalformed(b, b.size(), "padding byte " + std::to_string(i));
   }
-  // Ids, salt, key check, counters, the used root bytes and the mac are free-form for decode(): they
-  // are checked against the key and the MAC by ShieldedFile (see test_tamper).
-  const size_t rootUsed = good.size == 0 ? 0 : (good.height == 0 ? 28 : 32);
+  // Bytes 16…183 (ids, salt, key check, size_nonce, sealed_size, counters, root, mac) are free-form
+  // for decode(): they are checked against the key and the MAC by ShieldedFile, and what depends on
+  // the size (root padding included) by checkSize() after the MAC (see test_tamper).
   for (size_t i = 16; i < kHeaderUsedBytes; i++) {
-    const bool freeForm = i < 80 || (i >= 88 && i < 104) || (i >= 104 && i < 104 + rootUsed) || i >= 136;
-    if (!freeForm) continue;
     auto b = base;
     b[i] ^= 0xff;
     Header::decode(b.data(), b.size(), "p");

@@ -164,7 +164,7 @@ void runModel(const ModelConfig& cfg) {
   tag = file->close();
   file.reset();
   CHECK_EQ(fileSize(path), g.physicalSize(g.chunkCount(model.size())));
-  Header h = diskHeader(path);
+  Header h = diskHeader(path, key.data());
   CHECK_EQ(h.size, model.size());
   CHECK_EQ(unsigned(h.height), Geometry::heightFor(g.chunkCount(model.size())));
   CHECK(h.mac == tag);
@@ -197,7 +197,7 @@ TEST(empty_file_life_cycle) {
   CHECK_EQ(f->write(b, 0, 100), 0u);  // zero-length write changes nothing
   CHECK(f->close() == created);
   f.reset();
-  Header h = diskHeader(path);
+  Header h = diskHeader(path, key.data());
   CHECK_EQ(h.size, 0u);
   CHECK_EQ(h.generation, 0u);
   CHECK_EQ(unsigned(h.height), 0u);
@@ -220,7 +220,7 @@ TEST(generation_counts_changing_flushes) {
   f->write(data, sizeof data, 50);
   Hash t2 = f->flush();
   CHECK(!(t1 == t2));
-  Header h = diskHeader(path);
+  Header h = diskHeader(path, key.data());
   CHECK_EQ(h.generation, 2u);
   CHECK_EQ(h.size, 150u);
   CHECK_EQ(h.encryptions, 2u);
@@ -564,29 +564,41 @@ TEST(on_disk_format_by_hand) {
     for (int i = 7; i >= 0; i--) v = v << 8 | file[off + i];
     return v;
   };
-  CHECK_EQ(u64(80), size);
-  CHECK_EQ(u64(88), 7u);  // 7 chunk encryptions
-  CHECK_EQ(u64(96), 1u);  // one committed flush
+  CHECK_EQ(u64(104), 7u);  // 7 chunk encryptions
+  CHECK_EQ(u64(112), 1u);  // one committed flush
   const uint8_t* fileId = file.data() + 16;
   const uint8_t* keyId = file.data() + 32;
   const uint8_t* checkSalt = file.data() + 48;
   uint8_t headerKey[32], keyCheck[16], chunkKey[32], mac[32];
   hkdfSha256(key.data(), 32, fileId, 16, "shieldfs/v1 header key", headerKey, 32);
+  // sealed_size (96) = size XOR the first 8 bytes (LE) of HMAC(header_key, "shieldfs/v1 size" ‖
+  // size_nonce (80)); the size itself appears nowhere in clear.
+  {
+    std::vector<uint8_t> input;
+    for (char c : std::string("shieldfs/v1 size")) input.push_back(static_cast<uint8_t>(c));
+    input.insert(input.end(), file.begin() + 80, file.begin() + 96);
+    uint8_t sizeMac[32];
+    hmacSha256(headerKey, 32, input.data(), input.size(), sizeMac);
+    uint64_t mask = 0;
+    for (int i = 7; i >= 0; i--) mask = mask << 8 | sizeMac[i];
+    CHECK_EQ(u64(96) ^ mask, size);
+    for (size_t off = 0; off + 8 <= 184; off++) CHECK_MSG(u64(off) != size, "size in clear at " + std::to_string(off));
+  }
   hkdfSha256(key.data(), 32, checkSalt, 16, "shieldfs/v1 key check", keyCheck, 16);
   uint8_t salt[32];
   std::memcpy(salt, fileId, 16);
   std::memcpy(salt + 16, keyId, 16);
   hkdfSha256(key.data(), 32, salt, 32, "shieldfs/v1 chunk key", chunkKey, 32);
   CHECK(std::memcmp(keyCheck, file.data() + 64, 16) == 0);
-  hmacSha256(headerKey, 32, file.data(), 136, mac);
-  CHECK(std::memcmp(mac, file.data() + 136, 32) == 0);
-  for (size_t i = 168; i < 4096; i++) CHECK_EQ(int(file[i]), 0);
+  hmacSha256(headerKey, 32, file.data(), 152, mac);
+  CHECK(std::memcmp(mac, file.data() + 152, 32) == 0);
+  for (size_t i = 184; i < 4096; i++) CHECK_EQ(int(file[i]), 0);
 
   // Merkle tree top-down: root = node_hash(2, inner(2,0)); inner slots = hashes of leaves.
   auto nodeAt = [&](unsigned level, uint64_t index) { return file.data() + g.nodeOffset(level, index); };
   uint8_t hash[32];
   sha256(2, nodeAt(2, 0), 4096, hash);
-  CHECK(std::memcmp(hash, file.data() + 104, 32) == 0);  // root
+  CHECK(std::memcmp(hash, file.data() + 120, 32) == 0);  // root
   for (uint64_t leaf = 0; leaf <= (n - 1) / 146; leaf++) {
     const uint8_t* slot = nodeAt(2, 0) + leaf * 32;
     bool any = false;
@@ -634,7 +646,7 @@ TEST(height0_root_is_chunk_entry) {
   auto file = readWholeFile(path);
   CHECK_EQ(file.size(), 8192u);
   CHECK_EQ(int(file[11]), 0);
-  for (int i = 28; i < 32; i++) CHECK_EQ(int(file[104 + i]), 0);  // root = entry + 4 zero bytes
+  for (int i = 28; i < 32; i++) CHECK_EQ(int(file[120 + i]), 0);  // root (120) = entry + 4 zero bytes
   uint8_t salt[32], chunkKey[32];
   std::memcpy(salt, file.data() + 16, 16);
   std::memcpy(salt + 16, file.data() + 32, 16);
@@ -643,7 +655,7 @@ TEST(height0_root_is_chunk_entry) {
   std::memcpy(aad, file.data() + 16, 16);
   GcmCipher cipher(chunkKey);
   std::vector<uint8_t> plain(4096);
-  CHECK(cipher.open(file.data() + 104, aad, 24, file.data() + 4096, 4096, plain.data(), file.data() + 116));
+  CHECK(cipher.open(file.data() + 120, aad, 24, file.data() + 4096, 4096, plain.data(), file.data() + 132));
   CHECK(std::memcmp(plain.data(), d, sizeof d) == 0);
   for (size_t i = sizeof d; i < plain.size(); i++) CHECK_EQ(int(plain[i]), 0);  // zero past the end
 }

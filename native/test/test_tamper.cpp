@@ -61,6 +61,16 @@ std::string openCode(const std::string& path, const uint8_t* key, const OpenOpti
   }
 }
 
+// The message of the error open() fails with ("" when it opens).
+std::string openMessage(const std::string& path, const uint8_t* key, const OpenOptions& o = OpenOptions{}) {
+  try {
+    auto f = ShieldedFile::open(path, key, o);
+    return "";
+  } catch (const ShieldError& e) {
+    return e.what();
+  }
+}
+
 }  // namespace
 
 TEST(flipped_chunk_byte_is_detected_on_read) {
@@ -185,8 +195,9 @@ TEST(swapped_or_transplanted_chunks_fail) {
 
 TEST(header_tampering) {
   Fixture fx(5 * C + 1);
-  // Every byte of the used header: check_salt and key_check fail the key check (EBADKEY, FORMAT.md
-  // "Keys"); everything else, file_id and key_id included, fails parsing or the MAC (EINTEGRITY).
+  // Every byte of the used header (0…183): check_salt and key_check fail the key check (EBADKEY,
+  // FORMAT.md "Keys"); everything else, file_id, key_id, size_nonce and sealed_size included, fails
+  // parsing or the MAC (EINTEGRITY).
   for (size_t i = 0; i < kHeaderUsedBytes; i++) {
     for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}}) {
       flipByte(fx.path, i, mask);
@@ -211,7 +222,8 @@ TEST(header_tampering) {
 TEST(forged_header_with_valid_mac_but_inconsistent_fields) {
   // Someone holding the key could write a well-MACed but inconsistent header: still refused.
   Fixture fx(300 * C);
-  const Header good = diskHeader(fx.path);
+  const Header good = diskHeader(fx.path, fx.key.data());
+  CHECK_EQ(good.size, 300 * C);
   auto tryHeader = [&](Header h, const char* what) {
     forgeHeader(fx.path, h, fx.key.data());
     std::string code = openCode(fx.path, fx.key.data(), OpenOptions{});
@@ -228,12 +240,48 @@ TEST(forged_header_with_valid_mac_but_inconsistent_fields) {
   h.size = good.size + C;  // one more chunk than the file holds
   tryHeader(h, "size beyond the on-disk length");
   h = good;
+  h.size = good.size - 1;  // same chunks, but the last chunk holds non-zero plaintext past the size
+  CHECK(fx.data.back() != 0);
+  forgeHeader(fx.path, h, fx.key.data());
+  {
+    auto f = ShieldedFile::open(fx.path, fx.key.data(), OpenOptions{});
+    CHECK_EQ(f->size(), good.size - 1);
+    CHECK_EQ(fx.readChunkCode(*f, 299), std::string(kIntegrity));
+  }
+  forgeHeader(fx.path, good, fx.key.data());
+  h = good;
   h.size = Geometry(12).maxFileSize() + 1;
   h.height = 5;
   tryHeader(h, "size beyond the largest file");
   h = good;
   h.size = ~uint64_t{0};
   tryHeader(h, "size 2^64-1");
+  h = good;
+  h.size = ~uint64_t{0};
+  h.height = 5;
+  tryHeader(h, "size 2^64-1, height 5");
+  // The limit is 2^31 chunks (FORMAT.md "Parameters"): exactly that passes the size check and fails
+  // on the on-disk length; one byte more fails the size check.
+  h = good;
+  h.height = 5;
+  h.size = Geometry(12).maxFileSize();
+  CHECK_EQ(h.size, (uint64_t{1} << 31) * C);
+  forgeHeader(fx.path, h, fx.key.data());
+  std::string atLimit = openMessage(fx.path, fx.key.data());
+  h.size++;
+  forgeHeader(fx.path, h, fx.key.data());
+  std::string pastLimit = openMessage(fx.path, fx.key.data());
+  forgeHeader(fx.path, good, fx.key.data());
+  CHECK_MSG(atLimit.find("truncated") != std::string::npos, "at the limit: " + atLimit);
+  CHECK_MSG(pastLimit.find("size too large") != std::string::npos, "past the limit: " + pastLimit);
+  h = good;
+  h.sizeNonce[0] ^= 1;  // another nonce, the same size: authentic and whole (the mask follows the nonce)
+  forgeHeader(fx.path, h, fx.key.data());
+  {
+    auto f = ShieldedFile::open(fx.path, fx.key.data(), OpenOptions{});
+    CHECK_EQ(f->size(), good.size);
+    CHECK(readAll(*f) == fx.data);
+  }
   h = good;
   h.root[0] ^= 1;  // authentic header, but the tree no longer matches
   forgeHeader(fx.path, h, fx.key.data());
@@ -244,6 +292,97 @@ TEST(forged_header_with_valid_mac_but_inconsistent_fields) {
   forgeHeader(fx.path, good, fx.key.data());
   auto f = fx.open();
   CHECK(readAll(*f) == fx.data);
+}
+
+TEST(forged_height0_and_empty_headers_with_root_padding) {
+  for (uint64_t bytes : {uint64_t{0}, uint64_t{10}}) {
+    Fixture fx(bytes, 7);
+    const Header good = diskHeader(fx.path, fx.key.data());
+    CHECK_EQ(good.size, bytes);
+    const size_t rootUsed = bytes == 0 ? 0 : 28;
+    for (size_t i = rootUsed; i < 32; i++) {
+      Header h = good;
+      h.root[i] = 0x40;
+      forgeHeader(fx.path, h, fx.key.data());
+      std::string code = openCode(fx.path, fx.key.data(), OpenOptions{});
+      CHECK_MSG(code == kIntegrity, "root byte " + std::to_string(i) + ", size " + std::to_string(bytes) + ": '" + code + "'");
+    }
+    forgeHeader(fx.path, good, fx.key.data());
+    CHECK_EQ(openCode(fx.path, fx.key.data(), OpenOptions{}), std::string());
+  }
+}
+
+// FORMAT.md "Errors when opening and reading": the size is sealed, so the checks that need it (size
+// limit, height, unused root bytes) come after the key check and the MAC. An authentic header with
+// a height that does not match its size, opened with a wrong key, is EBADKEY (before the size was
+// sealed it was EINTEGRITY, found before the key check); under a stale expected tag it is
+// EINTEGRITY, not EROLLBACK. A height > 5 is structural and still EINTEGRITY before the key check.
+TEST(checks_that_need_the_size_come_after_the_key_check_and_the_mac) {
+  Fixture fx(300 * C);
+  const Header good = diskHeader(fx.path, fx.key.data());
+  TestKey wrong(43);
+  Hash stale = fx.tag;
+  stale[0] ^= 1;
+  struct Case {
+    const char* what;
+    Header header;
+  };
+  std::vector<Case> cases;
+  Header h = good;
+  h.height = 1;
+  cases.push_back({"height 1 for 300 chunks", h});
+  h = good;
+  h.height = 5;
+  cases.push_back({"height 5 for 300 chunks", h});
+  h = good;
+  h.size = Geometry(12).maxFileSize() + 1;
+  h.height = 5;
+  cases.push_back({"size past the largest file", h});
+  for (const Case& c : cases) {
+    forgeHeader(fx.path, c.header, fx.key.data());
+    const std::string right = openCode(fx.path, fx.key.data(), OpenOptions{});
+    const std::string wrongKey = openCode(fx.path, wrong.data(), OpenOptions{});
+    const std::string staleTag = openCode(fx.path, fx.key.data(), reopenOptions(stale));
+    // Unauthentic: the same bytes with the MAC broken are EINTEGRITY (the MAC fails first).
+    flipByte(fx.path, kHeaderMacOffset);
+    const std::string badMac = openCode(fx.path, fx.key.data(), OpenOptions{});
+    const std::string badMacWrongKey = openCode(fx.path, wrong.data(), OpenOptions{});
+    CHECK_MSG(right == kIntegrity, std::string(c.what) + ": '" + right + "'");
+    CHECK_MSG(wrongKey == kBadKey, std::string(c.what) + ", wrong key: '" + wrongKey + "'");
+    CHECK_MSG(staleTag == kIntegrity, std::string(c.what) + ", stale tag: '" + staleTag + "'");
+    CHECK_MSG(badMac == kIntegrity, std::string(c.what) + ", bad MAC: '" + badMac + "'");
+    CHECK_MSG(badMacWrongKey == kBadKey, std::string(c.what) + ", bad MAC, wrong key: '" + badMacWrongKey + "'");
+  }
+  // Height 6: malformed before the key is looked at.
+  forgeHeader(fx.path, good, fx.key.data());
+  rawWrite(fx.path, 11, "\x06", 1);
+  CHECK_EQ(openCode(fx.path, wrong.data(), OpenOptions{}), std::string(kIntegrity));
+  CHECK_EQ(openCode(fx.path, fx.key.data(), OpenOptions{}), std::string(kIntegrity));
+  // Re-sealed as it was, by the test's own reading of FORMAT.md: the very header (and tag) the core wrote.
+  forgeHeader(fx.path, good, fx.key.data());
+  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(fx.tag)), std::string());
+}
+
+TEST(expected_file_id_and_non_regular_files) {
+  Fixture fx(3 * C, 1);
+  Fixture other(3 * C, 2);
+  OpenOptions mine;
+  mine.expectedFileId = diskHeader(fx.path).fileId;
+  CHECK_EQ(openCode(fx.path, fx.key.data(), mine), std::string());
+  // Another authentic file under the same key, even with its own (valid) tag expected.
+  OpenOptions swapped = reopenOptions(other.tag);
+  swapped.expectedFileId = mine.expectedFileId;
+  CHECK_EQ(openCode(other.path, other.key.data(), swapped), std::string(kIntegrity));
+  CHECK_EQ(openCode(other.path, other.key.data(), mine), std::string(kIntegrity));
+  TestKey wrong(43);
+  CHECK_EQ(openCode(other.path, wrong.data(), mine), std::string(kBadKey));  // the key check comes first
+  // A FIFO in the file's place: EINTEGRITY, without blocking on the open.
+  const std::string fifo = fx.dir.file("fifo");
+  CHECK(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_EQ(openCode(fifo, fx.key.data(), OpenOptions{}), std::string(kIntegrity));
+  OpenOptions ro;
+  ro.readOnly = true;
+  CHECK_EQ(openCode(fifo, fx.key.data(), ro), std::string(kIntegrity));
 }
 
 TEST(wrong_key_is_ebadkey) {
@@ -283,9 +422,11 @@ TEST(rollback_is_erollback) {
   writeWholeFile(fx.path, newBytes);
   CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(newTag)), std::string());
   // The MAC is checked before the tag: a damaged header is EINTEGRITY, not EROLLBACK.
-  flipByte(fx.path, 84);  // inside `size`
-  CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(oldTag)), std::string(kIntegrity));
-  flipByte(fx.path, 84);
+  for (size_t off : {size_t{84}, size_t{100}}) {  // inside size_nonce, inside sealed_size
+    flipByte(fx.path, off);
+    CHECK_EQ(openCode(fx.path, fx.key.data(), reopenOptions(oldTag)), std::string(kIntegrity));
+    flipByte(fx.path, off);
+  }
   // The key check comes first of all.
   TestKey wrong(1);
   CHECK_EQ(openCode(fx.path, wrong.data(), reopenOptions(oldTag)), std::string(kBadKey));
@@ -311,7 +452,7 @@ TEST(truncated_or_extended_file_is_eintegrity) {
     }
     // Shorter than a header.
     auto whole = readWholeFile(fx.path);
-    for (uint64_t keep : {0u, 1u, 151u, 152u, 4095u}) {
+    for (uint64_t keep : {0u, 1u, 151u, 152u, 183u, 184u, 4095u}) {
       writeWholeFile(fx.path, std::vector<uint8_t>(whole.begin(), whole.begin() + keep));
       CHECK_EQ(openCode(fx.path, fx.key.data(), OpenOptions{}), std::string(kIntegrity));
     }

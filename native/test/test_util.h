@@ -194,18 +194,45 @@ inline std::vector<uint8_t> readAll(shieldfs::ShieldedFile& f) {
   return out;
 }
 
-// Decodes the on-disk header of a shielded file.
-inline shieldfs::Header diskHeader(const std::string& path) {
+// header_key = HKDF(K, salt=file_id, info="shieldfs/v1 header key") (FORMAT.md "Keys"), derived by
+// the test itself.
+inline void testHeaderKey(const uint8_t key[shieldfs::kKeyBytes], const shieldfs::FileId& fileId, uint8_t out[32]) {
+  shieldfs::hkdfSha256(key, 32, fileId.data(), fileId.size(), "shieldfs/v1 header key", out, 32);
+}
+
+// size_mask = the first 8 bytes (little-endian) of HMAC-SHA256(header_key, "shieldfs/v1 size" ‖
+// size_nonce) (FORMAT.md "Header block"), computed by the test itself (not with the core's sizeMask).
+inline uint64_t testSizeMask(const uint8_t headerKey[32], const shieldfs::FileId& sizeNonce) {
+  static const char label[] = "shieldfs/v1 size";
+  std::vector<uint8_t> input(label, label + std::strlen(label));
+  input.insert(input.end(), sizeNonce.begin(), sizeNonce.end());
+  uint8_t mac[32];
+  shieldfs::hmacSha256(headerKey, 32, input.data(), input.size(), mac);
+  uint64_t mask = 0;
+  for (int i = 7; i >= 0; i--) mask = mask << 8 | mac[i];
+  return mask;
+}
+
+// Decodes the on-disk header of a shielded file (Header::decode: no key, so `size` stays 0). With
+// the file's key, `size` is unsealed from sealed_size as well (the MAC is not checked).
+inline shieldfs::Header diskHeader(const std::string& path, const uint8_t* key = nullptr) {
   auto block = rawRead(path, 0, shieldfs::kHeaderBlockBytes);
-  return shieldfs::Header::decode(block.data(), block.size(), path.c_str());
+  shieldfs::Header h = shieldfs::Header::decode(block.data(), block.size(), path.c_str());
+  if (key) {
+    uint8_t headerKey[32];
+    testHeaderKey(key, h.fileId, headerKey);
+    h.size = h.sealedSize ^ testSizeMask(headerKey, h.sizeNonce);
+  }
+  return h;
 }
 
 // Re-seals a (possibly modified) header the way FORMAT.md specifies, with the test's own key
-// derivation: header_key = HKDF(K, salt=file_id, info="shieldfs/v1 header key"), mac = HMAC over the
-// bytes before the mac.
+// derivation: sealed_size = size XOR size_mask (under the header's size_nonce, as given), then
+// mac = HMAC(header_key, bytes before the mac). The key check is left as it is.
 inline void forgeHeader(const std::string& path, shieldfs::Header h, const uint8_t key[shieldfs::kKeyBytes]) {
   uint8_t headerKey[32];
-  shieldfs::hkdfSha256(key, 32, h.fileId.data(), h.fileId.size(), "shieldfs/v1 header key", headerKey, 32);
+  testHeaderKey(key, h.fileId, headerKey);
+  h.sealedSize = h.size ^ testSizeMask(headerKey, h.sizeNonce);
   uint8_t bytes[shieldfs::kHeaderUsedBytes];
   h.encode(bytes);
   shieldfs::hmacSha256(headerKey, 32, bytes, shieldfs::kHeaderMacOffset, h.mac.data());

@@ -16,15 +16,14 @@ import {
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync, writevSync } from 'node:fs';
 
-// EMPTY SUBTREES. FORMAT.md (as of this writing) does not say what a node whose chunks are all holes
-// looks like. The native core stores such a subtree as an all-zero child hash in its parent (or an
-// all-zero root when the whole file of height ≥ 1 is holes) and never writes or reads its nodes. This
-// codec follows that convention: a zero slot is read as an all-zero node without touching the disk
-// (sound: the zero is committed by the trusted parent), a non-zero slot must match the node's hash
-// (so a written all-zero node with its real hash is accepted too), and the writer stores empty
-// subtrees as zero hashes.
+// EMPTY SUBTREES (FORMAT.md, "Merkle tree"): a child hash (or a root, for h ≥ 1) of 32 zero bytes
+// stands for a subtree whose chunks are all holes; its nodes are not stored and never read. This
+// codec reads a zero slot as an all-zero node without touching the disk (sound: the zero is
+// committed by the trusted parent), requires a non-zero slot to match the node's hash (so a written
+// all-zero node with its real hash is accepted too), and the writer stores empty subtrees as zero
+// hashes.
 
 // ---------------------------------------------------------------------------------------------
 // Parameters (FORMAT.md, "Parameters")
@@ -38,6 +37,8 @@ export const HASH_SIZE = 32;
 export const MAX_HEIGHT = 5;
 export const MIN_CHUNK_SHIFT = 12;
 export const MAX_CHUNK_SHIFT = 20;
+/** Largest file: 2^31 chunks, half the 2^32 key budget (FORMAT.md, "Parameters"); cap(5) covers it. */
+export const MAX_CHUNKS = 2 ** 31;
 const NONCE_SIZE = 12;
 const GCM_TAG_SIZE = 16;
 const LEAF_USED = LEAF_FANOUT * ENTRY_SIZE; // 4088; the last 8 bytes of a leaf are zero
@@ -45,27 +46,31 @@ const LEAF_USED = LEAF_FANOUT * ENTRY_SIZE; // 4088; the last 8 bytes of a leaf 
 // Header block (FORMAT.md, "Header block")
 const MAGIC = Buffer.from('SHIELDFS', 'ascii');
 const VERSION = 1;
-const H = {
-  magic: 0,
-  version: 8,
-  chunkShift: 10,
-  height: 11,
-  reserved: 12,
-  fileId: 16,
-  keyId: 32,
-  checkSalt: 48,
-  keyCheck: 64,
-  size: 80,
-  encryptions: 88,
-  generation: 96,
-  root: 104,
-  mac: 136,
-  end: 168, // bytes [end, 4096) are zero
+/** Offsets of the header fields (FORMAT.md's header table); tests use them to poke fields. */
+export const HEADER_FIELDS = {
+  magic: 0, // 8 bytes
+  version: 8, // u16
+  chunkShift: 10, // u8
+  height: 11, // u8
+  reserved: 12, // 4 zero bytes
+  fileId: 16, // 16 bytes
+  keyId: 32, // 16 bytes
+  checkSalt: 48, // 16 bytes
+  keyCheck: 64, // 16 bytes
+  sizeNonce: 80, // 16 bytes, fresh for every header written
+  sealedSize: 96, // u64: size XOR size_mask
+  encryptions: 104, // u64
+  generation: 112, // u64
+  root: 120, // 32 bytes
+  mac: 152, // 32 bytes: HMAC-SHA256(header_key, bytes 0…151)
+  end: 184, // bytes [end, 4096) are zero
 } as const;
+const H = HEADER_FIELDS;
 
 const INFO_CHUNK_KEY = 'shieldfs/v1 chunk key';
 const INFO_HEADER_KEY = 'shieldfs/v1 header key';
 const INFO_KEY_CHECK = 'shieldfs/v1 key check';
+const SIZE_MASK_LABEL = 'shieldfs/v1 size';
 
 const ZERO_HASH = Buffer.alloc(HASH_SIZE);
 
@@ -190,6 +195,31 @@ function deriveKeys(key: Uint8Array, fileId: Buffer, keyId: Buffer, checkSalt: B
   };
 }
 
+/**
+ * size_mask = the first 8 bytes, read as a little-endian integer, of
+ * HMAC-SHA256(header_key, "shieldfs/v1 size" ‖ size_nonce) (FORMAT.md, "Header block").
+ */
+function sizeMask(headerKey: Buffer, sizeNonce: Buffer): bigint {
+  return createHmac('sha256', headerKey).update(Buffer.from(SIZE_MASK_LABEL, 'ascii')).update(sizeNonce).digest().readBigUInt64LE(0);
+}
+
+/** Writes a fresh size_nonce and sealed_size = size XOR size_mask into a header block. */
+function sealSize(block: Buffer, headerKey: Buffer, size: bigint): void {
+  const sizeNonce = randomBuffer(16);
+  sizeNonce.copy(block, H.sizeNonce);
+  block.writeBigUInt64LE(size ^ sizeMask(headerKey, sizeNonce), H.sealedSize);
+}
+
+/** The plaintext size a header block stores (only meaningful once its MAC has verified). */
+function unsealSize(block: Buffer, headerKey: Buffer): bigint {
+  return block.readBigUInt64LE(H.sealedSize) ^ sizeMask(headerKey, block.subarray(H.sizeNonce, H.sizeNonce + 16));
+}
+
+/** Largest plaintext size for a chunk size: MAX_CHUNKS · C (FORMAT.md, "Parameters"). */
+export function maxFileSize(chunkSize: number): number {
+  return MAX_CHUNKS * chunkSize;
+}
+
 function nodeHash(level: number, node: Buffer): Buffer {
   return createHash('sha256').update(Buffer.of(level)).update(node).digest();
 }
@@ -275,14 +305,38 @@ function readU64(block: Buffer, offset: number, path: string, what: string): num
   return Number(value);
 }
 
-/** Opens and checks the header in FORMAT.md's order; returns the trusted header. */
-function verifyHeader(fd: number, path: string, key: Uint8Array, expectedTag?: string): { header: Header; keys: FileKeys } {
-  const diskLength = fstatSync(fd).size;
+export interface VerifyOptions {
+  /** The tag the file must have: an authentic header with another tag is EROLLBACK. */
+  expectedTag?: string;
+  /** The file_id the file must have (32 hex characters): another file is EINTEGRITY. */
+  expectedFileId?: string;
+}
+
+/**
+ * Opens and checks the header in FORMAT.md's order ("Errors when opening and reading"):
+ *   1. structure, visible without the key: length ≥ 4096, magic, version, chunk_shift, height ≤ 5,
+ *      reserved and padding bytes zero (EINTEGRITY);
+ *   2. the key check (EBADKEY), before the MAC;
+ *   3. the MAC (EINTEGRITY); only then is the size unsealed, and the checks that need it follow:
+ *      size ≤ 2^31 chunks, height = the height the size implies, unused root bytes zero;
+ *   4. the on-disk length; expectedFileId (EINTEGRITY);
+ *   5. expectedTag (EROLLBACK), for an authentic, well-formed header only.
+ * Returns the trusted header.
+ */
+function verifyHeader(fd: number, path: string, key: Uint8Array, options: VerifyOptions = {}): { header: Header; keys: FileKeys } {
+  const { expectedTag, expectedFileId } = options;
+  if (expectedTag !== undefined && !/^[0-9a-fA-F]{64}$/.test(expectedTag)) throw new TypeError('expectedTag must be 64 hex characters');
+  if (expectedFileId !== undefined && !/^[0-9a-fA-F]{32}$/.test(expectedFileId)) throw new TypeError('expectedFileId must be 32 hex characters');
+  const stat = fstatSync(fd);
+  if (stat.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory (${path})`), { code: 'EISDIR', path });
+  // A FIFO, socket or device in the file's place (FORMAT.md, "Errors when opening and reading").
+  if (!stat.isFile()) fail('EINTEGRITY', path, 'not a regular file');
+  const diskLength = stat.size;
   if (diskLength < HEADER_SIZE) fail('EINTEGRITY', path, `file is ${diskLength} bytes, shorter than the header`);
   const block = Buffer.alloc(HEADER_SIZE);
   if (readFully(fd, block, 0) !== HEADER_SIZE) fail('EINTEGRITY', path, 'short header read');
 
-  // Structure: magic, version, chunk_shift, height, reserved and padding.
+  // 1. Structure: magic, version, chunk_shift, height ≤ H_MAX, reserved and padding.
   if (!block.subarray(H.magic, H.magic + 8).equals(MAGIC)) fail('EINTEGRITY', path, 'bad magic');
   const version = block.readUInt16LE(H.version);
   if (version !== VERSION) fail('EINTEGRITY', path, `unknown version ${version}`);
@@ -290,37 +344,42 @@ function verifyHeader(fd: number, path: string, key: Uint8Array, expectedTag?: s
   if (chunkShift < MIN_CHUNK_SHIFT || chunkShift > MAX_CHUNK_SHIFT) fail('EINTEGRITY', path, `bad chunk_shift ${chunkShift}`);
   const chunkSize = 2 ** chunkShift;
   const height = block.readUInt8(H.height);
+  if (height > MAX_HEIGHT) fail('EINTEGRITY', path, `height ${height} > ${MAX_HEIGHT}`);
   if (!isZero(block.subarray(H.reserved, H.reserved + 4))) fail('EINTEGRITY', path, 'non-zero reserved bytes');
   if (!isZero(block.subarray(H.end))) fail('EINTEGRITY', path, 'non-zero header padding');
-  const size = readU64(block, H.size, path, 'size');
-  const chunks = chunkCount(size, chunkSize);
-  if (chunks > capacity(MAX_HEIGHT)) fail('EINTEGRITY', path, `size ${size} beyond cap(${MAX_HEIGHT})`);
-  if (height > MAX_HEIGHT || height !== treeHeight(chunks)) fail('EINTEGRITY', path, `height ${height} does not match size ${size}`);
 
-  // Key check before the MAC.
+  // 2. Key check before the MAC.
   const fileId = Buffer.from(block.subarray(H.fileId, H.fileId + 16));
   const keyId = Buffer.from(block.subarray(H.keyId, H.keyId + 16));
   const checkSalt = Buffer.from(block.subarray(H.checkSalt, H.checkSalt + 16));
   const keys = deriveKeys(key, fileId, keyId, checkSalt);
   if (!timingSafeEqual(keys.keyCheck, block.subarray(H.keyCheck, H.keyCheck + 16))) fail('EBADKEY', path, 'wrong key');
 
+  // 3. The MAC, then what needs the (now authentic) size.
   const mac = Buffer.from(block.subarray(H.mac, H.mac + 32));
   const expectedMac = createHmac('sha256', keys.headerKey).update(block.subarray(0, H.mac)).digest();
   if (!timingSafeEqual(mac, expectedMac)) fail('EINTEGRITY', path, 'header MAC mismatch');
+  const sealed = unsealSize(block, keys.headerKey);
+  if (sealed > BigInt(maxFileSize(chunkSize))) fail('EINTEGRITY', path, `size ${sealed} beyond ${MAX_CHUNKS} chunks`);
+  const size = Number(sealed); // ≤ 2^51: a safe integer
+  const chunks = chunkCount(size, chunkSize);
+  if (height !== treeHeight(chunks)) fail('EINTEGRITY', path, `height ${height} does not match size ${size}`);
+  const root = Buffer.from(block.subarray(H.root, H.root + 32));
+  const rootUsed = chunks === 0 ? 0 : height === 0 ? ENTRY_SIZE : HASH_SIZE;
+  if (!isZero(root.subarray(rootUsed))) fail('EINTEGRITY', path, chunks === 0 ? 'root of an empty file is not zero' : 'non-zero root padding');
 
+  // 4. On-disk length, identity.
   const layout = new Layout(chunkSize);
   const wantLength = layout.diskLength(chunks);
-  if (diskLength !== wantLength) fail('EINTEGRITY', path, `on-disk length ${diskLength}, format says ${wantLength}`);
-
-  if (expectedTag !== undefined) {
-    const expected = Buffer.from(expectedTag, 'hex');
-    if (expected.length !== 32 || expectedTag.length !== 64) throw new TypeError('expectedTag must be 64 hex characters');
-    if (!timingSafeEqual(expected, mac)) fail('EROLLBACK', path, 'tag differs from the expected tag');
+  if (diskLength !== wantLength) {
+    fail('EINTEGRITY', path, `on-disk length ${diskLength}, format says ${wantLength} (${diskLength < wantLength ? 'truncated' : 'extended'})`);
+  }
+  if (expectedFileId !== undefined && !timingSafeEqual(Buffer.from(expectedFileId, 'hex'), fileId)) {
+    fail('EINTEGRITY', path, `file_id ${fileId.toString('hex')} is not the expected ${expectedFileId.toLowerCase()} (another file)`);
   }
 
-  const root = Buffer.from(block.subarray(H.root, H.root + 32));
-  if (chunks === 0 && !isZero(root)) fail('EINTEGRITY', path, 'root of an empty file is not zero');
-  if (height === 0 && chunks === 1 && !isZero(root.subarray(ENTRY_SIZE))) fail('EINTEGRITY', path, 'non-zero root padding');
+  // 5. Rollback.
+  if (expectedTag !== undefined && !timingSafeEqual(Buffer.from(expectedTag, 'hex'), mac)) fail('EROLLBACK', path, 'tag differs from the expected tag');
 
   return {
     header: {
@@ -354,12 +413,13 @@ class VerifiedFile {
   /** Counts node reads from disk (tests use it to check laziness). */
   nodeReads = 0;
 
-  constructor(path: string, key: Uint8Array, expectedTag?: string, cacheNodes = DEFAULT_CACHE_NODES) {
+  constructor(path: string, key: Uint8Array, options: VerifyOptions = {}, cacheNodes = DEFAULT_CACHE_NODES) {
     this.path = path;
     this.#cacheNodes = Math.max(cacheNodes, MAX_HEIGHT + 1);
-    this.fd = openSync(path, 'r');
+    // O_NONBLOCK: a FIFO in the file's place must not block the open (it is refused as not regular).
+    this.fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
-      const { header, keys } = verifyHeader(this.fd, path, key, expectedTag);
+      const { header, keys } = verifyHeader(this.fd, path, key, options);
       this.header = header;
       this.#keys = keys;
       this.layout = new Layout(header.chunkSize);
@@ -505,11 +565,12 @@ export interface DecodedFile {
 }
 
 /**
- * Decodes a whole file, verifying everything: header structure, key check, MAC, expected tag,
- * on-disk length, every node hash and padding, every chunk tag, and the zero tail of the last chunk.
+ * Decodes a whole file, verifying everything: header structure, key check, MAC, the unsealed size
+ * and what depends on it, on-disk length, expected file id and tag, every node hash and padding,
+ * every chunk tag, and the zero tail of the last chunk.
  */
-export function decodeFile(path: string, key: Uint8Array, options: { expectedTag?: string } = {}): DecodedFile {
-  const file = new VerifiedFile(path, key, options.expectedTag);
+export function decodeFile(path: string, key: Uint8Array, options: VerifyOptions = {}): DecodedFile {
+  const file = new VerifiedFile(path, key, options);
   try {
     const { header } = file;
     const plaintext = Buffer.alloc(header.size);
@@ -543,8 +604,9 @@ export class ReferenceReader {
   #lastChunk = -1;
   #lastPlain: Buffer | null = null;
 
-  constructor(path: string, key: Uint8Array, options: { expectedTag?: string; cacheNodes?: number } = {}) {
-    this.#file = new VerifiedFile(path, key, options.expectedTag, options.cacheNodes);
+  constructor(path: string, key: Uint8Array, options: VerifyOptions & { cacheNodes?: number } = {}) {
+    const { cacheNodes, ...verify } = options;
+    this.#file = new VerifiedFile(path, key, verify, cacheNodes);
   }
 
   get size(): number {
@@ -637,7 +699,7 @@ class SequentialBuilder {
   /** Appends chunk n: `plaintext` (exactly C bytes, zero past the end of the file) or null for a hole. */
   addChunk(plaintext: Buffer | null): void {
     const i = this.chunks;
-    if (i >= capacity(MAX_HEIGHT)) throw new RangeError('file too large');
+    if (i >= MAX_CHUNKS) throw new RangeError(`file too large: at most ${MAX_CHUNKS} chunks`);
     let entry: Buffer;
     if (plaintext === null) {
       entry = Buffer.alloc(ENTRY_SIZE);
@@ -735,7 +797,7 @@ class SequentialBuilder {
       this.keyId.copy(block, H.keyId);
       this.checkSalt.copy(block, H.checkSalt);
       this.#keys.keyCheck.copy(block, H.keyCheck);
-      block.writeBigUInt64LE(BigInt(size), H.size);
+      sealSize(block, this.#keys.headerKey, BigInt(size));
       block.writeBigUInt64LE(BigInt(this.encryptions), H.encryptions);
       block.writeBigUInt64LE(BigInt(generation), H.generation);
       root.copy(block, H.root);
@@ -855,45 +917,71 @@ export class ReferenceWriter {
 // hashes and header MAC), so a test can check that a reader rejects a malformed file for its
 // structure and not merely because a hash or the MAC no longer matches.
 
-function rawHeader(fd: number): { block: Buffer; layout: Layout; height: number; chunks: number; fileId: Buffer; keyId: Buffer; checkSalt: Buffer } {
+interface RawHeader {
+  block: Buffer;
+  layout: Layout;
+  height: number;
+  fileId: Buffer;
+  keys: FileKeys;
+  /** The size as unsealed with the key (garbage if the header is not authentic). */
+  size: bigint;
+}
+
+/** The header as it is on disk, with the keys derived from it; nothing is verified. */
+function rawHeader(fd: number, key: Uint8Array): RawHeader {
   const block = Buffer.alloc(HEADER_SIZE);
   readFully(fd, block, 0);
-  const chunkSize = 2 ** block.readUInt8(H.chunkShift);
+  const fileId = Buffer.from(block.subarray(H.fileId, H.fileId + 16));
+  const keyId = Buffer.from(block.subarray(H.keyId, H.keyId + 16));
+  const checkSalt = Buffer.from(block.subarray(H.checkSalt, H.checkSalt + 16));
+  const keys = deriveKeys(key, fileId, keyId, checkSalt);
   return {
     block,
-    layout: new Layout(chunkSize),
+    layout: new Layout(2 ** block.readUInt8(H.chunkShift)),
     height: block.readUInt8(H.height),
-    chunks: chunkCount(Number(block.readBigUInt64LE(H.size)), chunkSize),
-    fileId: Buffer.from(block.subarray(H.fileId, H.fileId + 16)),
-    keyId: Buffer.from(block.subarray(H.keyId, H.keyId + 16)),
-    checkSalt: Buffer.from(block.subarray(H.checkSalt, H.checkSalt + 16)),
+    fileId,
+    keys,
+    size: unsealSize(block, keys.headerKey),
   };
 }
 
 /**
- * Recomputes every node hash bottom-up (parent slots and `root`, as stored in the header's
- * `height`/`size`) and the header MAC of the file as it is on disk; returns the new tag.
- * Bytes [168, 4096) of the header and node padding are left as they are.
+ * Recomputes every node hash bottom-up (parent slots and `root`, as the header's `height` and
+ * (unsealed) `size` describe the tree) and the header MAC of the file as it is on disk; returns the
+ * new tag. With `size`, that size is sealed into the header first (under a fresh size_nonce), so a
+ * test can forge an authentic header with any size. Only nodes that lie inside the file are
+ * rehashed (a size past the largest file, or a height past H_MAX, gets only the MAC). The key check
+ * is not touched, and bytes [184, 4096) of the header and node padding are left as they are.
  */
-export function reauthenticate(path: string, key: Uint8Array): string {
+export function reauthenticate(path: string, key: Uint8Array, options: { size?: number | bigint } = {}): string {
   const fd = openSync(path, 'r+');
   try {
-    const { block, layout, height, chunks, fileId, keyId, checkSalt } = rawHeader(fd);
+    const { block, layout, height, keys, size: storedSize } = rawHeader(fd, key);
+    let size = storedSize;
+    if (options.size !== undefined) {
+      size = BigInt(options.size);
+      if (size < 0n || size >= 2n ** 64n) throw new RangeError('size must be a u64');
+      sealSize(block, keys.headerKey, size);
+    }
+    const chunks = size <= BigInt(maxFileSize(layout.chunkSize)) && height <= MAX_HEIGHT ? chunkCount(Number(size), layout.chunkSize) : 0;
+    // Only nodes inside the file are rehashed (a forged size or height may describe a tree the file
+    // does not hold; nothing past its end is read or written). Node offsets grow with the index.
+    const diskLength = fstatSync(fd).size;
+    const inFile = (level: number, index: number) => layout.nodeOffset(level, index) + NODE_SIZE <= diskLength;
     const node = Buffer.alloc(NODE_SIZE);
     for (let l = 1; l <= height && chunks > 0; l++) {
       const last = Math.floor((chunks - 1) / capacity(l));
-      for (let j = 0; j <= last; j++) {
+      for (let j = 0; j <= last && inFile(l, j); j++) {
         readFully(fd, node, layout.nodeOffset(l, j));
         const hash = nodeHash(l, node);
         if (l === height) {
           hash.copy(block, H.root);
-        } else {
+        } else if (inFile(l + 1, Math.floor(j / INNER_FANOUT))) {
           const slot = Buffer.from(hash);
           writeSync(fd, slot, 0, HASH_SIZE, layout.nodeOffset(l + 1, Math.floor(j / INNER_FANOUT)) + (j % INNER_FANOUT) * HASH_SIZE);
         }
       }
     }
-    const keys = deriveKeys(key, fileId, keyId, checkSalt);
     const mac = createHmac('sha256', keys.headerKey).update(block.subarray(0, H.mac)).digest();
     mac.copy(block, H.mac);
     writeSync(fd, block, 0, H.end, 0);
@@ -911,10 +999,10 @@ export function reauthenticate(path: string, key: Uint8Array): string {
 export function forgeChunk(path: string, key: Uint8Array, chunk: number, change: { plaintext?: Buffer; entry?: Buffer }): void {
   const fd = openSync(path, 'r+');
   try {
-    const { block, layout, height, fileId, keyId, checkSalt } = rawHeader(fd);
+    const { block, layout, height, fileId, keys } = rawHeader(fd, key);
     let entry = change.entry;
     if (change.plaintext !== undefined) {
-      const sealed = sealChunk(deriveKeys(key, fileId, keyId, checkSalt).chunkKey, fileId, chunk, change.plaintext);
+      const sealed = sealChunk(keys.chunkKey, fileId, chunk, change.plaintext);
       writeSync(fd, sealed.ciphertext, 0, sealed.ciphertext.length, layout.chunkOffset(chunk));
       entry = sealed.entry;
     }

@@ -2,8 +2,11 @@
 // and the layout of a fuzz input for fuzz_shielded_file.
 //
 // fuzz_shielded_file input: one flags byte, then the bytes of the on-disk file.
-//   bit 0  re-seal the header (key check + MAC under kFuzzKey) before opening, so mutations get past
-//          the MAC and exercise the size/height/length checks, the Merkle tree and the chunks
+//   bit 0  re-seal the header (key check, sealed size and MAC under kFuzzKey) before opening, so
+//          mutations get past the MAC and exercise the size/height/length checks, the Merkle tree
+//          and the chunks. With this bit the input's sealed_size field (bytes 96…103) holds the
+//          plaintext size in clear: re-sealing stores it as size XOR size_mask (FORMAT.md "Header
+//          block"), so the fuzzer mutates the size itself rather than a masked value
 //   bit 1  open read-write and also write, truncate and flush
 //   bit 2  smallest Merkle node cache (cacheBytes = 0)
 //   bit 3  open with expectedTag = the stored mac (bit 4 set: a different tag -> EROLLBACK)

@@ -61,7 +61,9 @@ void writeFile(const std::string& path, const uint8_t* data, size_t size) {
   ::close(fd);
 }
 
-// Makes the header authentic under the fuzz key (FORMAT.md "Keys" / "Header block").
+// Makes the header authentic under the fuzz key (FORMAT.md "Keys" / "Header block"), as
+// ShieldedFile::sealHeader does: the clear size the input carries in sealed_size is sealed with the
+// mask of the header's size_nonce, then the key check and the MAC are computed.
 void reseal(std::vector<uint8_t>& file) {
   if (file.size() < kHeaderBlockBytes) return;
   Header h;
@@ -75,6 +77,8 @@ void reseal(std::vector<uint8_t>& file) {
              h.keyCheck.size());
   uint8_t headerKey[kKeyBytes];
   hkdfSha256(key, kKeyBytes, h.fileId.data(), h.fileId.size(), "shieldfs/v1 header key", headerKey, kKeyBytes);
+  h.size = h.sealedSize;  // in clear in the fuzz input (fuzz_common.h)
+  h.sealedSize = h.size ^ sizeMask(headerKey, h.sizeNonce);
   uint8_t bytes[kHeaderUsedBytes];
   h.encode(bytes);
   hmacSha256(headerKey, kKeyBytes, bytes, kHeaderMacOffset, h.mac.data());

@@ -47,6 +47,18 @@ std::vector<uint8_t> makeFile(const std::string& scratch, unsigned shift, Build 
   return bytes;
 }
 
+// The input form of a file for the kReseal flag: the size in clear in the sealed_size field
+// (fuzz_common.h), unsealed here with the fuzz key.
+std::vector<uint8_t> withClearSize(std::vector<uint8_t> bytes) {
+  Header h = Header::decode(bytes.data(), bytes.size(), "seed");
+  uint8_t headerKey[kKeyBytes];
+  hkdfSha256(shieldfuzz::fuzzKey(), kKeyBytes, h.fileId.data(), h.fileId.size(), "shieldfs/v1 header key", headerKey,
+             kKeyBytes);
+  h.sealedSize ^= sizeMask(headerKey, h.sizeNonce);
+  h.encode(bytes.data());
+  return bytes;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,7 +103,8 @@ int main(int argc, char** argv) {
                           uint8_t{shieldfuzz::kReseal | shieldfuzz::kReadWrite | shieldfuzz::kTinyBudget}}) {
       std::vector<uint8_t> input;
       input.push_back(flags);
-      input.insert(input.end(), s.bytes.begin(), s.bytes.end());
+      const std::vector<uint8_t> file = (flags & shieldfuzz::kReseal) ? withClearSize(s.bytes) : s.bytes;
+      input.insert(input.end(), file.begin(), file.end());
       spit(fileDir + "/" + s.name + "-flags" + std::to_string(flags), input);
       count++;
     }
