@@ -26,6 +26,7 @@ import {
   treeHeight,
   type DecodedFile,
 } from './support/reference-codec.js';
+import { seededRandom } from './support/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -44,18 +45,6 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const CAP1 = capacity(1); // 146 chunks
 const CAP2 = capacity(2); // 146 · 128 chunks
-
-/** mulberry32: op sequences replayable by seed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The plaintext a file must hold: writes past the end and growing truncates fill with zeros. */
 class Model {
