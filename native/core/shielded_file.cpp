@@ -146,11 +146,16 @@ std::unique_ptr<ShieldedFile> ShieldedFile::open(const std::string& path, const 
   }
   std::unique_ptr<ShieldedFile> file(new ShieldedFile(path, key, options, std::move(fd), header));
   if (created) {
-    file->sealHeader(file->header_);
-    file->header_.encode(block.data());
-    file->fd_.writeAt(block.data(), block.size(), 0);
-    file->fd_.dataSync();
-    syncParentDirectory(path);
+    try {
+      file->sealHeader(file->header_);
+      file->header_.encode(block.data());
+      file->fd_.writeAt(block.data(), block.size(), 0);
+      file->fd_.dataSync();
+      syncParentDirectory(path);
+    } catch (...) {
+      ::unlink(path.c_str());  // no half-made file left behind to fail the next open
+      throw;
+    }
   } else {
     file->verifyHeader(block.data());
   }
@@ -502,13 +507,14 @@ void ShieldedFile::truncate(uint64_t newSize) {
   const uint64_t tail = newSize & (chunkSize() - 1);
   if (shrinking && tail != 0 && !tree_->entry(newChunks - 1).isHole()) {
     // The new last chunk keeps `tail` bytes; re-seal it so the bytes past the new end become zero.
-    // A re-key, if the budget needs one, happens first, while size and tree still agree.
+    // A re-key, if the budget needs one, happens first, while size and tree still agree (the
+    // re-keyed file is built from them).
     if (encryptions_ + 1 > options_.keyBudget) rekey(1);
     std::vector<uint8_t> kept(chunkSize());
+    WipeOnExit wipeKept{kept.data(), kept.size()};
     readChunk(newChunks - 1, kept.data());
     std::memset(kept.data() + tail, 0, chunkSize() - tail);
     writeLocked(kept.data(), chunkSize(), (newChunks - 1) << shift);  // a whole chunk: no merge
-    wipe(kept.data(), kept.size());
   }
   tree_->resize(newChunks);
   size_ = newSize;
