@@ -82,7 +82,7 @@ class ShieldedFile {
   SecretKey masterKey_;
   SecretKey chunkKey_;
   SecretKey headerKey_;
-  Header header_;  // the last durable header
+  Header header_;  // what the next flush builds on; its mac is the last durable tag (tag())
   const FileId fileId_;
   Geometry geometry_;
   FileDescriptor fd_;
