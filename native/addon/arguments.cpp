@@ -15,12 +15,26 @@ bool fail(Napi::Env env, const std::string& message) {
 }
 
 bool readUint(Napi::Env env, Napi::Value value, const char* name, uint64_t& out) {
-  if (!value.IsNumber()) return fail(env, std::string(name) + " must be a number");
-  double d = value.As<Napi::Number>().DoubleValue();
+  double d;  // one N-API call (it checks the type too): this runs three times per read or write
+  if (napi_get_value_double(env, value, &d) != napi_ok) return fail(env, std::string(name) + " must be a number");
   if (!(d >= 0) || d > kMaxSafeInteger || std::floor(d) != d)
     return fail(env, std::string(name) + " must be a non-negative safe integer");
   out = static_cast<uint64_t>(d);
   return true;
+}
+
+size_t elementBytes(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: return 8;
+    default: return 1;
+  }
 }
 
 bool readBytes(Napi::Value value, uint8_t*& data, size_t& length, Napi::Object& holder) {
@@ -32,11 +46,10 @@ bool readBytes(Napi::Value value, uint8_t*& data, size_t& length, Napi::Object& 
   void* start = nullptr;
   if (napi_get_typedarray_info(value.Env(), value, &type, &elements, &start, nullptr, nullptr) != napi_ok)
     return false;
-  auto array = value.As<Napi::TypedArray>();
-  length = array.ByteLength();
+  length = elements * elementBytes(type);
   if (!start && length != 0) return false;
   data = static_cast<uint8_t*>(start);
-  holder = array;
+  holder = value.As<Napi::Object>();
   return true;
 }
 
