@@ -29,12 +29,7 @@ uint64_t getU64(const uint8_t* p) {
 
 }  // namespace
 
-bool ChunkEntry::isHole() const {
-  uint8_t any = 0;
-  for (auto b : nonce) any |= b;
-  for (auto b : tag) any |= b;
-  return any == 0;
-}
+bool ChunkEntry::isHole() const { return allZero(nonce.data(), nonce.size()) && allZero(tag.data(), tag.size()); }
 
 void Header::encode(uint8_t out[kHeaderUsedBytes]) const {
   std::memset(out, 0, kHeaderUsedBytes);
@@ -65,10 +60,8 @@ Header Header::decode(const uint8_t* block, size_t len, const char* path) {
   h.height = block[11];
   if (h.chunkShift < kMinChunkShift || h.chunkShift > kMaxChunkShift) malformed(path, "bad chunk size");
   if (h.height > kMaxHeight) malformed(path, "bad tree height");
-  for (size_t i = 12; i < 16; i++)
-    if (block[i]) malformed(path, "reserved bytes set");
-  for (size_t i = kHeaderUsedBytes; i < kHeaderBlockBytes; i++)
-    if (block[i]) malformed(path, "padding bytes set");
+  if (!allZero(block + 12, 4)) malformed(path, "reserved bytes set");
+  if (!allZero(block + kHeaderUsedBytes, kHeaderBlockBytes - kHeaderUsedBytes)) malformed(path, "padding bytes set");
   std::memcpy(h.fileId.data(), block + 16, kIdBytes);
   std::memcpy(h.keyId.data(), block + 32, kIdBytes);
   std::memcpy(h.checkSalt.data(), block + 48, kIdBytes);
@@ -89,8 +82,7 @@ void Header::checkSize(const char* path) const {
   if (height != Geometry::heightFor(chunks)) malformed(path, "tree height does not match the size");
   // The root's unused bytes are zero: all of it for an empty file, the last 4 when it holds an entry.
   const size_t rootUsed = chunks == 0 ? 0 : (height == 0 ? kEntryBytes : kHashBytes);
-  for (size_t i = rootUsed; i < kHashBytes; i++)
-    if (root[i]) malformed(path, "root padding set");
+  if (!allZero(root.data() + rootUsed, kHashBytes - rootUsed)) malformed(path, "root padding set");
 }
 
 uint64_t sizeMask(const uint8_t headerKey[kKeyBytes], const FileId& sizeNonce) {

@@ -28,6 +28,13 @@ inline constexpr size_t kKeyCheckBytes = 16;
 inline constexpr size_t kAadBytes = kIdBytes + 8;
 
 using FileId = std::array<uint8_t, kIdBytes>;
+
+// True when every byte is zero: holes, zero subtrees, padding and past-the-end bytes (FORMAT.md).
+inline bool allZero(const uint8_t* bytes, size_t len) {
+  uint8_t any = 0;
+  for (size_t i = 0; i < len; i++) any |= bytes[i];
+  return any == 0;
+}
 using Hash = std::array<uint8_t, kHashBytes>;
 
 // One chunk's leaf entry: the nonce and GCM tag it was sealed with. All zero means a hole.

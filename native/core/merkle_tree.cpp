@@ -9,12 +9,6 @@
 namespace shieldfs {
 namespace {
 
-bool allZero(const uint8_t* p, size_t len) {
-  uint8_t any = 0;
-  for (size_t i = 0; i < len; i++) any |= p[i];
-  return any == 0;
-}
-
 size_t slotBytes(unsigned level) { return level == 1 ? kEntryBytes : kHashBytes; }
 uint64_t fanout(unsigned level) { return level == 1 ? kLeafFanout : kInnerFanout; }
 

@@ -305,14 +305,12 @@ void ShieldedFile::openChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry
   }
   // Plaintext past the end of the file is zero (FORMAT.md); anything else was not written by us.
   const uint64_t chunkStart = chunk << geometry_.chunkShift();
-  if (size_ > chunkStart && size_ < chunkStart + chunkSize()) {
-    uint8_t any = 0;
-    for (uint64_t i = size_ - chunkStart; i < chunkSize(); i++) any |= data[i];
-    if (any) {
-      wipe(data, chunkSize());
-      chunkFailure(chunk, "has non-zero bytes past the end of the file");
-    }
+  if (size_ > chunkStart && size_ < chunkStart + chunkSize() &&
+      !allZero(data + (size_ - chunkStart), chunkStart + chunkSize() - size_)) {
+    wipe(data, chunkSize());
+    chunkFailure(chunk, "has non-zero bytes past the end of the file");
   }
+
 }
 
 void ShieldedFile::loadChunk(GcmCipher& cipher, uint64_t chunk, const ChunkEntry& entry, uint8_t* out) const {
