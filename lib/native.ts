@@ -11,6 +11,8 @@ export interface NativeOpenOptions {
   expectedTag?: string;
   expectedFileId?: string;
   keyBudget?: number;
+  /** Undo journal of the volume transaction this file takes part in (FORMAT.md, "Undo journal"). */
+  journal?: NativeJournal;
 }
 
 export interface NativeFileInfo {
@@ -38,7 +40,41 @@ export interface NativeFile {
   info(): NativeFileInfo;
 }
 
+/**
+ * The undo journal of one volume: before a journaled file overwrites, shrinks or replaces bytes that
+ * existed when the transaction began, the old bytes are appended here and made durable.
+ */
+export interface NativeJournal {
+  /** Creates the journal file (durably) if the transaction has not begun yet. */
+  begin(): void;
+  /** Ends the transaction: deletes the journal file (durably); the next change begins a new one. */
+  finish(): void;
+  readonly active: boolean;
+}
+
+export interface NativeJournalConstructor {
+  /** `context` (≤ 4096 bytes) is stored authenticated in the journal header and returned by recovery. */
+  new (journalPath: string, baseDirectory: string, key: Uint8Array, context: Uint8Array): NativeJournal;
+}
+
+/** An advisory lock (flock) held on an open file until release() or process death. */
+export interface NativeLock {
+  release(): void;
+}
+
 export interface NativeBinding {
+  NativeJournal: NativeJournalConstructor;
+  /** The context of the journal at `journalPath`, or null when there is none. Throws EINTEGRITY/EBADKEY. */
+  journalContext(journalPath: string, key: Uint8Array): Buffer | null;
+  /** Restores every byte the journal preserved (idempotent); returns its context. Leaves the file. */
+  rollBackJournal(journalPath: string, baseDirectory: string, key: Uint8Array): Buffer;
+  /** Deletes the journal (and any whole-file backups it names) durably: the transaction stands. */
+  discardJournal(journalPath: string): void;
+  /** Takes a non-blocking flock on `path` (created 0600 if missing); EBUSY when another holds it. */
+  lockFile(path: string, exclusive: boolean): NativeLock;
+  /** HMAC-SHA256 under HKDF-SHA256(key, no salt, info = label): keyed digests of the volume layer. */
+  keyedDigest(key: Uint8Array, label: string, message: Uint8Array): Buffer;
+
   openSync(path: string, key: Uint8Array, options: NativeOpenOptions): NativeFile;
   open(path: string, key: Uint8Array, options: NativeOpenOptions, callback: Callback<NativeFile>): void;
   gcmSeal(key: Buffer, nonce: Buffer, aad: Buffer, plaintext: Buffer): Buffer;
