@@ -45,8 +45,11 @@ export interface NativeFile {
  * existed when the transaction began, the old bytes are appended here and made durable.
  */
 export interface NativeJournal {
-  /** Creates the journal file (durably) if the transaction has not begun yet. */
-  begin(): void;
+  /**
+   * Creates the journal file (durably) if the transaction has not begun yet; `context` (≤ 4096 bytes,
+   * default: the constructor's) is stored authenticated in its header and returned by recovery.
+   */
+  begin(context?: Uint8Array): void;
   /** Ends the transaction: deletes the journal file (durably); the next change begins a new one. */
   finish(): void;
   readonly active: boolean;

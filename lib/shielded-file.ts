@@ -3,7 +3,7 @@
 // (`xxxSync`) or on the libuv pool (`xxx`, a Promise): the two styles share one argument path.
 import { invalidArgument } from './errors.js';
 import { checkKey } from './keys.js';
-import { native, type NativeFile, type NativeFileInfo, type NativeOpenOptions } from './native.js';
+import { native, type NativeFile, type NativeFileInfo, type NativeJournal, type NativeOpenOptions } from './native.js';
 
 export interface OpenOptions {
   /** 32-byte key (see generateKey()). */
@@ -22,6 +22,12 @@ export interface OpenOptions {
   cacheBytes?: number;
   /** Chunk encryptions per chunk key before the file is re-keyed (FORMAT.md). For tests only. */
   keyBudget?: number;
+  /**
+   * Undo journal of the volume transaction the file takes part in: whatever the file changes on disk
+   * is preserved there first (FORMAT.md, "Undo journal"). The file must lie inside the journal's
+   * base directory.
+   */
+  journal?: NativeJournal;
 }
 
 type IoArguments = [buffer: Uint8Array, offset: number, length: number, position: number];
@@ -181,6 +187,10 @@ function openArguments(path: unknown, options: OpenOptions): [string, Uint8Array
   if (options.keyBudget !== undefined) {
     nativeOptions.keyBudget = checkInteger(options.keyBudget, 'keyBudget');
     if (nativeOptions.keyBudget === 0) throw invalidArgument('keyBudget must be at least 1');
+  }
+  if (options.journal !== undefined) {
+    if (!(options.journal instanceof native.NativeJournal)) throw invalidArgument('journal must be a NativeJournal');
+    nativeOptions.journal = options.journal;
   }
   return [path, key, nativeOptions];
 }

@@ -4,14 +4,15 @@
 # (Debian: clang, libfuzzer-<clang major>-dev, libclang-rt-<clang major>-dev; needs root).
 #   fuzz_header         Header::decode on arbitrary bytes
 #   fuzz_shielded_file  arbitrary bytes as a file, opened/read/written through ShieldedFile
+#   fuzz_undo_journal   arbitrary bytes as an undo journal, read and rolled back (twice) over a small volume
 # The corpus grows in build-fuzz/corpus/<target> (seeded by fuzz_seeds with real files); crashes are
 # saved as build-fuzz/artifacts/<target>-crash-*.
-# Environment: FUZZ_SECONDS, FUZZ_TARGETS (default "header shielded_file"), FUZZ_MAX_LEN (65536),
+# Environment: FUZZ_SECONDS, FUZZ_TARGETS (default "header shielded_file undo_journal"), FUZZ_MAX_LEN (65536),
 #              JOBS, CLANGXX (compiler to use).
 source "$(dirname "$0")/_common.sh"
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
-FUZZ_TARGETS="${FUZZ_TARGETS:-header shielded_file}"
+FUZZ_TARGETS="${FUZZ_TARGETS:-header shielded_file undo_journal}"
 FUZZ_MAX_LEN="${FUZZ_MAX_LEN:-65536}"
 BUILD="$SHIELDFS_ROOT/build-fuzz"
 
@@ -70,7 +71,7 @@ cmake --build "$BUILD" --parallel "$JOBS"
 
 section "seed corpus"
 rm -rf "$BUILD/seeds"
-"$BUILD/fuzz_seeds" "$BUILD/seeds/header" "$BUILD/seeds/shielded_file"
+"$BUILD/fuzz_seeds" "$BUILD/seeds/header" "$BUILD/seeds/shielded_file" "$BUILD/seeds/undo_journal"
 mkdir -p "$BUILD/artifacts"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"

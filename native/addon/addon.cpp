@@ -1,12 +1,16 @@
-// Module entry: the NativeFile class, open/openSync, and two measuring/testing hooks over the
-// same AES-256-GCM the files use (the benchmark's ceiling and the known-answer tests).
+// Module entry: the NativeFile class, open/openSync, the volume layer's pieces (NativeJournal and
+// journal recovery, lockFile, keyedDigest), and two measuring/testing hooks over the same
+// AES-256-GCM the files use (the benchmark's ceiling and the known-answer tests).
 #include <napi.h>
 
 #include "../core/crypto.h"
 #include "../core/parallel_runner.h"
+#include "addon_data.h"
 #include "arguments.h"
 #include "js_errors.h"
 #include "native_file.h"
+#include "native_journal.h"
+#include "native_lock.h"
 
 namespace shieldfs::addon {
 namespace {
@@ -74,8 +78,38 @@ Napi::Value GcmThroughput(const Napi::CallbackInfo& info) {
   });
 }
 
+// keyedDigest(key, label, message) -> Buffer HMAC-SHA256(HKDF-SHA256(key, no salt, info = label), message)
+Napi::Value KeyedDigest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto key = parseKey(info, 0);
+  if (!key) return env.Undefined();
+  if (!info[1].IsString()) {
+    invalidArgument(env, "label must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::string label = info[1].As<Napi::String>().Utf8Value();
+  auto message = parseBytes(info, 2, "message");
+  if (!message) return env.Undefined();
+  return guarded(env, [&]() -> Napi::Value {
+    SecretKey derived;  // wiped when it goes
+    const uint8_t noSalt = 0;  // a zero-length salt: RFC 5869 then uses HashLen zero bytes
+    hkdfSha256(key->data(), kKeyBytes, &noSalt, 0, label, derived.data(), kKeyBytes);
+    auto out = Napi::Buffer<uint8_t>::New(env, kHashBytes);
+    hmacSha256(derived.data(), kKeyBytes, message->data, message->length, out.Data());
+    return out;
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData);
   exports.Set("NativeFile", NativeFile::Define(env));
+  exports.Set("NativeJournal", NativeJournal::Define(env));
+  exports.Set("NativeLock", NativeLock::Define(env));
+  exports.Set("journalContext", Napi::Function::New<JournalContext>(env, "journalContext"));
+  exports.Set("rollBackJournal", Napi::Function::New<RollBackJournal>(env, "rollBackJournal"));
+  exports.Set("discardJournal", Napi::Function::New<DiscardJournal>(env, "discardJournal"));
+  exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
+  exports.Set("keyedDigest", Napi::Function::New<KeyedDigest>(env, "keyedDigest"));
   exports.Set("openSync", Napi::Function::New<OpenSync>(env, "openSync"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("gcmSeal", Napi::Function::New<GcmSeal>(env, "gcmSeal"));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "js_errors.h"
+#include "native_journal.h"
 
 namespace shieldfs::addon {
 namespace {
@@ -121,7 +122,36 @@ std::optional<OpenRequest> parseOpen(const Napi::CallbackInfo& info) {
     case HexField::Valid: o.expectedFileId = fileId; break;
     case HexField::Invalid: return fail(env, "expectedFileId must be a 32-character hex string"), std::nullopt;
   }
+  Napi::Value journal = options.Get("journal");
+  if (!journal.IsUndefined() && !journal.IsNull()) {
+    o.journal = NativeJournal::From(journal);
+    if (!o.journal) return fail(env, "journal must be a NativeJournal"), std::nullopt;
+  }
   return request;
+}
+
+std::optional<std::string> parsePath(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (!info[index].IsString()) return fail(info.Env(), std::string(name) + " must be a string"), std::nullopt;
+  std::string path = info[index].As<Napi::String>().Utf8Value();
+  if (path.empty() || path.find('\0') != std::string::npos)
+    return fail(info.Env(), std::string(name) + " must be a non-empty string without NUL"), std::nullopt;
+  return path;
+}
+
+std::optional<ByteView> parseBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  uint8_t* data;
+  size_t length;
+  Napi::Object holder;
+  if (!readBytes(info[index], data, length, holder))
+    return fail(info.Env(), std::string(name) + " must be a Buffer or TypedArray"), std::nullopt;
+  return ByteView{data, length};
+}
+
+std::optional<SecretKey> parseKey(const Napi::CallbackInfo& info, size_t index) {
+  auto bytes = parseBytes(info, index, "key");
+  if (!bytes) return std::nullopt;
+  if (bytes->length != kKeyBytes) return fail(info.Env(), "key must be 32 bytes"), std::nullopt;
+  return SecretKey(bytes->data);
 }
 
 std::optional<IoRequest> parseIo(const Napi::CallbackInfo& info) {

@@ -25,8 +25,19 @@ struct IoRequest {
   Napi::Object buffer;      // keeps the memory alive while a worker runs
 };
 
+struct ByteView {
+  const uint8_t* data = nullptr;  // inside the caller's TypedArray; valid while the call runs
+  size_t length = 0;
+};
+
 // Each returns nullopt after throwing a JavaScript EINVAL error.
 std::optional<OpenRequest> parseOpen(const Napi::CallbackInfo& info);
+// A string without NUL bytes.
+std::optional<std::string> parsePath(const Napi::CallbackInfo& info, size_t index, const char* name);
+// The bytes of a Buffer or TypedArray.
+std::optional<ByteView> parseBytes(const Napi::CallbackInfo& info, size_t index, const char* name);
+// 32 bytes of a Buffer or TypedArray, copied into locked memory.
+std::optional<SecretKey> parseKey(const Napi::CallbackInfo& info, size_t index);
 // (buffer, offset, length, position) starting at argument 0.
 std::optional<IoRequest> parseIo(const Napi::CallbackInfo& info);
 std::optional<uint64_t> parseSize(const Napi::CallbackInfo& info, size_t index, const char* name);

@@ -1,16 +1,12 @@
 #include "native_file.h"
 
+#include "addon_data.h"
 #include "arguments.h"
 #include "file_workers.h"
 #include "js_errors.h"
 
 namespace shieldfs::addon {
 namespace {
-
-// Per-environment (main thread or worker thread) constructor, so the addon is context-aware.
-struct AddonData {
-  Napi::FunctionReference nativeFile;
-};
 
 Napi::Value queue(Napi::AsyncWorker* worker, Napi::Env env) {
   worker->Queue();
@@ -34,7 +30,7 @@ Napi::Function NativeFile::Define(Napi::Env env) {
                                         InstanceMethod<&NativeFile::Close>("close"),
                                         InstanceMethod<&NativeFile::Info>("info"),
                                     });
-  env.SetInstanceData(new AddonData{Napi::Persistent(ctor)});
+  env.GetInstanceData<AddonData>()->nativeFile = Napi::Persistent(ctor);
   return ctor;
 }
 

@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "shield_error.h"
+#include "undo_journal.h"
 
 namespace shieldfs {
 
@@ -37,8 +39,10 @@ void crashPoint(const char* op) {
   if (plan.seen.fetch_add(1) + 1 == plan.at) ::kill(::getpid(), SIGKILL);
 }
 
-FileDescriptor::FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+FileDescriptor::FileDescriptor(FileDescriptor&& other) noexcept
+    : fd_(other.fd_), path_(std::move(other.path_)), journal_(other.journal_), identity_(other.identity_) {
   other.fd_ = -1;
+  other.journal_ = nullptr;
 }
 
 FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
@@ -46,9 +50,24 @@ FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = other.fd_;
     path_ = std::move(other.path_);
+    journal_ = other.journal_;
+    identity_ = other.identity_;
     other.fd_ = -1;
+    other.journal_ = nullptr;
   }
   return *this;
+}
+
+void FileDescriptor::setJournal(UndoJournal* journal) {
+  if (journal) identity_ = identity();
+  journal_ = journal;
+}
+
+FileIdentity FileDescriptor::identity() const {
+  if (journal_) return identity_;  // one fstat per descriptor, not one per write
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) throw systemError(errno, "fstat", path_);
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
 FileDescriptor::~FileDescriptor() {
@@ -77,6 +96,7 @@ size_t FileDescriptor::readAt(uint8_t* buf, size_t len, uint64_t offset) const {
 }
 
 void FileDescriptor::writeAt(const uint8_t* buf, size_t len, uint64_t offset) const {
+  if (journal_) journal_->preserve(*this, offset, len);
   crashPoint("write");
   size_t done = 0;
   while (done < len) {
@@ -102,6 +122,11 @@ unsigned FileDescriptor::mode() const {
 }
 
 void FileDescriptor::truncate(uint64_t length) const {
+  if (journal_) {
+    // Growing preserves nothing, but the journal still learns the length to cut back to.
+    const uint64_t current = size();
+    journal_->preserve(*this, std::min(length, current), current > length ? current - length : 0);
+  }
   crashPoint("ftruncate");
   int rc;
   do rc = ::ftruncate(fd_, static_cast<off_t>(length));
@@ -128,6 +153,13 @@ void FileDescriptor::close() {
 void renamePath(const std::string& from, const std::string& to) {
   crashPoint("rename");
   if (::rename(from.c_str(), to.c_str()) != 0) throw systemError(errno, "rename", from);
+}
+
+bool unlinkPath(const std::string& path) {
+  crashPoint("unlink");
+  if (::unlink(path.c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw systemError(errno, "unlink", path);
 }
 
 void syncParentDirectory(const std::string& path) {

@@ -5,8 +5,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 namespace shieldfs {
+
+class UndoJournal;
+
+// Which file a descriptor is open on (st_dev, st_ino): stays the same across renames.
+struct FileIdentity {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  bool operator<(const FileIdentity& o) const { return std::tie(device, inode) < std::tie(o.device, o.inode); }
+};
 
 class FileDescriptor {
  public:
@@ -32,18 +42,30 @@ class FileDescriptor {
 
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
+  // After the file was renamed: later errors (and journal records) name it where it is now.
+  void setPath(std::string path) { path_ = std::move(path); }
+
+  // With a journal (not owned; it must outlive the descriptor's writes), every writeAt and every
+  // shrinking truncate first has the journal preserve the bytes it is about to change, so a
+  // volume transaction can be rolled back after a crash. The journal's own descriptor has none.
+  void setJournal(UndoJournal* journal);
+  FileIdentity identity() const;  // fstat, except for a journaled descriptor (taken once then)
 
  private:
   int fd_ = -1;
   std::string path_;
+  UndoJournal* journal_ = nullptr;
+  FileIdentity identity_;  // valid while journal_ is set
 };
 
 // fsync of the directory holding `path`, so a created or renamed entry is durable.
 void syncParentDirectory(const std::string& path);
 void renamePath(const std::string& from, const std::string& to);
+// Returns false when there was nothing to remove (ENOENT).
+bool unlinkPath(const std::string& path);
 
 // Crash injection for tests: with SHIELDFS_CRASH_AT=<op>:<n> in the environment (op: write,
-// fdatasync, ftruncate, rename or any), the process kills itself with SIGKILL just before the n-th
+// fdatasync, ftruncate, rename, unlink or any), the process kills itself with SIGKILL just before the n-th
 // such operation. Every durable step of the core goes through this file, so a test can stop it at any
 // point of a write or flush. Without the variable it costs one branch.
 void crashPoint(const char* op);

@@ -11,6 +11,7 @@
 
 #include "parallel_runner.h"
 #include "shield_error.h"
+#include "undo_journal.h"
 
 namespace shieldfs {
 namespace {
@@ -171,6 +172,7 @@ ShieldedFile::ShieldedFile(std::string path, const uint8_t key[kKeyBytes], const
       fileId_(header.fileId),
       geometry_(header.chunkShift),
       fd_(std::move(fd)) {
+  fd_.setJournal(options_.journal.get());  // before anything is written, the header of a new file too
   hkdfSha256(masterKey_.data(), kKeyBytes, header_.fileId.data(), kIdBytes, kHeaderKeyInfo, headerKey_.data(),
              kKeyBytes);
   deriveChunkKey();
@@ -552,7 +554,9 @@ Hash ShieldedFile::flushLocked() {
     fd_.dataSync();
   }
   if (!pendingPath_.empty()) {  // a re-keyed file becomes the file now (rekey())
+    if (options_.journal) options_.journal->preserveReplacement(path_);
     renamePath(pendingPath_, path_);
+    fd_.setPath(path_);
     syncParentDirectory(path_);
     pendingPath_.clear();
     replaced_.close();
@@ -584,6 +588,9 @@ void ShieldedFile::rekey(uint64_t thenSealing) {
   FileDescriptor target(raw, tempPath);
   ::fchmod(target.fd(), fd_.mode() & 07777);  // best effort: keep the file's permissions
   try {
+    // A new file: the journal only notes its length 0, so what it writes later costs no preimages,
+    // also once it has replaced the committed file (the journal tracks files by inode).
+    target.setJournal(options_.journal.get());
     Header next = header_;
     randomBytes(next.keyId.data(), kIdBytes);
     uint8_t salt[2 * kIdBytes];

@@ -17,6 +17,8 @@
 
 namespace shieldfs {
 
+class UndoJournal;
+
 struct OpenOptions {
   bool create = false;            // create the file when it does not exist
   bool readOnly = false;
@@ -25,6 +27,8 @@ struct OpenOptions {
   std::optional<Hash> expectedTag;
   std::optional<FileId> expectedFileId;  // the file's identity must be this (else EINTEGRITY)
   uint64_t keyBudget = kKeyBudget;  // chunk encryptions per chunk key (FORMAT.md); lower only in tests
+  // The volume transaction's undo journal: every change to the file on disk is preserved in it first.
+  std::shared_ptr<UndoJournal> journal;
 };
 
 class ShieldedFile {

@@ -11,10 +11,23 @@
 //   bit 2  smallest Merkle node cache (cacheBytes = 0)
 //   bit 3  open with expectedTag = the stored mac (bit 4 set: a different tag -> EROLLBACK)
 //   bit 5  tiny key budget (re-key on the first write)
+//
+// fuzz_undo_journal input: one flags byte, then the bytes of an undo journal, rolled back over the
+// small volume resetFuzzVolume() lays out (journal at <dir>/journal, volume directory <dir>/volume).
+//   bit 0  re-seal the journal under kFuzzKey before reading it: the header MAC and the MAC chain of
+//          the records, as far as their length fields lay them out, so mutations get past the MACs
+//          and exercise the checks of the records themselves and the restoring
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 namespace shieldfuzz {
 
@@ -28,6 +41,26 @@ inline const uint8_t* fuzzKey() {
   return key;
 }
 
+// The volume a fuzzed journal is rolled back over: <dir>/volume/{a, d/b}, a backup the journal may
+// name (<dir>/journal.backup-0) and a file outside the volume that must never change (<dir>/outside).
+inline void resetFuzzVolume(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir + "/volume", ec);
+  std::filesystem::create_directories(dir + "/volume/d");
+  auto put = [](const std::string& path, size_t size, uint8_t seed) {
+    std::vector<uint8_t> bytes(size);
+    for (size_t i = 0; i < size; i++) bytes[i] = static_cast<uint8_t>(seed + i * 31);
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) std::abort();
+    if (size && std::fwrite(bytes.data(), 1, size, f) != size) std::abort();
+    std::fclose(f);
+  };
+  put(dir + "/volume/a", 8192, 1);
+  put(dir + "/volume/d/b", 100, 2);
+  put(dir + "/journal.backup-0", 50, 3);
+  put(dir + "/outside", 64, 4);
+}
+
 enum Flags : uint8_t {
   kReseal = 1,
   kReadWrite = 2,
@@ -35,6 +68,10 @@ enum Flags : uint8_t {
   kExpectTag = 8,
   kWrongTag = 16,
   kTinyBudget = 32,
+};
+
+enum JournalFlags : uint8_t {
+  kResealJournal = 1,
 };
 
 }  // namespace shieldfuzz

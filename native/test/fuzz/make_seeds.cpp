@@ -1,5 +1,7 @@
-// Writes seed corpora for the fuzz targets: real shielded files made by the core with the fuzz key.
-//   fuzz_seeds <header-corpus-dir> <file-corpus-dir>
+// Writes seed corpora for the fuzz targets: real shielded files and undo journals made by the core
+// with the fuzz key.
+//   fuzz_seeds <header-corpus-dir> <file-corpus-dir> [<journal-corpus-dir>]
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "file_descriptor.h"
 #include "format.h"
 #include "fuzz/fuzz_common.h"
 #include "shielded_file.h"
+#include "undo_journal.h"
 
 using namespace shieldfs;
 
@@ -59,11 +63,72 @@ std::vector<uint8_t> withClearSize(std::vector<uint8_t> bytes) {
   return bytes;
 }
 
+// An undo journal of a transaction over the fuzz volume (fuzz_common.h), as the journal target
+// lays it out, left unfinished; returns its bytes.
+template <typename Change>
+std::vector<uint8_t> makeJournal(const std::string& scratchDir, Change change) {
+  shieldfuzz::resetFuzzVolume(scratchDir);
+  const std::string journalPath = scratchDir + "/journal", base = scratchDir + "/volume";
+  UndoJournal::discard(journalPath);
+  {
+    UndoJournal journal(journalPath, base, shieldfuzz::fuzzKey(), {'s', 'e', 'e', 'd'});
+    auto open = [&](const std::string& name) {
+      FileDescriptor fd(FileDescriptor::openRaw(base + "/" + name, O_RDWR), base + "/" + name);
+      fd.setJournal(&journal);
+      return fd;
+    };
+    change(journal, open, base);
+  }
+  auto bytes = slurp(journalPath);
+  UndoJournal::discard(journalPath);
+  return bytes;
+}
+
+void writeJournalSeeds(const std::string& dir, const std::string& scratchDir) {
+  std::filesystem::create_directories(dir);
+  const std::vector<uint8_t> junk(6000, 0x5A);
+  struct Seed {
+    const char* name;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Seed> seeds;
+  seeds.push_back({"begun", makeJournal(scratchDir, [](UndoJournal& j, auto&, const std::string&) { j.begin(); })});
+  seeds.push_back({"overwrite", makeJournal(scratchDir, [&](UndoJournal&, auto& open, const std::string&) {
+                     auto a = open("a");
+                     a.writeAt(junk.data(), 3000, 100);
+                     a.writeAt(junk.data(), 6000, 5000);  // past the end too
+                   })});
+  seeds.push_back({"shrink-grow", makeJournal(scratchDir, [&](UndoJournal&, auto& open, const std::string&) {
+                     auto a = open("a");
+                     auto b = open("d/b");
+                     a.truncate(10);
+                     b.truncate(20000);
+                     b.writeAt(junk.data(), 10, 50);
+                   })});
+  seeds.push_back({"replaced", makeJournal(scratchDir, [&](UndoJournal& j, auto& open, const std::string& base) {
+                     auto a = open("a");
+                     a.writeAt(junk.data(), 20, 0);
+                     j.preserveReplacement(base + "/a");
+                     auto b = open("d/b");
+                     b.writeAt(junk.data(), 5, 95);
+                   })});
+  int count = 0;
+  for (const auto& s : seeds) {
+    for (uint8_t flags : {uint8_t{0}, uint8_t{shieldfuzz::kResealJournal}}) {
+      std::vector<uint8_t> input{flags};
+      input.insert(input.end(), s.bytes.begin(), s.bytes.end());
+      spit(dir + "/" + s.name + "-flags" + std::to_string(flags), input);
+      count++;
+    }
+  }
+  std::printf("wrote %d seeds to %s\n", count, dir.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s <header-corpus-dir> <file-corpus-dir>\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s <header-corpus-dir> <file-corpus-dir> [<journal-corpus-dir>]\n", argv[0]);
     return 2;
   }
   const std::string headerDir = argv[1], fileDir = argv[2];
@@ -110,5 +175,11 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("wrote %d seeds to %s and %s\n", count, headerDir.c_str(), fileDir.c_str());
+  if (argc == 4) {
+    const std::string scratchDir = scratch + ".journal";
+    writeJournalSeeds(argv[3], scratchDir);
+    std::error_code ec;
+    std::filesystem::remove_all(scratchDir, ec);
+  }
   return 0;
 }

@@ -1,0 +1,222 @@
+// `shield volume …`: each command opens the volume, does one thing and, if it changed anything,
+// commits once. A failure before the commit discards every change (the volume is untouched).
+import { createReadStream, statSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { Command, Option } from 'commander';
+import { parseRegion, type Region } from '../regions.js';
+import { UPDATE_POLICIES } from '../volume-header.js';
+import { Volume, type VolumeStats } from '../volume.js';
+import { joinVolumePath, normalizeVolumePath, parentOf } from '../volume-path.js';
+import { readKeyFile, readOrCreateKeyFile, wipeKey } from './key-file.js';
+import { progressBar } from './progress.js';
+import { shieldError } from '../fs-errors.js';
+
+const PIECE = 1 << 20;
+
+interface CommonOptions {
+  keyFile: string;
+  tagStore?: string;
+  json?: boolean;
+}
+
+export function volumeCommand(): Command {
+  const volume = new Command('volume').description('create, change and check protected volumes');
+
+  withCommon(volume.command('create <dir>'))
+    .description('create an empty volume in <dir> (missing or empty) and register its tag; writes a fresh key to --key-file if that file does not exist')
+    .option('--chunk-size <n>', 'plaintext bytes per chunk: a power of two from 4096 to 1048576', parseInteger, 4096)
+    .addOption(new Option('--update-policy <p>', 'what a commit does').choices([...UPDATE_POLICIES]).default('rollback-protected'))
+    .option('--region <path:kind>', 'protection of a path prefix (encrypted | authenticated | not-protected); repeatable', collectRegion, [] as Region[])
+    .action(async (dir: string, options: CommonOptions & { chunkSize: number; updatePolicy: (typeof UPDATE_POLICIES)[number]; region: Region[] }) => {
+      const { key, created } = readOrCreateKeyFile(options.keyFile);
+      try {
+        const v = await Volume.create(dir, { key, tagStore: options.tagStore, chunkSize: options.chunkSize, updatePolicy: options.updatePolicy, regions: options.region });
+        const info = v.info();
+        await v.close();
+        print(options, { ...info, keyFileCreated: created }, () => `created volume ${info.id} in ${dir}\ntag ${info.tag}` +
+          (created ? `\nnew key written to ${options.keyFile} (keep it safe: without it the volume cannot be read)` : ''));
+      } finally {
+        wipeKey(key);
+      }
+    });
+
+  withCommon(volume.command('write <dir> <path>'))
+    .description('write a file into the volume from --from or stdin (replacing it), creating parent directories; one commit')
+    .option('--from <local-file>', 'read the content from this file instead of stdin')
+    .action((dir: string, path: string, options: CommonOptions & { from?: string }) =>
+      withVolume(dir, options, false, async (v) => {
+        const target = normalizeVolumePath(path, 'open');
+        v.mkdir(parentOf(target), { recursive: true });
+        const total = options.from ? statSync(options.from).size : 0;
+        const source: Readable = options.from ? createReadStream(options.from, { highWaterMark: PIECE }) : process.stdin;
+        const bar = progressBar(`write ${path}`, total);
+        const file = await v.openFile(target, 'w');
+        let written = 0;
+        try {
+          for await (const piece of source) {
+            const bytes = typeof piece === 'string' ? Buffer.from(piece) : (piece as Buffer);
+            written += await file.write(bytes, 0, bytes.length, written);
+            bar.update(written, Math.max(total, written));
+          }
+        } finally {
+          bar.stop();
+          await file.close();
+        }
+        const tag = await v.commit();
+        print(options, { path: target, bytes: written, tag }, () => '');
+      }));
+
+  withCommon(volume.command('read <dir> <path>'))
+    .description('write the content of a file of the volume to stdout')
+    .action((dir: string, path: string, options: CommonOptions) =>
+      withVolume(dir, options, true, async (v) => {
+        const file = await v.openFile(path, 'r');
+        const bar = progressBar(`read ${path}`, file.size);
+        try {
+          for (let at = 0; ;) {
+            const piece = Buffer.allocUnsafe(PIECE);
+            const got = await file.read(piece, 0, PIECE, at);
+            if (got === 0) break;
+            at += got;
+            await writeOut(process.stdout, piece.subarray(0, got));
+            bar.update(at);
+          }
+        } finally {
+          bar.stop();
+          await file.close();
+        }
+      }));
+
+  withCommon(volume.command('ls <dir> [path]'))
+    .description('list a directory of the volume (or describe one file)')
+    .option('--json', 'print JSON')
+    .action((dir: string, path: string | undefined, options: CommonOptions) =>
+      withVolume(dir, options, true, async (v) => {
+        const at = normalizeVolumePath(path ?? '/', 'scandir');
+        const stats = v.stat(at);
+        const rows = stats.type === 'directory'
+          ? v.readdir(at).map((name) => row(name, joinVolumePath(at, name), v.stat(joinVolumePath(at, name))))
+          : [row(at.slice(at.lastIndexOf('/') + 1), at, stats)];
+        print(options, rows, () => rows.map((r) =>
+          `${r.type === 'directory' ? 'd' : '-'}${modeString(r.mode)} ${String(r.size).padStart(12)} ${r.mtime} ${r.region.padEnd(13)} ${r.name}${r.type === 'directory' ? '/' : ''}`,
+        ).join('\n'));
+      }));
+
+  withCommon(volume.command('rm <dir> <path>'))
+    .description('remove a file (or, with -r, a directory and everything in it); one commit')
+    .option('-r, --recursive', 'remove directories and their contents')
+    .action((dir: string, path: string, options: CommonOptions & { recursive?: boolean }) =>
+      withVolume(dir, options, false, async (v) => {
+        removeTree(v, normalizeVolumePath(path, 'rm'), !!options.recursive);
+        print(options, { removed: path, tag: await v.commit() }, () => '');
+      }));
+
+  withCommon(volume.command('mv <dir> <from> <to>'))
+    .description('rename a file or directory inside the volume (atomic, content not re-encrypted); one commit')
+    .action((dir: string, from: string, to: string, options: CommonOptions) =>
+      withVolume(dir, options, false, async (v) => {
+        v.rename(from, to);
+        print(options, { from, to, tag: await v.commit() }, () => '');
+      }));
+
+  withCommon(volume.command('verify <dir>'))
+    .description('check every byte of every file against the manifest and the trusted tag')
+    .option('--json', 'print JSON')
+    .action((dir: string, options: CommonOptions) =>
+      withVolume(dir, options, true, async (v) => {
+        const info = v.info();
+        const bar = progressBar('verify', info.bytes, 64 << 20);
+        const report = await v.verify((done) => bar.update(done)).finally(() => bar.stop());
+        const result = { ok: report.problems.length === 0, tag: info.tag, ...report };
+        print(options, result, () => [
+          ...report.problems.map((p) => `FAILED ${p.path}: ${p.message}`),
+          `${result.ok ? 'ok' : 'FAILED'}: ${report.files} files, ${report.bytes} bytes verified at tag ${info.tag}` +
+            (result.ok ? '' : `; ${report.problems.length} failed`),
+        ].join('\n'));
+        if (!result.ok) {
+          const first = report.problems[0]!;
+          throw shieldError(first.code, `${report.problems.length} of ${report.files} files failed verification (first: ${first.path}: ${first.message})`, dir);
+        }
+      }));
+
+  withCommon(volume.command('info <dir>'))
+    .description('show the volume: id, tag, files, bytes, update policy, regions')
+    .option('--json', 'print JSON')
+    .action((dir: string, options: CommonOptions) =>
+      withVolume(dir, options, true, async (v) => {
+        const info = v.info();
+        print(options, info, () => [
+          `volume      ${info.directory}`, `id          ${info.id}`, `tag         ${info.tag}`,
+          `policy      ${info.updatePolicy}`, `tag store   ${info.tagStore ?? '(none)'}`,
+          `files       ${info.files}`, `directories ${info.directories}`, `bytes       ${info.bytes}`,
+          `chunk size  ${info.chunkSize}`, `commits     ${info.commits}`,
+          `regions     ${info.regions.length === 0 ? '/ encrypted (default)' : info.regions.map((r) => `${r.path} ${r.kind}`).join(', ')}`,
+        ].join('\n'));
+      }));
+
+  return volume;
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .requiredOption('--key-file <file>', 'the volume key: 32 raw bytes or 64 hex characters')
+    .option('--tag-store <url>', 'file:PATH | etcd://HOST:PORT[,HOST:PORT…] (default: $SHIELD_TAG_STORE or file:~/.shieldfs/tags.json)');
+}
+
+// Opens, runs, commits (the command does) and closes; on failure discards what the command changed.
+async function withVolume(dir: string, options: CommonOptions, readOnly: boolean, run: (v: Volume) => Promise<void>): Promise<void> {
+  const key = readKeyFile(options.keyFile);
+  try {
+    const v = await Volume.open(dir, { key, tagStore: options.tagStore, readOnly });
+    try {
+      await run(v);
+    } catch (error) {
+      await v.abort();
+      throw error;
+    }
+    await v.close();
+  } finally {
+    wipeKey(key);
+  }
+}
+
+function removeTree(v: Volume, path: string, recursive: boolean): void {
+  if (v.stat(path).type === 'file') return v.unlink(path);
+  if (!recursive) throw shieldError('EISDIR', `${path} is a directory: use rm -r to remove it and everything in it`, path);
+  for (const name of v.readdir(path)) removeTree(v, joinVolumePath(path, name), true);
+  v.rmdir(path);
+}
+
+function row(name: string, path: string, s: VolumeStats) {
+  return {
+    name, path, type: s.type, size: s.size, mode: s.mode & 0o7777,
+    mtime: new Date(Number(s.mtimeNs / 1_000_000n)).toISOString(), region: s.region, ...(s.tag ? { tag: s.tag } : {}),
+  };
+}
+
+function modeString(mode: number): string {
+  return [6, 3, 0].map((shift) => {
+    const bits = (mode >> shift) & 7;
+    return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${bits & 1 ? 'x' : '-'}`;
+  }).join('');
+}
+
+function print(options: { json?: boolean }, value: unknown, text: () => string): void {
+  const out = options.json ? JSON.stringify(value, null, 2) : text();
+  if (out) process.stdout.write(out + '\n');
+}
+
+function writeOut(stream: Writable, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(bytes, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+function parseInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw shieldError('EINVAL', `expected a whole number, got '${value}'`);
+  return Number(value);
+}
+
+function collectRegion(value: string, previous: Region[]): Region[] {
+  return [...previous, parseRegion(value)];
+}

@@ -1,0 +1,209 @@
+// `file:PATH`: the embedded tag store, one JSON file shared by every process of the machine.
+//
+//   { "format": "shieldfs-tags", "version": 1,
+//     "volumes": { "<32 hex volume id>": { "tag": "<64 hex>", "updated": "<ISO time>" } } }
+//
+// The file is only ever replaced whole (temp file, fsync, rename, fsync of the directory), so a
+// reader sees the old or the new record, never a torn one, and needs no lock. Writers serialize on
+// an flock of PATH.lock and re-read the file under it, so no compare-and-set is lost between
+// processes. The file is the trusted record of every volume's freshness: when it is damaged we
+// refuse to touch it rather than start over, since starting over would accept any old volume.
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { native, type NativeLock } from './native.js';
+import { checkTag, checkVolumeId, closedStoreError, isTag, isVolumeId, tagStoreError, type TagStore } from './tag-store.js';
+
+const FORMAT = 'shieldfs-tags';
+const VERSION = 1;
+
+interface VolumeRecord {
+  tag: string;
+  updated: string;
+}
+
+interface TagFile {
+  format: typeof FORMAT;
+  version: typeof VERSION;
+  volumes: Record<string, VolumeRecord>;
+}
+
+export interface FileTagStoreOptions {
+  /** How long compareAndSet waits for another process's lock before failing with EBUSY. */
+  lockTimeoutMs?: number;
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+export class FileTagStore implements TagStore {
+  readonly url: string;
+  readonly path: string;
+  readonly #lockPath: string;
+  readonly #lockTimeoutMs: number;
+  #closed = false;
+
+  constructor(path: string, options: FileTagStoreOptions = {}) {
+    this.path = resolve(path);
+    this.url = `file:${this.path}`;
+    this.#lockPath = `${this.path}.lock`;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  }
+
+  async get(volumeId: string): Promise<string | null> {
+    checkVolumeId(volumeId);
+    if (this.#closed) throw closedStoreError(this.url);
+    const text = await readFile(this.path, 'utf8').catch((error: unknown) => this.#absentOrFail(error));
+    return this.#parse(text).volumes[volumeId]?.tag ?? null;
+  }
+
+  async compareAndSet(volumeId: string, expected: string | null, next: string): Promise<boolean> {
+    checkVolumeId(volumeId);
+    if (expected !== null) checkTag(expected, 'expected tag');
+    checkTag(next, 'next tag');
+    if (this.#closed) throw closedStoreError(this.url);
+    this.#createDirectory();
+    // From taking the lock to releasing it nothing awaits: the flock keeps other processes out, and
+    // not yielding to the event loop keeps this process's other calls out (they would only find the
+    // lock busy and back off).
+    const lock = this.#tryLock() ?? (await this.#waitForLock());
+    try {
+      const record = this.#parse(this.#readLocked());
+      if ((record.volumes[volumeId]?.tag ?? null) !== expected) return false;
+      record.volumes[volumeId] = { tag: next, updated: new Date().toISOString() };
+      this.#replace(`${JSON.stringify(record, null, 2)}\n`);
+      return true;
+    } finally {
+      lock.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #createDirectory(): void {
+    try {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw this.#ioError(`create the directory ${dirname(this.path)} of`, error);
+    }
+  }
+
+  /** Waits with a short backoff while another process holds the writers' lock. */
+  async #waitForLock(): Promise<NativeLock> {
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    for (let delayMs = 1; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 50)) {
+      // Jitter keeps waiting processes from retrying in lockstep.
+      await sleep(delayMs * (0.5 + Math.random()));
+      const lock = this.#tryLock();
+      if (lock) return lock;
+    }
+    throw tagStoreError('EBUSY', `tag store ${this.url}: another process has held ${this.#lockPath} for more ` +
+      `than ${this.#lockTimeoutMs} ms; find it (fuser ${this.#lockPath}) and try again once it is done`);
+  }
+
+  /** The lock, or null while someone else holds it. */
+  #tryLock(): NativeLock | null {
+    try {
+      return native.lockFile(this.#lockPath, true);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EBUSY') return null;
+      throw this.#ioError(`lock ${this.#lockPath} of`, error);
+    }
+  }
+
+  #readLocked(): string | null {
+    try {
+      return readFileSync(this.path, 'utf8');
+    } catch (error) {
+      return this.#absentOrFail(error);
+    }
+  }
+
+  /** A missing file is a store that knows no volume yet; any other read failure is an error. */
+  #absentOrFail(error: unknown): null {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw this.#ioError('read', error);
+  }
+
+  /** The store's record; a missing file is an empty store, anything unexpected is damage. */
+  #parse(text: string | null): TagFile {
+    const volumes: Record<string, VolumeRecord> = Object.create(null);
+    if (text === null) return { format: FORMAT, version: VERSION, volumes };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw this.#damaged(`it is not JSON (${(error as Error).message})`);
+    }
+    if (!isObject(parsed) || parsed.format !== FORMAT) throw this.#damaged(`it is not a "${FORMAT}" file`);
+    if (parsed.version !== VERSION) {
+      throw this.#damaged(`it has version ${JSON.stringify(parsed.version)}, this shieldfs reads version ${VERSION}`);
+    }
+    if (!isObject(parsed.volumes)) throw this.#damaged('"volumes" is not an object');
+    for (const [volumeId, entry] of Object.entries(parsed.volumes)) {
+      if (!isVolumeId(volumeId)) throw this.#damaged(`${JSON.stringify(volumeId)} is not a volume id`);
+      if (!isObject(entry) || !isTag(entry.tag) || typeof entry.updated !== 'string') {
+        throw this.#damaged(`the entry of volume ${volumeId} is not { "tag": <64 hex>, "updated": <time> }`);
+      }
+      volumes[volumeId] = { tag: entry.tag, updated: entry.updated };
+    }
+    return { format: FORMAT, version: VERSION, volumes };
+  }
+
+  /** Replaces the file so that a crash leaves the old or the new content, both durable. */
+  #replace(content: string): void {
+    const directory = dirname(this.path);
+    const temp = join(directory, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      const fd = openSync(temp, 'wx', 0o600);
+      try {
+        const bytes = Buffer.from(content, 'utf8');
+        for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, this.path);
+    } catch (error) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // never created, or already renamed
+      }
+      throw this.#ioError('write', error);
+    }
+    // Without this the rename itself may not survive a crash, and the old tag would come back.
+    try {
+      const directoryFd = openSync(directory, 'r');
+      try {
+        fsyncSync(directoryFd);
+      } finally {
+        closeSync(directoryFd);
+      }
+    } catch (error) {
+      throw this.#ioError(`make the rename durable (fsync ${directory}) of`, error);
+    }
+  }
+
+  #damaged(why: string) {
+    const error = tagStoreError('EINVAL', `tag store ${this.url} is damaged: ${why}. This file is the trusted ` +
+      'record of every volume\'s latest tag: do not delete or overwrite it; restore it from a backup or repair it by hand');
+    error.path = this.path;
+    return error;
+  }
+
+  #ioError(action: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'EIO';
+    const error = tagStoreError(code, `could not ${action} tag store ${this.url}: ${(cause as Error).message}; ` +
+      'check that the path is right and that this user may read and write it', cause);
+    error.path = this.path;
+    return error;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

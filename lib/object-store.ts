@@ -1,0 +1,74 @@
+// Where a volume keeps file contents: `.shieldfs/objects/XX/<object id>` (XX = the id's first two
+// hex digits, so no directory grows past ~1/256 of the volume). Names are random: the volume
+// directory shows neither file names nor the directory structure of protected regions.
+import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Storage } from './protection-file.js';
+import { syncPath } from './volume-header.js';
+
+const FAN_OUT = 256;
+
+export class ObjectStore {
+  constructor(readonly directory: string) {}
+
+  /** The 256 fan-out directories, made durable: created once with the volume. */
+  static create(directory: string): ObjectStore {
+    mkdirSync(directory, { mode: 0o700 });
+    for (let i = 0; i < FAN_OUT; i++) mkdirSync(join(directory, hex2(i)), { mode: 0o700 });
+    syncPath(directory);
+    return new ObjectStore(directory);
+  }
+
+  /** Encrypted content: the ShieldedFile. Authenticated: the plaintext. */
+  contentPath(objectId: string, storage: Storage): string {
+    return join(this.directory, objectId.slice(0, 2), storage === 'encrypted' ? objectId : `${objectId}.data`);
+  }
+
+  /** The hash list of authenticated content. */
+  treePath(objectId: string): string {
+    return join(this.directory, objectId.slice(0, 2), `${objectId}.tree`);
+  }
+
+  filesOf(objectId: string, storage: Storage): string[] {
+    return storage === 'encrypted' ? [this.contentPath(objectId, storage)] : [this.contentPath(objectId, storage), this.treePath(objectId)];
+  }
+
+  /** Deletes what no committed entry references (leftovers of a crash, a re-key, or a writer that died). */
+  sweep(referenced: Set<string>): number {
+    let removed = 0;
+    for (let i = 0; i < FAN_OUT; i++) {
+      const fanOut = join(this.directory, hex2(i));
+      let names: string[];
+      try {
+        names = readdirSync(fanOut);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const path = join(fanOut, name);
+        if (referenced.has(path)) continue;
+        try {
+          unlinkSync(path);
+          removed++;
+        } catch {
+          // a directory someone dropped here, or already gone: not ours to fight over
+        }
+      }
+    }
+    return removed;
+  }
+
+  remove(paths: Iterable<string>): void {
+    for (const path of paths) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // swept at the next writable open
+      }
+    }
+  }
+}
+
+function hex2(i: number): string {
+  return i.toString(16).padStart(2, '0');
+}

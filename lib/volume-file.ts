@@ -1,0 +1,108 @@
+// VolumeFile: an open file of a volume. Several handles of one file share one FileContent (so
+// writes through one are seen by the others, as with a real file); the volume decides what happens
+// before a write (begin the transaction, copy an authenticated file on its first write) and after
+// the last close (record the flushed tag and size in the manifest).
+import { fsError } from './fs-errors.js';
+import type { FileContent } from './file-content.js';
+import type { OpenFlags } from './open-flags.js';
+import type { Entry } from './protection-file.js';
+
+/** What every handle of one file shares. */
+export interface OpenContent {
+  entry: Entry | null;     // null: a not-protected (pass-through) file
+  content: FileContent;
+  handles: number;
+  dirty: boolean;          // written since the last flush the manifest recorded
+  copied: boolean;         // authenticated content: already copied in this transaction
+}
+
+/** The volume's side of a handle. */
+export interface FileHost {
+  beforeWrite(open: OpenContent, path: string): void;
+  beforeWriteAsync(open: OpenContent, path: string): Promise<void>;
+  afterWrite(open: OpenContent): void;
+  release(open: OpenContent): void;
+  releaseAsync(open: OpenContent): Promise<void>;
+}
+
+export class VolumeFile {
+  #open: OpenContent | null;
+
+  constructor(private readonly host: FileHost, open: OpenContent, readonly path: string, readonly flags: OpenFlags) {
+    this.#open = open;
+  }
+
+  /** Plaintext size, including writes not yet committed. */
+  get size(): number {
+    return this.#content('fstat').content.size;
+  }
+
+  async read(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
+    return this.#readable('read').content.read(buffer, offset, length, position);
+  }
+
+  readSync(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): number {
+    return this.#readable('read').content.readSync(buffer, offset, length, position);
+  }
+
+  /** Writes at `position` (at the end in append mode, as O_APPEND does). */
+  async write(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
+    const open = this.#writable('write');
+    await this.host.beforeWriteAsync(open, this.path);
+    const written = await open.content.write(buffer, offset, length, this.flags.append ? open.content.size : position);
+    this.host.afterWrite(open);
+    return written;
+  }
+
+  writeSync(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): number {
+    const open = this.#writable('write');
+    this.host.beforeWrite(open, this.path);
+    const written = open.content.writeSync(buffer, offset, length, this.flags.append ? open.content.size : position);
+    this.host.afterWrite(open);
+    return written;
+  }
+
+  async truncate(length = 0): Promise<void> {
+    const open = this.#writable('ftruncate');
+    await this.host.beforeWriteAsync(open, this.path);
+    await open.content.truncate(length);
+    this.host.afterWrite(open);
+  }
+
+  truncateSync(length = 0): void {
+    const open = this.#writable('ftruncate');
+    this.host.beforeWrite(open, this.path);
+    open.content.truncateSync(length);
+    this.host.afterWrite(open);
+  }
+
+  /** Closes this handle; the last handle of a file flushes it and records it in the manifest. */
+  async close(): Promise<void> {
+    const open = this.#content('close');
+    this.#open = null;
+    await this.host.releaseAsync(open);
+  }
+
+  closeSync(): void {
+    const open = this.#content('close');
+    this.#open = null;
+    this.host.release(open);
+  }
+
+  #content(syscall: string): OpenContent {
+    if (!this.#open) throw fsError('EBADF', syscall);
+    return this.#open;
+  }
+
+  #readable(syscall: string): OpenContent {
+    const open = this.#content(syscall);
+    if (!this.flags.read) throw fsError('EBADF', syscall);
+    return open;
+  }
+
+  #writable(syscall: string): OpenContent {
+    const open = this.#content(syscall);
+    if (!this.flags.write) throw fsError('EBADF', syscall);
+    return open;
+  }
+}

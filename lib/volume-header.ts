@@ -1,0 +1,122 @@
+// The volume header `.shieldfs/volume`: the few facts needed before anything else can be opened
+// (identity, update policy, chunk size, which file is the manifest) and a key check. It is JSON so
+// an operator can read it; a keyed MAC makes it tamper-evident (FORMAT.md, "Volume header").
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import { native } from './native.js';
+import { fsError, shieldError } from './fs-errors.js';
+
+export const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
+export type UpdatePolicy = (typeof UPDATE_POLICIES)[number];
+
+export interface VolumeHeader {
+  id: string;              // 32 hex: the volume's identity in the tag store
+  updatePolicy: UpdatePolicy;
+  chunkSize: number;       // of the files the volume creates
+  manifestFileId: string;  // the protection file's fileId: another volume's manifest is refused
+  created: string;         // ISO time, informational
+}
+
+const FORMAT_NAME = 'shieldfs-volume';
+const VERSION = 1;
+const MAX_HEADER_BYTES = 64 * 1024;
+const KEY_CHECK_LABEL = 'shieldfs volume key check v1';
+const HEADER_MAC_LABEL = 'shieldfs volume header v1';
+
+export function writeVolumeHeader(path: string, key: Uint8Array, header: VolumeHeader): void {
+  const body = canonicalBody(header);
+  const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(header.id, 'hex'));
+  const mac = digestHex(key, HEADER_MAC_LABEL, Buffer.from(JSON.stringify({ ...body, keyCheck })));
+  const text = JSON.stringify({ ...body, keyCheck, mac }, null, 2) + '\n';
+  writeDurably(path, text);
+}
+
+export function readVolumeHeader(path: string, key: Uint8Array): VolumeHeader {
+  let text: string;
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_HEADER_BYTES) throw damaged(path, 'it is too large');
+    text = bytes.toString('utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw shieldError('ENOENT', `'${dirname(dirname(path))}' is not a shieldfs volume (no ${path}); ` +
+        'create one with `shield volume create`', dirname(dirname(path)));
+    }
+    throw error;
+  }
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw damaged(path, 'it is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || parsed.format !== FORMAT_NAME) throw damaged(path, 'no shieldfs-volume format tag');
+  if (parsed.version !== VERSION) {
+    throw shieldError('EINVAL', `volume header ${path} has version ${String(parsed.version)}; this shieldfs reads version ${VERSION}`, path);
+  }
+  const header = checkFields(parsed, path);
+  const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(header.id, 'hex'));
+  if (typeof parsed.keyCheck !== 'string' || !equalHex(parsed.keyCheck, keyCheck)) {
+    throw shieldError('EBADKEY', `the key does not open volume ${dirname(dirname(path))} (key check failed); ` +
+      'use the key file the volume was created with', path);
+  }
+  const mac = digestHex(key, HEADER_MAC_LABEL, Buffer.from(JSON.stringify({ ...canonicalBody(header), keyCheck })));
+  if (typeof parsed.mac !== 'string' || !equalHex(parsed.mac, mac)) throw damaged(path, 'its MAC does not match');
+  return header;
+}
+
+function checkFields(parsed: Record<string, unknown>, path: string): VolumeHeader {
+  const { id, updatePolicy, chunkSize, manifestFileId, created } = parsed;
+  if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) throw damaged(path, 'bad id');
+  if (!UPDATE_POLICIES.includes(updatePolicy as UpdatePolicy)) throw damaged(path, 'bad updatePolicy');
+  if (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize < 4096 || chunkSize > 1 << 20 ||
+      (chunkSize & (chunkSize - 1)) !== 0) throw damaged(path, 'bad chunkSize');
+  if (typeof manifestFileId !== 'string' || !/^[0-9a-f]{32}$/.test(manifestFileId)) throw damaged(path, 'bad manifestFileId');
+  if (typeof created !== 'string' || created.length > 64) throw damaged(path, 'bad created');
+  return { id, updatePolicy: updatePolicy as UpdatePolicy, chunkSize, manifestFileId, created };
+}
+
+function canonicalBody(header: VolumeHeader) {
+  return {
+    format: FORMAT_NAME, version: VERSION, id: header.id, updatePolicy: header.updatePolicy,
+    chunkSize: header.chunkSize, manifestFileId: header.manifestFileId, created: header.created,
+  };
+}
+
+function damaged(path: string, why: string) {
+  return shieldError('EINTEGRITY', `volume header ${path} was altered or damaged (${why}); ` +
+    'restore the volume directory from a trusted copy', path);
+}
+
+function digestHex(key: Uint8Array, label: string, message: Uint8Array): string {
+  return native.keyedDigest(key, label, message).toString('hex');
+}
+
+function equalHex(a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/** Writes a small file so that after a crash it is either the old or the new content, never torn. */
+export function writeDurably(path: string, content: string | Uint8Array): void {
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, content, { mode: 0o600 });
+  syncPath(temp);
+  renameSync(temp, path);
+  syncPath(dirname(path));
+}
+
+/** fsync of a file or directory by name. */
+export function syncPath(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw fsError((error as NodeJS.ErrnoException).code ?? 'EIO', 'open', path);
+  }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,880 @@
+// Volume: a directory on untrusted storage holding a tree of protected files, described by its
+// protection file (manifest) and pinned by its tag in a trusted tag store. Read top-down:
+//   create / open  → header (key check) → lock → crash recovery → manifest vs trusted tag → entries
+//   namespace ops  → in-memory entries (manifest records are rewritten at commit)
+//   openFile       → a VolumeFile over the entry's content (ShieldedFile / AuthenticatedFile / PlainFile)
+//   commit         → flush contents → write changed records → compare-and-set the tag → end journal
+// The commit protocol and the on-disk layout are in FORMAT.md ("Volumes").
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { AuthenticatedFile } from './authenticated-file.js';
+import { invalidArgument } from './errors.js';
+import type { FileContent } from './file-content.js';
+import { atVolumePath, fsError, shieldError } from './fs-errors.js';
+import { checkKey, importKey, wipeKey } from './keys.js';
+import { native, type NativeJournal } from './native.js';
+import { ObjectStore } from './object-store.js';
+import { parseOpenFlags, type OpenFlags } from './open-flags.js';
+import { PlainFile } from './plain-file.js';
+import { ProtectionFile, randomId, type Entry, type EntryType, type Storage } from './protection-file.js';
+import { RegionTable, type Region, type RegionKind } from './regions.js';
+import { ShieldedFile } from './shielded-file.js';
+import { openTagStore, type TagStore } from './tag-store.js';
+import { readVolumeHeader, syncPath, UPDATE_POLICIES, writeVolumeHeader, type UpdatePolicy, type VolumeHeader } from './volume-header.js';
+import { VolumeFile, type FileHost, type OpenContent } from './volume-file.js';
+import { VolumeLock } from './volume-lock.js';
+import { isWithin, joinVolumePath, normalizeVolumePath, parentOf, pathComponents, RESERVED_NAME, ROOT, baseName } from './volume-path.js';
+
+export type { UpdatePolicy } from './volume-header.js';
+export type { Region, RegionKind } from './regions.js';
+
+export interface VolumeOpenOptions {
+  /** The volume key (32 bytes). The volume keeps its own copy, wiped at close(). */
+  key: Uint8Array;
+  /** Tag store URL (`file:PATH`, `etcd://HOST:PORT,…`, `memory:`) or an open TagStore. Default: defaultTagStoreUrl(). */
+  tagStore?: string | TagStore;
+  /** Open for reading only: shares the volume with other readers, refuses changes with EROFS. */
+  readOnly?: boolean;
+}
+
+export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly'> {
+  /** Plaintext bytes per chunk of the volume's files: a power of two from 4096 to 1048576. Default 4096. */
+  chunkSize?: number;
+  /** Default `rollback-protected`. */
+  updatePolicy?: UpdatePolicy;
+  /** Path prefix → protection; the longest prefix wins; `encrypted` where none matches. Fixed at creation. */
+  regions?: Region[];
+}
+
+export interface VolumeStats {
+  type: EntryType;
+  /** Permission bits with the file type bits, as in fs.Stats.mode. */
+  mode: number;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+  atimeNs: bigint;
+  region: RegionKind;
+  /** Content tag recorded in the manifest (files of protected regions). */
+  tag?: string;
+}
+
+export interface DirectoryEntry {
+  name: string;
+  type: EntryType;
+}
+
+export interface VolumeInfo {
+  directory: string;
+  id: string;
+  tag: string;
+  updatePolicy: UpdatePolicy;
+  tagStore: string | null;
+  chunkSize: number;
+  regions: Region[];
+  files: number;
+  directories: number;
+  bytes: number;
+  commits: number;
+}
+
+export interface VerifyProblem {
+  path: string;
+  code: string;
+  message: string;
+}
+
+export interface VerifyReport {
+  files: number;
+  bytes: number;
+  problems: VerifyProblem[];
+}
+
+const META = RESERVED_NAME;
+const STAGING = '.shieldfs-creating';
+const VOLUME_TAG_LABEL = 'shieldfs volume tag v1';
+const VERIFY_PIECE = 1 << 20;
+const NO_OBJECT = '0'.repeat(32);
+
+export class Volume implements FileHost {
+  readonly directory: string;
+  readonly readOnly: boolean;
+  readonly #meta: string;
+  readonly #key: Buffer;
+  readonly #header: VolumeHeader;
+  readonly #objects: ObjectStore;
+  readonly #open = new Map<Entry | string, OpenContent>();
+  #store: TagStore | null = null;
+  #ownsStore = false;
+  #lock: VolumeLock | null = null;
+  #journal: NativeJournal | undefined;
+  #manifest!: ProtectionFile;
+  #tag = '';
+  #changed = false;
+  #garbage: string[] = [];     // object files to delete once the commit that dropped them stands
+  #created: string[] = [];     // object files made in this transaction (ephemeral close deletes them)
+  #broken: Error | null = null;
+  #closed = false;
+
+  private constructor(directory: string, key: Buffer, header: VolumeHeader, readOnly: boolean) {
+    this.directory = directory;
+    this.readOnly = readOnly;
+    this.#meta = join(directory, META);
+    this.#key = key;
+    this.#header = header;
+    this.#objects = new ObjectStore(join(this.#meta, 'objects'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Create and open
+
+  /** Creates a volume in `directory` (missing or empty) and registers its first tag in the tag store. */
+  static async create(directory: string, options: VolumeCreateOptions): Promise<Volume> {
+    const key = checkKey(options?.key);
+    const updatePolicy = options.updatePolicy ?? 'rollback-protected';
+    if (!UPDATE_POLICIES.includes(updatePolicy)) throw invalidArgument(`updatePolicy must be one of ${UPDATE_POLICIES.join(', ')}`);
+    const chunkSize = options.chunkSize ?? 4096;
+    if (!Number.isInteger(chunkSize) || chunkSize < 4096 || chunkSize > 1 << 20 || (chunkSize & (chunkSize - 1)) !== 0) {
+      throw invalidArgument(`chunkSize must be a power of two from 4096 to 1048576, got ${String(chunkSize)}`);
+    }
+    const regions = checkRegionNesting(new RegionTable(options.regions ?? []));
+    fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const present = fs.readdirSync(directory).filter((name) => name !== STAGING);
+    if (present.length > 0) {
+      throw shieldError('EEXIST', `cannot create a volume in ${directory}: it is not empty (${present.slice(0, 3).join(', ')}…)`, directory);
+    }
+    // Everything is built in a staging directory that becomes `.shieldfs` in one rename, after the
+    // tag store knows the volume: a crash leaves either no volume or a complete one.
+    const staging = join(directory, STAGING);
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.mkdirSync(staging, { mode: 0o700 });
+    ObjectStore.create(join(staging, 'objects'));
+    const manifest = await ProtectionFile.create(join(staging, 'manifest'), {
+      key, regions: regions.regions, now: nowNs(), rootMode: 0o777 & ~process.umask(),
+    });
+    const header: VolumeHeader = {
+      id: randomId(), updatePolicy, chunkSize, manifestFileId: manifest.fileId, created: new Date().toISOString(),
+    };
+    const tag = volumeTag(key, header.id, manifest.tag);
+    await manifest.close();
+    writeVolumeHeader(join(staging, 'volume'), key, header);
+    syncPath(staging);
+    const { store, owned } = storeFor(updatePolicy, options.tagStore);
+    try {
+      if (store && !(await store.compareAndSet(header.id, null, tag))) {
+        throw shieldError('EEXIST', `tag store ${store.url} already has volume ${header.id}`, directory);
+      }
+      fs.renameSync(staging, join(directory, META));
+      syncPath(directory);
+    } finally {
+      if (owned) await store?.close();
+    }
+    return Volume.open(directory, { key, tagStore: options.tagStore });
+  }
+
+  /** Opens a volume: checks the key, recovers from a crash, and checks its state against the tag store. */
+  static async open(directory: string, options: VolumeOpenOptions): Promise<Volume> {
+    const key = importKey(checkKey(options?.key));
+    let volume: Volume | undefined;
+    try {
+      const header = readVolumeHeader(join(directory, META, 'volume'), key);
+      volume = new Volume(directory, key, header, !!options.readOnly);
+      await volume.#openState(options.tagStore);
+      return volume;
+    } catch (error) {
+      if (volume) await volume.#abandon();
+      else wipeKey(key);
+      throw error;
+    }
+  }
+
+  async #openState(tagStore: string | TagStore | undefined): Promise<void> {
+    const { store, owned } = storeFor(this.#header.updatePolicy, tagStore);
+    this.#store = store;
+    this.#ownsStore = owned;
+    const lockPath = join(this.#meta, 'lock');
+    const journalPath = join(this.#meta, 'journal');
+    const journalLeft = fs.existsSync(journalPath);
+    this.#lock = VolumeLock.acquire(lockPath, !this.readOnly || journalLeft, this.directory);
+    let recovered = false;
+    if (journalLeft) {
+      await this.#recover(journalPath);
+      recovered = true;
+      if (this.readOnly) {
+        this.#lock.release();
+        this.#lock = VolumeLock.acquire(lockPath, false, this.directory);
+      }
+    }
+    const trusted = store ? await store.get(this.#header.id) : null;
+    if (store && trusted === null) {
+      throw shieldError('EROLLBACK', `no trusted tag for volume ${this.#header.id} (${this.directory}) in tag store ${store.url}: ` +
+        'the volume is unknown to this store; open it with the tag store it was created with', this.directory);
+    }
+    if (!this.readOnly) {
+      this.#journal = new native.NativeJournal(journalPath, this.#meta, this.#key, new Uint8Array(0));
+    }
+    const manifestPath = join(this.#meta, 'manifest');
+    try {
+      this.#manifest = await ProtectionFile.open(manifestPath, {
+        key: this.#key, readOnly: this.readOnly, journal: this.#journal, expectedFileId: this.#header.manifestFileId,
+      });
+    } catch (error) {
+      throw missingAsIntegrity(error, manifestPath, 'the protection file');
+    }
+    this.#tag = volumeTag(this.#key, this.#header.id, this.#manifest.tag);
+    if (store && trusted !== this.#tag) {
+      throw shieldError('EROLLBACK', `volume ${this.directory} is not at the state the tag store ${store.url} trusts ` +
+        `(on disk ${this.#tag.slice(0, 16)}…, trusted ${trusted!.slice(0, 16)}…): the directory was rolled back or replaced; ` +
+        'restore the latest copy of the volume', this.directory);
+    }
+    await this.#manifest.load();
+    if (!this.readOnly || recovered) this.#objects.sweep(this.#referencedObjects());
+  }
+
+  // A journal means a transaction did not finish. Roll it back unless the tag store already holds
+  // the state it was committing (then the commit stands and the journal is only deleted).
+  async #recover(journalPath: string): Promise<void> {
+    const context = native.journalContext(journalPath, this.#key);
+    if (context !== null) {
+      let rollBack = true;
+      if (this.#header.updatePolicy === 'rollback-protected') {
+        const baseTag = Buffer.from(context.subarray(16, 48)).toString('hex');
+        rollBack = (await this.#store!.get(this.#header.id)) === baseTag;
+      }
+      if (rollBack) native.rollBackJournal(journalPath, this.#meta, this.#key);
+    }
+    native.discardJournal(journalPath);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Facts
+
+  get id(): string {
+    return this.#header.id;
+  }
+
+  /** The last committed tag (the one the tag store holds). */
+  get tag(): string {
+    return this.#tag;
+  }
+
+  get updatePolicy(): UpdatePolicy {
+    return this.#header.updatePolicy;
+  }
+
+  get chunkSize(): number {
+    return this.#header.chunkSize;
+  }
+
+  get regions(): Region[] {
+    return [...this.#manifest.regions.regions];
+  }
+
+  info(): VolumeInfo {
+    this.#usable();
+    let files = 0, directories = 0, bytes = 0;
+    const pending: Entry[] = [this.#manifest.root];
+    while (pending.length > 0) {
+      const entry = pending.pop()!;
+      if (entry.type === 'directory') {
+        directories++;
+        pending.push(...entry.children!.values());
+      } else {
+        files++;
+        bytes += this.#sizeOf(entry);
+      }
+    }
+    return {
+      directory: this.directory, id: this.id, tag: this.#tag, updatePolicy: this.updatePolicy,
+      tagStore: this.#store?.url ?? null, chunkSize: this.chunkSize, regions: this.regions,
+      files, directories: directories - 1, bytes, commits: Number(this.#manifest.counter),
+    };
+  }
+
+  regionOf(path: string): RegionKind {
+    return this.#manifest.regions.kindOf(normalizeVolumePath(path, 'region'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Namespace
+
+  stat(path: string): VolumeStats {
+    const p = this.#path(path, 'stat');
+    const region = this.#manifest.regions.kindOf(p);
+    if (region === 'not-protected') {
+      const s = fs.statSync(this.#realPath(p), { bigint: true });
+      return {
+        type: s.isDirectory() ? 'directory' : 'file', mode: Number(s.mode), size: Number(s.size), mtimeNs: s.mtimeNs,
+        ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs, atimeNs: s.atimeNs, region,
+      };
+    }
+    const entry = this.#lookup(p, 'stat');
+    return {
+      type: entry.type, mode: entry.mode | (entry.type === 'file' ? fs.constants.S_IFREG : fs.constants.S_IFDIR),
+      size: entry.type === 'file' ? this.#sizeOf(entry) : 0, mtimeNs: entry.mtimeNs, ctimeNs: entry.ctimeNs,
+      birthtimeNs: entry.birthtimeNs, atimeNs: entry.atimeNs, region: entry.type === 'file' ? entry.storage : region,
+      ...(entry.type === 'file' ? { tag: entry.tag } : {}),
+    };
+  }
+
+  exists(path: string): boolean {
+    try {
+      this.stat(path);
+      return true;
+    } catch (error) {
+      if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return false;
+      throw error;
+    }
+  }
+
+  /** Names in `path`, sorted. */
+  readdir(path: string): string[] {
+    return this.readdirEntries(path).map((e) => e.name);
+  }
+
+  readdirEntries(path: string): DirectoryEntry[] {
+    const p = this.#path(path, 'scandir');
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') {
+      return fs.readdirSync(this.#realPath(p), { withFileTypes: true })
+        .map((d) => ({ name: d.name, type: (d.isDirectory() ? 'directory' : 'file') as EntryType }))
+        .sort(byName);
+    }
+    const directory = this.#lookup(p, 'scandir');
+    if (directory.type !== 'directory') throw fsError('ENOTDIR', 'scandir', path);
+    const entries: DirectoryEntry[] = [...directory.children!.values()].map((e) => ({ name: e.name, type: e.type }));
+    for (const name of this.#manifest.regions.passThroughNamesIn(p)) {
+      try {
+        if (fs.statSync(this.#realPath(joinVolumePath(p, name))).isDirectory()) entries.push({ name, type: 'directory' });
+      } catch {
+        // a not-protected region whose directory does not exist (yet)
+      }
+    }
+    return entries.sort(byName);
+  }
+
+  mkdir(path: string, options: { recursive?: boolean; mode?: number } = {}): void {
+    const p = this.#writablePath(path, 'mkdir');
+    const mode = (options.mode ?? 0o777) & 0o7777 & ~process.umask();
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') {
+      fs.mkdirSync(this.#realPath(p), { recursive: options.recursive, mode });
+      return;
+    }
+    if (options.recursive) {
+      let at = ROOT;
+      for (const name of pathComponents(p)) {
+        at = joinVolumePath(at, name);
+        const existing = this.#find(at);
+        if (existing?.type === 'file') throw fsError('ENOTDIR', 'mkdir', path);
+        if (!existing) this.#mkdirOne(at, mode, path);
+      }
+      return;
+    }
+    if (this.#find(p)) throw fsError('EEXIST', 'mkdir', path);
+    this.#mkdirOne(p, mode, path);
+  }
+
+  #mkdirOne(p: string, mode: number, asked: string): void {
+    const parent = this.#parentDirectory(p, 'mkdir', asked);
+    this.#begin();
+    const entry = this.#manifest.allocate('directory', 'encrypted', baseName(p), parent, mode, nowNs());
+    parent.children!.set(entry.name, entry);
+    this.#touch(parent);
+  }
+
+  rmdir(path: string): void {
+    const p = this.#writablePath(path, 'rmdir');
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') return fs.rmdirSync(this.#realPath(p));
+    if (p === ROOT) throw fsError('EBUSY', 'rmdir', path);
+    const entry = this.#lookup(p, 'rmdir');
+    if (entry.type !== 'directory') throw fsError('ENOTDIR', 'rmdir', path);
+    if (entry.children!.size > 0 || this.#manifest.regions.passThroughNamesIn(p).length > 0) throw fsError('ENOTEMPTY', 'rmdir', path);
+    this.#begin();
+    this.#detach(entry);
+  }
+
+  unlink(path: string): void {
+    const p = this.#writablePath(path, 'unlink');
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') return fs.unlinkSync(this.#realPath(p));
+    const entry = this.#lookup(p, 'unlink');
+    if (entry.type === 'directory') throw fsError('EISDIR', 'unlink', path);
+    this.#begin();
+    this.#detach(entry);
+  }
+
+  /** Renames atomically at the next commit; the content is not touched (nor re-encrypted). */
+  rename(from: string, to: string): void {
+    const source = this.#writablePath(from, 'rename');
+    const target = this.#writablePath(to, 'rename');
+    const sourceKind = this.#manifest.regions.kindOf(source), targetKind = this.#manifest.regions.kindOf(target);
+    if (sourceKind === 'not-protected' && targetKind === 'not-protected') return fs.renameSync(this.#realPath(source), this.#realPath(target));
+    const entry = this.#lookup(source, 'rename', from, to);
+    // Moving between regions would change how the bytes are protected: that is a copy, not a rename.
+    if (sourceKind !== targetKind || (entry.type === 'file' && entry.storage !== targetKind)) throw fsError('EXDEV', 'rename', from, to);
+    if (source === target) return;
+    if (entry.type === 'directory' && isWithin(target, source)) throw fsError('EINVAL', 'rename', from, to);
+    const parent = this.#parentDirectory(target, 'rename', from, to);
+    const replaced = parent.children!.get(baseName(target));
+    if (replaced) {
+      if (replaced.type === 'directory' && entry.type !== 'directory') throw fsError('EISDIR', 'rename', from, to);
+      if (replaced.type !== 'directory' && entry.type === 'directory') throw fsError('ENOTDIR', 'rename', from, to);
+      if (replaced.type === 'directory' && replaced.children!.size > 0) throw fsError('ENOTEMPTY', 'rename', from, to);
+    }
+    this.#begin();
+    if (replaced) this.#detach(replaced);
+    entry.parent!.children!.delete(entry.name);
+    this.#touch(entry.parent!);
+    entry.name = baseName(target);
+    entry.parent = parent;
+    parent.children!.set(entry.name, entry);
+    entry.ctimeNs = nowNs();
+    this.#touch(parent);
+    this.#manifest.markDirty(entry);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Files
+
+  /** Opens a file with node's flags ('r', 'r+', 'w', 'wx', 'a', …, or O_* numbers). */
+  async openFile(path: string, flags: string | number = 'r', mode = 0o666): Promise<VolumeFile> {
+    const parsed = parseOpenFlags(flags);
+    const p = this.#path(path, 'open');
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') {
+      if (parsed.write) this.#writable('open', path);
+      const content = await PlainFile.open(this.#realPath(p), parsed.numeric, mode);
+      return this.#handle({ entry: null, content, handles: 0, dirty: false, copied: true }, path, parsed);
+    }
+    const { entry, created } = this.#resolveForOpen(p, path, parsed, mode);
+    let open = this.#open.get(entry);
+    if (!open) {
+      const { content, fresh } = await this.#openContent(entry, created, parsed.truncate, path);
+      open = { entry, content, handles: 0, dirty: fresh, copied: fresh || entry.storage === 'encrypted' };
+      this.#open.set(entry, open);
+    } else if (parsed.truncate && this.#sizeOf(entry) > 0) {
+      const handle = this.#handle(open, path, parsed);
+      await handle.truncate(0);
+      return handle;
+    }
+    if (created || parsed.truncate) this.afterWrite(open);
+    return this.#handle(open, path, parsed);
+  }
+
+  /** Reads a whole file. */
+  async readFile(path: string): Promise<Buffer> {
+    const file = await this.openFile(path, 'r');
+    try {
+      const out = Buffer.allocUnsafe(file.size);
+      let done = 0;
+      while (done < out.length) {
+        const got = await file.read(out, done, out.length - done, done);
+        if (got === 0) break;
+        done += got;
+      }
+      return out.subarray(0, done);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Replaces (or creates) a whole file; parent directories must exist. */
+  async writeFile(path: string, data: Uint8Array | string, mode = 0o666): Promise<void> {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const file = await this.openFile(path, 'w', mode);
+    try {
+      await file.write(bytes, 0, bytes.byteLength, 0);
+    } finally {
+      await file.close();
+    }
+  }
+
+  #resolveForOpen(p: string, asked: string, flags: OpenFlags, mode: number): { entry: Entry; created: boolean } {
+    const existing = this.#find(p, 'open', asked);
+    if (existing) {
+      if (flags.create && flags.exclusive) throw fsError('EEXIST', 'open', asked);
+      if (existing.type === 'directory') throw fsError('EISDIR', 'open', asked);
+      if (flags.write || flags.truncate) this.#writable('open', asked);
+      return { entry: existing, created: false };
+    }
+    if (!flags.create) throw fsError('ENOENT', 'open', asked);
+    this.#writable('open', asked);
+    const parent = this.#parentDirectory(p, 'open', asked);
+    this.#begin();
+    const storage: Storage = this.#manifest.regions.kindOf(p) === 'authenticated' ? 'authenticated' : 'encrypted';
+    const entry = this.#manifest.allocate('file', storage, baseName(p), parent, mode & 0o7777 & ~process.umask(), nowNs());
+    parent.children!.set(entry.name, entry);
+    this.#touch(parent);
+    return { entry, created: true };
+  }
+
+  // Opens the entry's content. A new file, or an existing one opened with O_TRUNC, gets a fresh
+  // object: nothing committed is overwritten, so that costs no journal at all.
+  async #openContent(entry: Entry, create: boolean, truncate: boolean, asked: string): Promise<{ content: FileContent; fresh: boolean }> {
+    const fresh = create || (truncate && entry.size > 0);
+    if (fresh) this.#replaceObject(entry, true);
+    const path = this.#objects.contentPath(entry.objectId, entry.storage);
+    try {
+      if (entry.storage === 'authenticated') {
+        const treePath = this.#objects.treePath(entry.objectId);
+        const content = await AuthenticatedFile.open(path, treePath, {
+          objectId: entry.fileId, create: fresh, readOnly: this.readOnly, chunkSize: this.chunkSize,
+          ...(fresh ? {} : { expectedTag: entry.tag }),
+        });
+        if (fresh) entry.tag = content.tag;
+        return { content, fresh };
+      }
+      const content = await ShieldedFile.open(path, {
+        key: this.#key, create: fresh, readOnly: this.readOnly, journal: this.#journal, chunkSize: this.chunkSize,
+        ...(fresh ? {} : { expectedTag: entry.tag, expectedFileId: entry.fileId }),
+      });
+      if (fresh) {
+        entry.fileId = content.fileId;
+        entry.tag = content.tag;
+      }
+      return { content, fresh };
+    } catch (error) {
+      throw atVolumePath(missingAsIntegrity(error, path, `file ${asked}`), asked);
+    }
+  }
+
+  // Points the entry at a new object (empty, or a copy made by the caller); the old one is garbage
+  // once the commit stands.
+  #replaceObject(entry: Entry, empty: boolean): void {
+    if (entry.objectId !== NO_OBJECT) this.#garbage.push(...this.#objects.filesOf(entry.objectId, entry.storage));
+    entry.objectId = randomId();
+    if (empty) {
+      if (entry.storage === 'authenticated') entry.fileId = randomId();
+      entry.size = 0;
+    }
+    this.#created.push(...this.#objects.filesOf(entry.objectId, entry.storage));
+    this.#manifest.markDirty(entry);
+  }
+
+  #handle(open: OpenContent, path: string, flags: OpenFlags): VolumeFile {
+    open.handles++;
+    return new VolumeFile(this, open, path, flags);
+  }
+
+  // FileHost: what the volume does around a handle's writes and closes.
+
+  beforeWrite(open: OpenContent, path: string): void {
+    if (!open.entry) return;
+    this.#writable('write', path);
+    this.#begin();
+    if (!open.copied) {
+      open.content.closeSync();
+      open.content = this.#copyAuthenticated(open.entry, path);
+      open.copied = true;
+    }
+  }
+
+  async beforeWriteAsync(open: OpenContent, path: string): Promise<void> {
+    this.beforeWrite(open, path);
+  }
+
+  afterWrite(open: OpenContent): void {
+    open.dirty = true;
+    if (!open.entry) return;
+    open.entry.mtimeNs = open.entry.ctimeNs = nowNs();
+    this.#manifest.markDirty(open.entry);
+  }
+
+  release(open: OpenContent): void {
+    if (--open.handles > 0) return;
+    this.#forget(open);
+    this.#record(open, open.content.closeSync());
+  }
+
+  async releaseAsync(open: OpenContent): Promise<void> {
+    if (--open.handles > 0) return;
+    this.#forget(open);
+    this.#record(open, await open.content.close());
+  }
+
+  #forget(open: OpenContent): void {
+    this.#open.delete(open.entry ?? '');
+  }
+
+  // The manifest learns a content's flushed tag and size (written to disk at the next commit).
+  #record(open: OpenContent, tag: string): void {
+    if (!open.entry || !open.dirty) return;
+    open.entry.tag = tag;
+    open.entry.size = open.content.size;
+    open.dirty = false;
+    this.#manifest.markDirty(open.entry);
+  }
+
+  // Authenticated content is plaintext with a hash list and has no journal, so its first write in a
+  // transaction goes to a copy: the committed object stays intact until the commit stands.
+  #copyAuthenticated(entry: Entry, asked: string): FileContent {
+    const from = this.#objects.filesOf(entry.objectId, 'authenticated');
+    this.#replaceObject(entry, false);
+    const to = this.#objects.filesOf(entry.objectId, 'authenticated');
+    from.forEach((source, i) => fs.copyFileSync(source, to[i]!, fs.constants.COPYFILE_FICLONE));
+    try {
+      return AuthenticatedFile.openSync(to[0]!, to[1]!, { objectId: entry.fileId, expectedTag: entry.tag });
+    } catch (error) {
+      throw atVolumePath(error, asked);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Commit, verify, close
+
+  /**
+   * Makes every change since the last commit durable and advances the tag in the tag store; resolves
+   * to the new tag. With nothing changed it resolves to the current tag and writes nothing.
+   */
+  async commit(): Promise<string> {
+    this.#usable();
+    if (this.readOnly) return this.#tag;
+    try {
+      for (const open of this.#open.values()) {
+        if (open.dirty) this.#record(open, await open.content.flush());
+      }
+      if (!this.#changed) return this.#tag;
+      if (this.updatePolicy === 'ephemeral') return this.#tag;  // discarded at close, never durable
+      const next = volumeTag(this.#key, this.id, await this.#manifest.writeChanges());
+      if (this.#store && !(await this.#store.compareAndSet(this.id, this.#tag, next))) {
+        throw shieldError('EROLLBACK', `tag store ${this.#store.url} no longer holds the tag this volume was opened at: ` +
+          'another writer committed, or the store was reset; nothing was committed. Reopen the volume', this.directory);
+      }
+      this.#journal!.finish();  // the commit stands from here (the store said yes, or there is no store)
+      this.#tag = next;
+      this.#changed = false;
+      this.#created = [];
+      for (const open of this.#open.values()) open.copied = open.entry?.storage !== 'authenticated';
+      const garbage = this.#garbage.filter((path) => ![...this.#open.values()].some((o) => o.entry && this.#objects.filesOf(o.entry.objectId, o.entry.storage).includes(path)));
+      this.#garbage = [];
+      this.#objects.remove(garbage);
+      return next;
+    } catch (error) {
+      // Unknown how far the commit got: refuse further use; the next open recovers from the journal.
+      this.#broken = error as Error;
+      throw error;
+    }
+  }
+
+  /** Reads every byte of every file (each verified on the way); reports problems instead of stopping. */
+  async verify(onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<VerifyReport> {
+    this.#usable();
+    const files: [string, Entry][] = [];
+    const pending: [string, Entry][] = [[ROOT, this.#manifest.root]];
+    while (pending.length > 0) {
+      const [path, entry] = pending.pop()!;
+      if (entry.type === 'file') files.push([path, entry]);
+      else for (const child of entry.children!.values()) pending.push([joinVolumePath(path, child.name), child]);
+    }
+    files.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const total = files.reduce((sum, [, e]) => sum + this.#sizeOf(e), 0);
+    const report: VerifyReport = { files: files.length, bytes: 0, problems: [] };
+    const piece = Buffer.allocUnsafe(VERIFY_PIECE);
+    for (const [path, entry] of files) {
+      try {
+        const file = await this.openFile(path, 'r');
+        try {
+          for (let at = 0; ;) {
+            const got = await file.read(piece, 0, piece.length, at);
+            if (got === 0) break;
+            at += got;
+            report.bytes += got;
+            onProgress?.(report.bytes, total);
+          }
+        } finally {
+          await file.close();
+        }
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        report.problems.push({ path, code: e.code ?? 'EIO', message: e.message });
+      }
+    }
+    piece.fill(0);
+    return report;
+  }
+
+  /**
+   * Commits (rollback-protected, no-rollback-protection) or discards every change (ephemeral), closes
+   * the files and releases the lock. A volume whose commit failed is closed without committing.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (!this.#broken && !this.readOnly) {
+        if (this.updatePolicy === 'ephemeral') await this.#discardChanges();
+        else await this.commit();
+      }
+    } finally {
+      await this.#abandon();
+    }
+  }
+
+  /** Closes without committing: every change since the last commit is undone; the tag store is not touched. */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (!this.#broken && !this.readOnly) await this.#discardChanges();
+    } finally {
+      await this.#abandon();
+    }
+  }
+
+  async #discardChanges(): Promise<void> {
+    for (const open of this.#open.values()) await open.content.close();
+    this.#open.clear();
+    if (this.#journal?.active) {
+      const journalPath = join(this.#meta, 'journal');
+      native.rollBackJournal(journalPath, this.#meta, this.#key);
+      native.discardJournal(journalPath);
+    }
+    this.#objects.remove(this.#created);
+  }
+
+  // Closes everything without committing; the journal, if any, stays for the next open.
+  async #abandon(): Promise<void> {
+    this.#closed = true;
+    for (const open of this.#open.values()) {
+      try {
+        await open.content.close();
+      } catch {
+        // closing after a failure: the journal protects what was committed
+      }
+    }
+    this.#open.clear();
+    try {
+      await this.#manifest?.close();
+    } catch {
+      // as above
+    }
+    this.#lock?.release();
+    if (this.#ownsStore) await this.#store?.close();
+    wipeKey(this.#key);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  #usable(): void {
+    if (this.#closed) throw shieldError('EBADF', `volume ${this.directory} is closed`, this.directory);
+    if (this.#broken) {
+      throw shieldError((this.#broken as NodeJS.ErrnoException).code ?? 'EIO', `volume ${this.directory} is unusable after a failed commit ` +
+        `(${this.#broken.message}); close and reopen it`, this.directory);
+    }
+  }
+
+  #writable(syscall: string, path: string): void {
+    this.#usable();
+    if (this.readOnly) throw fsError('EROFS', syscall, path);
+  }
+
+  #path(path: string, syscall: string): string {
+    this.#usable();
+    return normalizeVolumePath(path, syscall);
+  }
+
+  #writablePath(path: string, syscall: string): string {
+    this.#writable(syscall, path);
+    return normalizeVolumePath(path, syscall);
+  }
+
+  // First change of a transaction: the journal is made durable before anything is overwritten.
+  #begin(): void {
+    this.#changed = true;
+    if (!this.#journal!.active) {
+      const context = Buffer.concat([Buffer.from(this.id, 'hex'), Buffer.from(this.#tag, 'hex')]);
+      this.#journal!.begin(context);
+    }
+  }
+
+  #realPath(p: string): string {
+    return join(this.directory, ...pathComponents(p));
+  }
+
+  #find(p: string, syscall = 'stat', asked = p): Entry | null {
+    let entry = this.#manifest.root;
+    for (const name of pathComponents(p)) {
+      if (entry.type !== 'directory') throw fsError('ENOTDIR', syscall, asked);
+      const child = entry.children!.get(name);
+      if (!child) return null;
+      entry = child;
+    }
+    return entry;
+  }
+
+  #lookup(p: string, syscall: string, asked = p, dest?: string): Entry {
+    const entry = this.#find(p, syscall, asked);
+    if (!entry) throw fsError('ENOENT', syscall, asked, dest);
+    return entry;
+  }
+
+  #parentDirectory(p: string, syscall: string, asked: string, dest?: string): Entry {
+    const parentPath = parentOf(p);
+    const parent = this.#find(parentPath, syscall, dest ?? asked);
+    if (!parent) throw fsError('ENOENT', syscall, asked, dest);
+    if (parent.type !== 'directory') throw fsError('ENOTDIR', syscall, asked, dest);
+    if (this.#manifest.regions.kindOf(parentPath) === 'not-protected') throw fsError('EXDEV', syscall, asked, dest);
+    return parent;
+  }
+
+  #detach(entry: Entry): void {
+    const parent = entry.parent!;
+    parent.children!.delete(entry.name);
+    this.#touch(parent);
+    if (entry.type === 'file') this.#garbage.push(...this.#objects.filesOf(entry.objectId, entry.storage));
+    this.#manifest.release(entry);
+  }
+
+  #touch(directory: Entry): void {
+    directory.mtimeNs = directory.ctimeNs = nowNs();
+    this.#manifest.markDirty(directory);
+  }
+
+  #sizeOf(entry: Entry): number {
+    return this.#open.get(entry)?.content.size ?? entry.size;
+  }
+
+  #referencedObjects(): Set<string> {
+    const referenced = new Set<string>();
+    const pending: Entry[] = [this.#manifest.root];
+    while (pending.length > 0) {
+      const entry = pending.pop()!;
+      if (entry.type === 'directory') pending.push(...entry.children!.values());
+      else for (const path of this.#objects.filesOf(entry.objectId, entry.storage)) referenced.add(path);
+    }
+    return referenced;
+  }
+}
+
+function volumeTag(key: Uint8Array, id: string, manifestTag: string): string {
+  return native.keyedDigest(key, VOLUME_TAG_LABEL, Buffer.concat([Buffer.from(id, 'hex'), Buffer.from(manifestTag, 'hex')])).toString('hex');
+}
+
+function storeFor(policy: UpdatePolicy, tagStore: string | TagStore | undefined): { store: TagStore | null; owned: boolean } {
+  if (policy === 'no-rollback-protection') return { store: null, owned: false };
+  if (tagStore !== undefined && typeof tagStore !== 'string') return { store: tagStore, owned: false };
+  return { store: openTagStore(tagStore), owned: true };
+}
+
+function checkRegionNesting(table: RegionTable): RegionTable {
+  for (const region of table.regions) {
+    if (region.kind === 'not-protected' || region.path === ROOT) continue;
+    if (region.path !== ROOT && table.kindOf(parentOf(region.path)) === 'not-protected') {
+      throw invalidArgument(`region ${region.path} (${region.kind}) lies inside a not-protected region: nothing there is protected`);
+    }
+  }
+  if (table.kindOf(ROOT) === 'not-protected') throw invalidArgument('the volume root cannot be not-protected');
+  return table;
+}
+
+// A file the manifest lists that is gone from disk is an attack on completeness, not ENOENT.
+function missingAsIntegrity(error: unknown, path: string, what: string): unknown {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return error;
+  return shieldError('EINTEGRITY', `${what} is listed in the manifest but its content ${path} is missing: ` +
+    'it was deleted from the volume directory; restore the volume from a trusted copy', path);
+}
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function byName(a: DirectoryEntry, b: DirectoryEntry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

@@ -1,0 +1,3 @@
+import type { Volume } from '../../lib/volume.js';
+export declare const BASE_FILES: Record<string, Buffer>;
+export declare const WORKLOADS: Record<string, (volume: Volume) => Promise<void>>;

@@ -1,0 +1,424 @@
+// Tag stores: one contract, checked against every backend (memory, file, a real etcd), plus what
+// each backend promises on its own (the file store's atomic replace and locking, etcd's failover and
+// fast failure when unreachable).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Etcd3 } from 'etcd3';
+import { FileTagStore } from '../lib/file-tag-store.js';
+import { native } from '../lib/native.js';
+import { defaultTagStoreUrl, openTagStore, type TagStore } from '../lib/tag-store.js';
+import { ETCD_INSTALL_HINT, findEtcdBinary, startEtcdServer, unusedPort, type EtcdServer } from './support/etcd-server.js';
+import { useTempDir } from './support/temp.js';
+
+const temp = useTempDir('shieldfs-tags-');
+const tagStoreModule = fileURLToPath(new URL('../lib/tag-store.ts', import.meta.url));
+
+const newVolumeId = () => randomBytes(16).toString('hex');
+/** The tag that encodes counter value n, so concurrent incrementers can read back the count. */
+const tagOf = (n: number) => n.toString(16).padStart(64, '0');
+const randomTag = () => randomBytes(32).toString('hex');
+
+function expectCode(code: string) {
+  return expect.objectContaining({ code });
+}
+
+/** The behaviour every tag store promises. `url()` is read when a test runs (etcd starts in beforeAll). */
+function contract(url: () => string) {
+  const stores: TagStore[] = [];
+  const open = () => {
+    const store = openTagStore(url());
+    stores.push(store);
+    return store;
+  };
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('does not know a volume it was never told about', async () => {
+    expect(await open().get(newVolumeId())).toBeNull();
+  });
+
+  it('sets the first tag only when the volume is unknown', async () => {
+    const store = open();
+    const volume = newVolumeId();
+    const [first, second] = [randomTag(), randomTag()];
+    expect(await store.compareAndSet(volume, null, first)).toBe(true);
+    expect(await store.get(volume)).toBe(first);
+    expect(await store.compareAndSet(volume, null, second)).toBe(false);
+    expect(await store.get(volume)).toBe(first);
+  });
+
+  it('refuses a compare-and-set from a tag that is not the stored one', async () => {
+    const store = open();
+    const volume = newVolumeId();
+    const stored = randomTag();
+    await store.compareAndSet(volume, null, stored);
+    expect(await store.compareAndSet(volume, randomTag(), randomTag())).toBe(false);
+    expect(await store.get(volume)).toBe(stored);
+  });
+
+  it('follows a chain of commits, and a reopened store sees the last one', async () => {
+    const store = open();
+    const volume = newVolumeId();
+    let current: string | null = null;
+    for (let step = 0; step < 10; step++) {
+      const next = randomTag();
+      expect(await store.compareAndSet(volume, current, next)).toBe(true);
+      current = next;
+    }
+    expect(await store.get(volume)).toBe(current);
+    expect(await open().get(volume)).toBe(current);
+  });
+
+  it('keeps volumes apart', async () => {
+    const store = open();
+    const [a, b] = [newVolumeId(), newVolumeId()];
+    const tagA = randomTag();
+    await store.compareAndSet(a, null, tagA);
+    expect(await store.get(b)).toBeNull();
+    expect(await store.compareAndSet(b, null, randomTag())).toBe(true);
+    expect(await store.get(a)).toBe(tagA);
+  });
+
+  it('lets exactly one of many concurrent compare-and-sets win each round', async () => {
+    const store = open();
+    const other = open();
+    const volume = newVolumeId();
+    let current: string | null = null;
+    for (let round = 0; round < 5; round++) {
+      const candidates = Array.from({ length: 8 }, randomTag);
+      const outcomes = await Promise.all(candidates.map((next, i) =>
+        (i % 2 ? other : store).compareAndSet(volume, current, next)));
+      expect(outcomes.filter(Boolean)).toHaveLength(1);
+      const winner = candidates[outcomes.indexOf(true)]!;
+      expect(await store.get(volume)).toBe(winner);
+      current = winner;
+    }
+  });
+
+  it('rejects malformed volume ids and tags with EINVAL', async () => {
+    const store = open();
+    const volume = newVolumeId();
+    for (const badId of ['', 'abc', volume.toUpperCase(), `${volume}0`, 'g'.repeat(32), 42, null]) {
+      await expect(store.get(badId as string)).rejects.toThrow(/EINVAL: volume id must be 32 lowercase hex digits/);
+      await expect(store.compareAndSet(badId as string, null, randomTag())).rejects.toEqual(expectCode('EINVAL'));
+    }
+    for (const badTag of ['', randomTag().toUpperCase(), randomTag().slice(1), `${randomTag()}00`, 7, undefined]) {
+      await expect(store.compareAndSet(volume, null, badTag as string)).rejects.toThrow(/EINVAL: next tag must be a tag of 64/);
+      await expect(store.compareAndSet(volume, badTag as string, randomTag())).rejects.toThrow(/EINVAL: expected tag/);
+    }
+    expect(await store.get(volume)).toBeNull();
+  });
+
+  it('refuses to work once closed', async () => {
+    const store = open();
+    await store.close();
+    await expect(store.get(newVolumeId())).rejects.toEqual(expectCode('EBADF'));
+    await expect(store.compareAndSet(newVolumeId(), null, randomTag())).rejects.toEqual(expectCode('EBADF'));
+  });
+}
+
+/**
+ * Runs `processes` child processes that each commit `increments` counter increments to one volume,
+ * all starting at the same moment and retrying on conflict. A lost update shows as a final count
+ * below the total.
+ */
+async function incrementConcurrently(url: string, processes: number, increments: number) {
+  const volume = newVolumeId();
+  const incrementers = Array.from({ length: processes }, () => startIncrementer(url, volume, increments));
+  await Promise.all(incrementers.map((incrementer) => incrementer.ready));
+  for (const incrementer of incrementers) incrementer.go();
+  const reports = await Promise.all(incrementers.map((incrementer) => incrementer.report));
+  const store = openTagStore(url);
+  const final = await store.get(volume);
+  await store.close();
+  return {
+    count: final === null ? 0 : parseInt(final, 16),
+    conflicts: reports.reduce((sum, report) => sum + report.conflicts, 0),
+  };
+}
+
+const INCREMENTER = `
+  const { openTagStore } = await import(process.argv[1]);
+  const [url, volume, increments] = [process.argv[2], process.argv[3], Number(process.argv[4])];
+  const store = openTagStore(url);
+  console.log('ready');
+  await new Promise((resolve) => process.stdin.once('data', resolve));
+  process.stdin.destroy();
+  let done = 0, conflicts = 0;
+  while (done < increments) {
+    const current = await store.get(volume);
+    const next = ((current === null ? 0 : parseInt(current, 16)) + 1).toString(16).padStart(64, '0');
+    if (await store.compareAndSet(volume, current, next)) done++; else conflicts++;
+  }
+  await store.close();
+  console.log(JSON.stringify({ done, conflicts }));`;
+
+function startIncrementer(url: string, volume: string, increments: number) {
+  const child = spawn(process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', INCREMENTER, tagStoreModule, url, volume, String(increments)],
+    { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => { stderr += text; });
+  const exited = new Promise<string>((resolveExit, reject) => child.once('exit', (code) => {
+    if (code === 0) resolveExit(stdout);
+    else reject(new Error(`incrementer exited with ${code}:\n${stderr}`));
+  }));
+  const ready = new Promise<void>((resolveReady, reject) => {
+    child.stdout.on('data', (text: string) => {
+      stdout += text;
+      if (stdout.startsWith('ready\n')) resolveReady();
+    });
+    exited.then(() => reject(new Error('incrementer exited before it was ready')), reject);
+  });
+  const report = exited.then((output) => JSON.parse(output.slice('ready\n'.length)) as { done: number; conflicts: number });
+  return { ready, report, go: () => child.stdin.write('go\n') };
+}
+
+describe('memory tag store', () => {
+  contract(() => 'memory:contract');
+
+  it('shares tags between stores of the same name only', async () => {
+    const volume = newVolumeId();
+    const tag = randomTag();
+    await openTagStore('memory:shared').compareAndSet(volume, null, tag);
+    expect(await openTagStore('memory:shared').get(volume)).toBe(tag);
+    expect(await openTagStore('memory:another').get(volume)).toBeNull();
+  });
+});
+
+describe('file tag store', () => {
+  contract(() => `file:${temp('contract/tags.json')}`);
+
+  it('writes the documented format, 0600 in a 0700 directory, and leaves no temporary files', async () => {
+    const path = temp('format/sub/tags.json');
+    const store = openTagStore(`file:${path}`);
+    const volume = newVolumeId();
+    let current: string | null = null;
+    for (let step = 0; step < 5; step++) {
+      const next = randomTag();
+      await store.compareAndSet(volume, current, next);
+      current = next;
+    }
+    const record = JSON.parse(readFileSync(path, 'utf8'));
+    expect(record).toEqual({
+      format: 'shieldfs-tags',
+      version: 1,
+      volumes: { [volume]: { tag: current, updated: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) } },
+    });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(temp('format/sub')).mode & 0o777).toBe(0o700);
+    expect(readdirSync(temp('format/sub')).sort()).toEqual(['tags.json', 'tags.json.lock']);
+  });
+
+  it('refuses a damaged store file and never overwrites it', async () => {
+    const damages = [
+      'not json {',
+      '[]',
+      JSON.stringify({ format: 'something-else', version: 1, volumes: {} }),
+      JSON.stringify({ format: 'shieldfs-tags', version: 2, volumes: {} }),
+      JSON.stringify({ format: 'shieldfs-tags', version: 1, volumes: [] }),
+      JSON.stringify({ format: 'shieldfs-tags', version: 1, volumes: { nothex: { tag: tagOf(1), updated: 'x' } } }),
+      JSON.stringify({ format: 'shieldfs-tags', version: 1, volumes: { [newVolumeId()]: { tag: 'short', updated: 'x' } } }),
+      JSON.stringify({ format: 'shieldfs-tags', version: 1, volumes: { [newVolumeId()]: { tag: tagOf(1) } } }),
+    ];
+    for (const [i, damage] of damages.entries()) {
+      const path = temp(`damaged-${i}.json`);
+      writeFileSync(path, damage);
+      const store = openTagStore(`file:${path}`);
+      await expect(store.get(newVolumeId())).rejects.toThrow(/EINVAL: tag store file:.* is damaged: .*trusted record.*do not delete or overwrite it/);
+      await expect(store.compareAndSet(newVolumeId(), null, randomTag())).rejects.toEqual(expect.objectContaining({ code: 'EINVAL', path }));
+      expect(readFileSync(path, 'utf8')).toBe(damage);
+    }
+  });
+
+  it('reports a store path it cannot read with the underlying code', async () => {
+    const directory = temp('a-directory');
+    mkdirSync(directory);
+    const store = openTagStore(`file:${directory}`);
+    await expect(store.get(newVolumeId())).rejects.toThrow(/^EISDIR: could not read tag store file:.*a-directory/);
+  });
+
+  it('waits for a lock another holder keeps, then fails with EBUSY naming the store', async () => {
+    const path = temp('held/tags.json');
+    mkdirSync(temp('held'));
+    const held = native.lockFile(`${path}.lock`, true);
+    try {
+      const store = new FileTagStore(path, { lockTimeoutMs: 300 });
+      await expect(store.compareAndSet(newVolumeId(), null, randomTag()))
+        .rejects.toThrow(new RegExp(`^EBUSY: tag store file:${path}: another process has held ${path}\\.lock`));
+      // Readers never wait for writers.
+      expect(await store.get(newVolumeId())).toBeNull();
+    } finally {
+      held.release();
+    }
+    expect(await new FileTagStore(path).compareAndSet(newVolumeId(), null, randomTag())).toBe(true);
+  });
+
+  it('loses no update when several processes increment one volume at once', async () => {
+    const path = temp('processes/tags.json');
+    const { count, conflicts } = await incrementConcurrently(`file:${path}`, 4, 25);
+    expect(count).toBe(100);
+    console.log(`file store: 4 processes × 25 increments, ${conflicts} conflicts retried`);
+    expect(readdirSync(temp('processes')).sort()).toEqual(['tags.json', 'tags.json.lock']);
+  });
+});
+
+describe('tag store URLs', () => {
+  it('opens memory stores, with or without a name', () => {
+    expect(openTagStore('memory:').url).toBe('memory:default');
+    expect(openTagStore('memory:tests').url).toBe('memory:tests');
+  });
+
+  it('resolves file paths: absolute, relative to cwd, ~, file:// URLs and bare paths', () => {
+    expect(openTagStore('file:/var/lib/tags.json').url).toBe('file:/var/lib/tags.json');
+    expect(openTagStore('file:state/tags.json').url).toBe(`file:${resolve('state/tags.json')}`);
+    expect(openTagStore('file:~/tags.json').url).toBe(`file:${join(homedir(), 'tags.json')}`);
+    expect(openTagStore('file:///var/lib/my%20tags.json').url).toBe('file:/var/lib/my tags.json');
+    expect(openTagStore('/var/lib/tags.json').url).toBe('file:/var/lib/tags.json');
+    expect(openTagStore('tags.json').url).toBe(`file:${resolve('tags.json')}`);
+    expect(openTagStore('~/x/tags.json').url).toBe(`file:${join(homedir(), 'x/tags.json')}`);
+    expect(() => openTagStore('file:')).toThrow(/EINVAL: .*names no file/);
+  });
+
+  it('parses etcd endpoints and the key prefix', () => {
+    expect(openTagStore('etcd://127.0.0.1:2379').url).toBe('etcd://127.0.0.1:2379/shieldfs/tags/');
+    expect(openTagStore('etcd://a.example:2379,b.example:2379,[::1]:2379/app/volumes').url)
+      .toBe('etcd://a.example:2379,b.example:2379,[::1]:2379/app/volumes/');
+    expect(openTagStore('ETCD://h:1/p/').url).toBe('etcd://h:1/p/');
+    for (const bad of ['etcd://', 'etcd://host', 'etcd://host:0', 'etcd://host:65536', 'etcd://h:1,,h:2', 'etcd:h:1']) {
+      expect(() => openTagStore(bad), bad).toThrow(/EINVAL: .*etcd:\/\/HOST:PORT/);
+    }
+  });
+
+  it('names the supported schemes when given another one', () => {
+    expect(() => openTagStore('redis://localhost:6379')).toThrow(
+      /EINVAL: .*unknown scheme "redis:"; supported: file:PATH .*etcd:\/\/HOST:PORT.*memory:/);
+    expect(() => openTagStore('')).toThrow(/EINVAL/);
+  });
+
+  it('defaults to SHIELD_TAG_STORE, else a file in the home directory', () => {
+    vi.stubEnv('SHIELD_TAG_STORE', '');
+    try {
+      expect(defaultTagStoreUrl()).toBe(`file:${homedir()}/.shieldfs/tags.json`);
+      expect(openTagStore().url).toBe(`file:${homedir()}/.shieldfs/tags.json`);
+      vi.stubEnv('SHIELD_TAG_STORE', 'memory:from-env');
+      expect(defaultTagStoreUrl()).toBe('memory:from-env');
+      expect(openTagStore().url).toBe('memory:from-env');
+      expect(openTagStore(undefined).url).toBe('memory:from-env');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+const etcdBinary = findEtcdBinary();
+const etcdRequired = process.env.SHIELDFS_REQUIRE_ETCD === '1';
+const etcdMissing = etcdBinary === null && !etcdRequired;
+if (etcdMissing) console.warn(`etcd tag store tests skipped: no etcd binary on PATH; ${ETCD_INSTALL_HINT}`);
+
+describe.skipIf(etcdMissing)(`etcd tag store${etcdMissing ? ` (skipped: no etcd on PATH; ${ETCD_INSTALL_HINT})` : ''}`, () => {
+  let server: EtcdServer | undefined;
+  beforeAll(async () => {
+    if (etcdBinary === null) {
+      throw new Error(`SHIELDFS_REQUIRE_ETCD=1 but there is no etcd binary on PATH: ${ETCD_INSTALL_HINT}`);
+    }
+    server = await startEtcdServer(etcdBinary);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const running = () => {
+    if (!server) throw new Error('etcd did not start');
+    return server;
+  };
+
+  contract(() => running().url);
+
+  it('keeps each tag under PREFIX + volume id, apart from other prefixes, and checks what it reads', async () => {
+    const volume = newVolumeId();
+    const [tagA, tagB] = [randomTag(), randomTag()];
+    const a = openTagStore(`${running().url}/team-a`);
+    const b = openTagStore(`${running().url}/team-b/`);
+    const raw = new Etcd3({ hosts: `http://${running().endpoint}` });
+    try {
+      expect(await a.compareAndSet(volume, null, tagA)).toBe(true);
+      expect(await b.get(volume)).toBeNull();
+      expect(await b.compareAndSet(volume, null, tagB)).toBe(true);
+      expect(await raw.get(`team-a/${volume}`).string()).toBe(tagA);
+      expect(await raw.get(`team-b/${volume}`).string()).toBe(tagB);
+      await raw.put(`team-a/${volume}`).value('not a tag');
+      await expect(a.get(volume)).rejects.toThrow(/^EINVAL: tag store etcd:.*team-a.* holds "not a tag", not a tag/);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      raw.close();
+    }
+  });
+
+  it('fails over from an endpoint nobody listens on to one that works', async () => {
+    const dead = await unusedPort();
+    const store = openTagStore(`etcd://127.0.0.1:${dead},${running().endpoint}`);
+    try {
+      const volume = newVolumeId();
+      let current: string | null = null;
+      for (let step = 0; step < 10; step++) {
+        const next = randomTag();
+        expect(await store.compareAndSet(volume, current, next)).toBe(true);
+        expect(await store.get(volume)).toBe(next);
+        current = next;
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('loses no update when several processes increment one volume at once', async () => {
+    const { count, conflicts } = await incrementConcurrently(running().url, 4, 25);
+    expect(count).toBe(100);
+    console.log(`etcd store: 4 processes × 25 increments, ${conflicts} conflicts retried`);
+  });
+});
+
+// These need no etcd server: they are about what happens when there is none.
+describe('etcd tag store without a reachable etcd', () => {
+  // The timeouts are the point: without a deadline these calls would wait for minutes.
+  it('fails at once with ECONNREFUSED and says which store and what to do', { timeout: 5_000 }, async () => {
+    const port = await unusedPort();
+    const store = openTagStore(`etcd://127.0.0.1:${port}`);
+    try {
+      await expect(store.get(newVolumeId())).rejects.toThrow(new RegExp(
+        `^ECONNREFUSED: tag store etcd://127\\.0\\.0\\.1:${port}/shieldfs/tags/: could not read the tag of volume .*` +
+        `Check that etcd is running and reachable at 127\\.0\\.0\\.1:${port}`));
+      await expect(store.compareAndSet(newVolumeId(), null, randomTag())).rejects.toEqual(
+        expect.objectContaining({ code: 'ECONNREFUSED', message: expect.stringMatching(/could not update the tag/) }));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('gives up within seconds on an endpoint that accepts connections but never answers', { timeout: 10_000 }, async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((listening) => silent.listen(0, '127.0.0.1', listening));
+    const { port } = silent.address() as { port: number };
+    const store = openTagStore(`etcd://127.0.0.1:${port}`);
+    try {
+      await expect(store.get(newVolumeId())).rejects.toEqual(expect.objectContaining({
+        code: 'ETIMEDOUT', message: expect.stringMatching(/^ETIMEDOUT: tag store etcd:.*no answer within/),
+      }));
+    } finally {
+      await store.close();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+});
