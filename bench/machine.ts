@@ -44,7 +44,7 @@ export function freeBytes(dir: string): number {
 }
 
 // The mount with the longest prefix of `dir` in /proc/mounts: "ext4 on /dev/vda (/)".
-function filesystemOf(dir: string): string {
+export function filesystemOf(dir: string): string {
   let best = { point: '', text: 'unknown' };
   for (const line of readOr('/proc/mounts').split('\n')) {
     const [device, point, type] = line.split(' ');

@@ -3,15 +3,25 @@ import type { GocryptfsMount } from './gocryptfs.js';
 import type { Machine } from './machine.js';
 import type { OpenLatency } from './open-latency.js';
 import type { PeakRss } from './peak-rss.js';
+import { volumeReport, type VolumeResults } from './volume-report.js';
 import type { Figures, WorkloadSettings } from './workloads.js';
 
 export type Outcome<T> = T | { unavailable: string };
 
-export interface Results {
+export type Section = 'files' | 'volumes';
+
+/** One run: the file section, the volumes section, or both (`--only`). */
+export interface Results extends Partial<FileResults> {
   date: string;
+  /** The sections this run measured. */
+  sections: Section[];
   /** Share of the CPUs busy in the second before and after the run: anything else running skews the figures. */
   cpuBusy: { before: number; after: number };
   machine: Machine;
+  volumes?: VolumeResults;
+}
+
+export interface FileResults {
   settings: WorkloadSettings & {
     sequentialOpBytes: number;
     randomOpBytes: number;
@@ -41,7 +51,7 @@ export interface Target {
 }
 
 export interface Report {
-  ratios: Record<string, Rates | number>;
+  ratios: Record<string, Rates | number> & { volumes?: Record<string, number> };
   targets: Target[];
   table: string;
 }
@@ -84,6 +94,32 @@ const SHIELD = 'shieldfs sync';  // the shieldfs figure every cross-system ratio
 const CEILING = 'AES-GCM ceiling';
 
 export function report(results: Results): Report {
+  const files = results.subjects ? fileReport(results as Results & FileResults) : undefined;
+  const volumes = results.volumes ? volumeReport(results.volumes) : undefined;
+  const targets = [...(files?.targets ?? []), ...(volumes?.targets ?? [])];
+  const { machine, cpuBusy } = results;
+  const out = [
+    `shieldfs benchmark · ${machine.cpu}, ${machine.logicalCpus} CPUs, ${machine.memoryGiB} GiB · node ${machine.node}, ` +
+      `OpenSSL ${machine.openssl} · ${machine.filesystem}`,
+    ...(Math.max(cpuBusy.before, cpuBusy.after) > 0.2
+      ? [`WARNING: other processes kept the CPUs ${percent(cpuBusy.before, 0)} busy before the run and ` +
+          `${percent(cpuBusy.after, 0)} after it: figures are noisy, rerun on a quiet machine`]
+      : []),
+    ...(files?.lines ?? []),
+    ...(files && volumes ? [''] : []),
+    ...(volumes?.lines ?? []),
+    '',
+    'Targets',
+    ...targets.map((t) => `  ${t.met === null ? '[n/a    ]' : t.met ? '[met    ]' : '[NOT met]'} ${t.goal}: ${t.detail}`),
+  ];
+  return {
+    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}) },
+    targets,
+    table: out.join('\n'),
+  };
+}
+
+function fileReport(results: Results & FileResults): { ratios: Record<string, Rates | number>; targets: Target[]; lines: string[] } {
   const { ceiling } = results;
   const ceilingRates = (bps: number): Rates => ({ seqWrite: bps, seqWriteBeforeFlush: bps, seqRead: bps });
   const measured = new Map<string, Outcome<Rates>>();
@@ -149,11 +185,10 @@ export function report(results: Results): Report {
     );
   }
 
-  const targets = evaluate(results, ratios, openRatio);
   return {
     ratios: openRatio === undefined ? ratios : { ...ratios, 'open 4 GiB / 4 KiB': openRatio },
-    targets,
-    table: render(results, rows, targets),
+    targets: evaluate(results, ratios, openRatio),
+    lines: render(results, rows),
   };
 
   function cellsOf(rates: Rates): string[] {
@@ -167,7 +202,7 @@ export function report(results: Results): Report {
 
 // ----- targets -----
 
-function evaluate(results: Results, ratios: Record<string, Rates>, open: number | undefined): Target[] {
+function evaluate(results: FileResults, ratios: Record<string, Rates>, open: number | undefined): Target[] {
   const ceiling = ratios[`${SHIELD} / ${CEILING}`];
   const gocryptfs = ratios[`${SHIELD} / gocryptfs`];
   const node = ratios[`${SHIELD} / node:fs sync`];
@@ -206,8 +241,8 @@ function evaluate(results: Results, ratios: Record<string, Rates>, open: number 
 
 type Row = { label: string; cells: string[] } | { label: string; span: string } | 'rule';
 
-function render(results: Results, rows: Row[], targets: Target[]): string {
-  const { settings, machine } = results;
+function render(results: FileResults, rows: Row[]): string[] {
+  const { settings } = results;
   const heads = [['', ''], ...columns.map((c) => [...COLUMNS[c].head])];
   const body = rows.filter((r): r is Exclude<Row, 'rule'> => r !== 'rule');
   const widths = heads.map((head, i) =>
@@ -218,16 +253,10 @@ function render(results: Results, rows: Row[], targets: Target[]): string {
   const rule = '─'.repeat(widths.reduce((a, b) => a + b + 2, -2));
 
   const count = (n: number) => n.toLocaleString('en-US');
-  const out = [
-    `shieldfs benchmark · ${machine.cpu}, ${machine.logicalCpus} CPUs, ${machine.memoryGiB} GiB · node ${machine.node}, ` +
-      `OpenSSL ${machine.openssl} · ${machine.filesystem}`,
+  return [
     `${settings.fileBytes / 2 ** 30} GiB file · sequential: ${settings.sequentialOpBytes / 2 ** 20} MiB ops · random: ` +
       `aligned ${settings.randomOpBytes / 1024} KiB ops, reads for ${settings.randomReadSeconds / settings.runs} s, ` +
       `${count(settings.randomWrites)} writes · every figure the best of ${settings.runs} runs · seed ${settings.seed}`,
-    ...(Math.max(results.cpuBusy.before, results.cpuBusy.after) > 0.2
-      ? [`WARNING: other processes kept the CPUs ${percent(results.cpuBusy.before, 0)} busy before the run and ` +
-          `${percent(results.cpuBusy.after, 0)} after it: figures are noisy, rerun on a quiet machine`]
-      : []),
     rule,
     line(heads.map((h) => h[0]!)),
     line(heads.map((h) => h[1]!)),
@@ -243,10 +272,7 @@ function render(results: Results, rows: Row[], targets: Target[]): string {
     `Open: median of ${count(settings.opensEach)} openSync+closeSync per file, interleaved. Peak RSS: VmHWM of a child`,
     '  process reading the file twice (readSync, then read) in 1 MiB ops.',
     rule,
-    'Targets',
-    ...targets.map((t) => `  ${t.met === null ? '[n/a    ]' : t.met ? '[met    ]' : '[NOT met]'} ${t.goal}: ${t.detail}`),
   ];
-  return out.join('\n');
 }
 
 function percent(share: number, digits = 1): string {

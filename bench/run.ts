@@ -1,20 +1,27 @@
 // npm run bench: every figure, ratio and target of the benchmark, measured in one run
 // (bench/README.md). Prints one table and writes bench/results.json.
+//   npm run bench -- --only files|volumes          one section
+//   npm run bench -- --volume-files 1,1000,10000   other volume sizes (quick runs while developing)
+//   npm run bench -- --build-in-place              build every volume in the bench directory, none on tmpfs
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { generateKey, ShieldedFile } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { unmountAll, withGocryptfs } from './gocryptfs.js';
 import { cpuBusy, freeBytes, machine } from './machine.js';
 import { openLatency } from './open-latency.js';
 import { peakRss } from './peak-rss.js';
-import { report, type Outcome, type Results } from './report.js';
+import { report, type FileResults, type Outcome, type Results, type Section } from './report.js';
 import { nodeAsync, nodeSync, reference, shieldAsync, shieldSync, type Subject } from './subjects.js';
+import { removeVolumeBuilds, volumeSizes, type VolumeSettings } from './volume-latency.js';
+import type { VolumeResults } from './volume-report.js';
+import { tagStoreComparison } from './volume-tag-stores.js';
 import { MiB, pattern, RANDOM_OP, runWorkloads, SEQUENTIAL_OP, type Figures } from './workloads.js';
 
-const settings: Results['settings'] = {
+const settings: FileResults['settings'] = {
   fileBytes: 1024 * MiB,
   sequentialOpBytes: SEQUENTIAL_OP,
   randomOpBytes: RANDOM_OP,
@@ -27,11 +34,45 @@ const settings: Results['settings'] = {
 };
 const CHUNK_BYTES = 4096;  // shieldfs' default chunk size; the JS reference and the ceiling use it too
 
+const volumeSettings: VolumeSettings = {
+  sizes: [1, 1000, 100_000],
+  filesPerDirectory: 1000,
+  filesPerCommit: 10_000,
+  minFileBytes: 100,
+  maxFileBytes: 1024,
+  commits: 50,
+  warmupCommits: 3,
+  opens: 7,
+  storeCalls: 100,
+  buildOnTmpfsFrom: 10_000,
+  seed: settings.seed,
+};
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    'volume-files': { type: 'string' },
+    'build-in-place': { type: 'boolean', default: false },
+  },
+});
+const SECTIONS: Section[] = ['files', 'volumes'];
+if (args.only !== undefined && !SECTIONS.includes(args.only as Section)) {
+  throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got ${JSON.stringify(args.only)}`);
+}
+const sections: Section[] = args.only === undefined ? SECTIONS : [args.only as Section];
+if (args['volume-files'] !== undefined) {
+  const sizes = args['volume-files'].split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--volume-files takes file counts like 1,1000,100000`);
+  volumeSettings.sizes = sizes.sort((a, b) => a - b);
+}
+if (args['build-in-place']) volumeSettings.buildOnTmpfsFrom = null;
+
 async function main(): Promise<void> {
   // SHIELDFS_BENCH_DIR picks the file system (e.g. /dev/shm to leave the disk out of the figures).
   const dir = mkdtempSync(join(process.env.SHIELDFS_BENCH_DIR ?? tmpdir(), 'shieldfs-bench-'));
   const cleanup = () => {
     unmountAll();
+    removeVolumeBuilds();
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('SIGINT', () => {
@@ -39,7 +80,7 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   try {
-    const needed = 3 * settings.fileBytes;
+    const needed = sections.includes('files') ? 3 * settings.fileBytes : 2 ** 30;
     if (freeBytes(dir) < needed) throw new Error(`${dir} has less than ${needed / 2 ** 30} GiB free`);
     const results = await measureAll(dir);
     const { ratios, targets, table } = report(results);
@@ -52,13 +93,32 @@ async function main(): Promise<void> {
   }
 }
 
+const progress = (what: string) => console.error(`· ${what}`);
+const unavailable = (error: unknown) => ({ unavailable: error instanceof Error ? error.message : String(error) });
+
 async function measureAll(dir: string): Promise<Results> {
   const date = new Date().toISOString();
   const busyBefore = cpuBusy(1);  // the figures are only as good as the machine is quiet
   const key = generateKey();
-  const progress = (what: string) => console.error(`· ${what}`);
-  const unavailable = (error: unknown) => ({ unavailable: error instanceof Error ? error.message : String(error) });
+  const files = sections.includes('files') ? await measureFiles(dir, key) : {};
+  const volumes = sections.includes('volumes') ? await measureVolumes(dir, key) : undefined;
+  return {
+    date,
+    sections,
+    cpuBusy: { before: busyBefore, after: cpuBusy(1) },
+    machine: machine(dir),
+    ...files,
+    ...(volumes ? { volumes } : {}),
+  };
+}
 
+async function measureVolumes(dir: string, key: Buffer): Promise<VolumeResults> {
+  const sizes = await volumeSizes(dir, key, volumeSettings, progress).catch(unavailable);
+  const tagStores = await tagStoreComparison(dir, key, volumeSettings, progress);
+  return { settings: volumeSettings, sizes, tagStores };
+}
+
+async function measureFiles(dir: string, key: Buffer): Promise<FileResults> {
   // The ceiling is sampled before and after every subject; the best sample counts (on a shared
   // machine more samples make it likelier that one catches the CPUs quiet).
   const ceilingSamples = { oneThread: [] as number[], allCores: [] as number[] };
@@ -77,7 +137,7 @@ async function measureAll(dir: string): Promise<Results> {
     rmSync(path, { force: true });
   };
 
-  let rss: Results['peakRss'] = { unavailable: 'not measured' };
+  let rss: FileResults['peakRss'] = { unavailable: 'not measured' };
   await run(shieldAsync(key), join(dir, 'shield-async'));
   await run(shieldSync(key), join(dir, 'shield-sync'), (path) => {
     progress('peak RSS of a child reading 1 GiB');
@@ -102,7 +162,7 @@ async function measureAll(dir: string): Promise<Results> {
     subjects['JS reference'] = unavailable(error);
   }
 
-  let gocryptfs: Results['gocryptfs'];
+  let gocryptfs: FileResults['gocryptfs'];
   try {
     gocryptfs = await withGocryptfs(join(dir, 'gocryptfs'), async ({ mountpoint, version }) => {
       await run(nodeSync('gocryptfs'), join(mountpoint, 'file'));
@@ -117,9 +177,6 @@ async function measureAll(dir: string): Promise<Results> {
   const open = await openLatency(dir, key, settings.opensEach).catch(unavailable);
   const best = (samples: number[]) => Math.max(...samples);
   return {
-    date,
-    cpuBusy: { before: busyBefore, after: cpuBusy(1) },
-    machine: machine(dir),
     settings,
     ceiling: {
       chunkBytes: CHUNK_BYTES,

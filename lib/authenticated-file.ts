@@ -44,6 +44,7 @@
 // for the async methods): SHA-256 of plaintext chunks needs no key and no native code. The async
 // methods do all I/O on the libuv pool; they run one at a time per file, in call order, and a sync
 // call while one is pending fails with EBUSY instead of interleaving with it.
+import { checkInteger, ioArguments, type IoArguments } from './io-arguments.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -61,6 +62,8 @@ export interface AuthenticatedOpenOptions {
   expectedTag?: string;
   /** Content bytes per chunk for a new file: a power of two from 4096 to 1048576. Default 4096. */
   chunkSize?: number;
+  /** The size the manifest lists, when it knows it: a hash list declaring another size is refused before it is read. */
+  expectedSize?: number;
 }
 
 const MAGIC = Buffer.from('SHLDAUT1', 'latin1');
@@ -218,7 +221,6 @@ function* syncDirectory(path: string): Io<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-type IoArguments = [buffer: Uint8Array, offset: number, length: number, position: number];
 
 interface FileState {
   dataPath: string;
@@ -657,6 +659,7 @@ interface CheckedOpenOptions {
   create: boolean;
   readOnly: boolean;
   expectedTag: Buffer | undefined;
+  expectedSize: number | undefined;
   chunkSize: number | undefined;
 }
 
@@ -690,7 +693,7 @@ function* openSteps(dataPath: string, treePath: string, options: CheckedOpenOpti
     return { dataPath, treePath, fd, objectId: options.objectId, chunkSize, size: 0, leaves, readOnly: false, tag };
   }
 
-  const tree = yield* readHashList(dataPath, treePath);
+  const tree = yield* readHashList(dataPath, treePath, options.expectedSize);
   const tag = computeTag(options.objectId, tree.chunkSize, tree.size, tree.leaves);
   if (!timingSafeEqual(Buffer.from(tag, 'hex'), options.expectedTag!)) {
     throw integrityError(
@@ -732,7 +735,7 @@ interface HashList {
   leaves: Buffer;
 }
 
-function* readHashList(dataPath: string, treePath: string): Io<HashList> {
+function* readHashList(dataPath: string, treePath: string, expectedSize: number | undefined): Io<HashList> {
   const fd = yield* openExisting(dataPath, treePath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   const malformed = (what: string) =>
     integrityError(
@@ -755,6 +758,8 @@ function* readHashList(dataPath: string, treePath: string): Io<HashList> {
     const high = header.readUInt32LE(20);
     if (high >= 2 ** 21) throw malformed('size above 2^53 - 1');
     const size = high * TWO_32 + header.readUInt32LE(16);
+    // The manifest knows the size: a hash list for another one is refused before it is read.
+    if (expectedSize !== undefined && size !== expectedSize) throw malformed(`size ${size}, but the manifest lists ${expectedSize}`);
     const count = Math.ceil(size / chunkSize);
     const expected = HEADER_BYTES + count * LEAF_BYTES;
     if (stat.size !== expected) {
@@ -851,29 +856,6 @@ function integrityError(message: string, syscall: string, path: string): ShieldE
   return fileError('EINTEGRITY', message, syscall, path);
 }
 
-function checkInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidArgument(`${name} must be a non-negative integer, got ${String(value)}`);
-  }
-  return value;
-}
-
-function ioArguments(buffer: unknown, offset?: number, length?: number, position?: number): IoArguments {
-  if (!ArrayBuffer.isView(buffer)) throw invalidArgument('buffer must be a Buffer, TypedArray or DataView');
-  // A resizable ArrayBuffer could shrink while an asynchronous call is under way.
-  if ((buffer.buffer as ArrayBuffer & { resizable?: boolean }).resizable) {
-    throw invalidArgument('buffer must not be backed by a resizable ArrayBuffer');
-  }
-  const bytes =
-    buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const checkedOffset = checkInteger(offset ?? 0, 'offset');
-  if (checkedOffset > bytes.byteLength) throw invalidArgument(`offset ${checkedOffset} is past the buffer's end`);
-  const checkedLength = checkInteger(length ?? bytes.byteLength - checkedOffset, 'length');
-  if (checkedOffset + checkedLength > bytes.byteLength) {
-    throw invalidArgument(`offset + length (${checkedOffset + checkedLength}) is past the buffer's end (${bytes.byteLength})`);
-  }
-  return [bytes, checkedOffset, checkedLength, checkInteger(position ?? 0, 'position')];
-}
 
 function writeArguments(buffer: unknown, offset?: number, length?: number, position?: number): IoArguments {
   const args = ioArguments(buffer, offset, length, position);
@@ -911,5 +893,6 @@ function openArguments(dataPath: unknown, treePath: unknown, options: Authentica
       throw invalidArgument(`chunkSize must be a power of two from 4096 to 1048576, got ${chunkSize}`);
     }
   }
-  return { objectId: Buffer.from(options.objectId, 'hex'), create, readOnly, expectedTag, chunkSize };
+  const expectedSize = options.expectedSize === undefined ? undefined : checkInteger(options.expectedSize, 'expectedSize');
+  return { objectId: Buffer.from(options.objectId, 'hex'), create, readOnly, expectedTag, expectedSize, chunkSize };
 }

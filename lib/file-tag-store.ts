@@ -153,7 +153,10 @@ export class FileTagStore implements TagStore {
     return { format: FORMAT, version: VERSION, volumes };
   }
 
-  /** Replaces the file so that a crash leaves the old or the new content, both durable. */
+  /**
+   * Replaces the file so that a crash leaves the old or the new content, both durable. Each durable
+   * step is a crash point of the tests (SHIELDFS_CRASH_AT), counted with the native core's.
+   */
   #replace(content: string): void {
     const directory = dirname(this.path);
     const temp = join(directory, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -161,11 +164,16 @@ export class FileTagStore implements TagStore {
       const fd = openSync(temp, 'wx', 0o600);
       try {
         const bytes = Buffer.from(content, 'utf8');
-        for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+        for (let written = 0; written < bytes.length;) {
+          native.crashPoint('write');
+          written += writeSync(fd, bytes, written);
+        }
+        native.crashPoint('fdatasync');
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+      native.crashPoint('rename');
       renameSync(temp, this.path);
     } catch (error) {
       try {
@@ -179,6 +187,7 @@ export class FileTagStore implements TagStore {
     try {
       const directoryFd = openSync(directory, 'r');
       try {
+        native.crashPoint('fdatasync');
         fsyncSync(directoryFd);
       } finally {
         closeSync(directoryFd);

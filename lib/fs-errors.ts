@@ -37,10 +37,10 @@ export function shieldError(code: string, message: string, path?: string): Shiel
 export function atVolumePath<E>(error: E, volumePath: string): E {
   if (error instanceof Error) {
     const e = error as unknown as ShieldError;
-    if (typeof e.path === 'string' && e.path !== volumePath && e.message.includes(e.path)) {
-      e.message = e.message.split(e.path).join(`${volumePath}' (stored as '${e.path}`);
+    if (typeof e.path === 'string' && e.path !== volumePath) {
+      e.message = `${e.message} [volume path '${volumePath}']`;
+      e.path = volumePath;
     }
-    e.path = volumePath;
   }
   return error;
 }

@@ -77,6 +77,13 @@ export interface NativeBinding {
   lockFile(path: string, exclusive: boolean): NativeLock;
   /** HMAC-SHA256 under HKDF-SHA256(key, no salt, info = label): keyed digests of the volume layer. */
   keyedDigest(key: Uint8Array, label: string, message: Uint8Array): Buffer;
+  /**
+   * Crash injection for tests (SHIELDFS_CRASH_AT=<op>:<n>, FORMAT.md): call just before a durable step
+   * taken in JavaScript (op: write, fdatasync, ftruncate, rename or unlink); it counts on the same
+   * counter as the native core's steps and SIGKILLs the process at the n-th. Without the variable it
+   * does nothing.
+   */
+  crashPoint(op: 'write' | 'fdatasync' | 'ftruncate' | 'rename' | 'unlink'): void;
 
   openSync(path: string, key: Uint8Array, options: NativeOpenOptions): NativeFile;
   open(path: string, key: Uint8Array, options: NativeOpenOptions, callback: Callback<NativeFile>): void;

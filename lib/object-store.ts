@@ -1,7 +1,7 @@
 // Where a volume keeps file contents: `.shieldfs/objects/XX/<object id>` (XX = the id's first two
 // hex digits, so no directory grows past ~1/256 of the volume). Names are random: the volume
 // directory shows neither file names nor the directory structure of protected regions.
-import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Storage } from './protection-file.js';
 import { syncPath } from './volume-header.js';
@@ -33,11 +33,19 @@ export class ObjectStore {
     return storage === 'encrypted' ? [this.contentPath(objectId, storage)] : [this.contentPath(objectId, storage), this.treePath(objectId)];
   }
 
-  /** Deletes what no committed entry references (leftovers of a crash, a re-key, or a writer that died). */
+  /**
+   * Deletes what no committed entry references (leftovers of a crash, a re-key, or a writer that
+   * died). Only inside real directories: the host may replace `objects/` or a fan-out directory by
+   * a symlink to somewhere else, and sweeping through it would delete files outside the volume.
+   * (The host can still swap a directory for a symlink between the check and an unlink; closing
+   * that needs openat/unlinkat on a directory descriptor.)
+   */
   sweep(referenced: Set<string>): number {
     let removed = 0;
+    if (!isRealDirectory(this.directory)) return removed;
     for (let i = 0; i < FAN_OUT; i++) {
       const fanOut = join(this.directory, hex2(i));
+      if (!isRealDirectory(fanOut)) continue;
       let names: string[];
       try {
         names = readdirSync(fanOut);
@@ -66,6 +74,14 @@ export class ObjectStore {
         // swept at the next writable open
       }
     }
+  }
+}
+
+function isRealDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

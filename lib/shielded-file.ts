@@ -1,6 +1,7 @@
 // ShieldedFile: a file whose bytes on disk are chunked AES-256-GCM under a Merkle tree
 // (FORMAT.md). Every operation is checked here once and then runs either on the calling thread
 // (`xxxSync`) or on the libuv pool (`xxx`, a Promise): the two styles share one argument path.
+import { checkInteger, ioArguments } from './io-arguments.js';
 import { invalidArgument } from './errors.js';
 import { checkKey } from './keys.js';
 import { native, type NativeFile, type NativeFileInfo, type NativeJournal, type NativeOpenOptions } from './native.js';
@@ -30,7 +31,6 @@ export interface OpenOptions {
   journal?: NativeJournal;
 }
 
-type IoArguments = [buffer: Uint8Array, offset: number, length: number, position: number];
 
 export class ShieldedFile {
   readonly #native: NativeFile;
@@ -135,29 +135,6 @@ function settle<T>(start: (done: (error: NodeJS.ErrnoException | null, result: T
   });
 }
 
-function checkInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidArgument(`${name} must be a non-negative integer, got ${String(value)}`);
-  }
-  return value;
-}
-
-function ioArguments(buffer: unknown, offset?: number, length?: number, position?: number): IoArguments {
-  if (!ArrayBuffer.isView(buffer)) throw invalidArgument('buffer must be a Buffer, TypedArray or DataView');
-  // A resizable ArrayBuffer could shrink under a call running on another thread.
-  if ((buffer.buffer as ArrayBuffer & { resizable?: boolean }).resizable) {
-    throw invalidArgument('buffer must not be backed by a resizable ArrayBuffer');
-  }
-  const bytes =
-    buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const checkedOffset = checkInteger(offset ?? 0, 'offset');
-  if (checkedOffset > bytes.byteLength) throw invalidArgument(`offset ${checkedOffset} is past the buffer's end`);
-  const checkedLength = checkInteger(length ?? bytes.byteLength - checkedOffset, 'length');
-  if (checkedOffset + checkedLength > bytes.byteLength) {
-    throw invalidArgument(`offset + length (${checkedOffset + checkedLength}) is past the buffer's end (${bytes.byteLength})`);
-  }
-  return [bytes, checkedOffset, checkedLength, checkInteger(position ?? 0, 'position')];
-}
 
 function openArguments(path: unknown, options: OpenOptions): [string, Uint8Array, NativeOpenOptions] {
   if (typeof path !== 'string' || path.length === 0) throw invalidArgument('path must be a non-empty string');

@@ -2,7 +2,7 @@
 // writes through one are seen by the others, as with a real file); the volume decides what happens
 // before a write (begin the transaction, copy an authenticated file on its first write) and after
 // the last close (record the flushed tag and size in the manifest).
-import { fsError } from './fs-errors.js';
+import { atVolumePath, fsError } from './fs-errors.js';
 import type { FileContent } from './file-content.js';
 import type { OpenFlags } from './open-flags.js';
 import type { Entry } from './protection-file.js';
@@ -38,18 +38,25 @@ export class VolumeFile {
   }
 
   async read(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
-    return this.#readable('read').content.read(buffer, offset, length, position);
+    const open = this.#readable('read');
+    return open.content.read(buffer, offset, length, position).catch((error) => this.#relabel(error));
   }
 
   readSync(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): number {
-    return this.#readable('read').content.readSync(buffer, offset, length, position);
+    const open = this.#readable('read');
+    try {
+      return open.content.readSync(buffer, offset, length, position);
+    } catch (error) {
+      return this.#relabel(error);
+    }
   }
 
   /** Writes at `position` (at the end in append mode, as O_APPEND does). */
   async write(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
     const open = this.#writable('write');
     await this.host.beforeWriteAsync(open, this.path);
-    const written = await open.content.write(buffer, offset, length, this.flags.append ? open.content.size : position);
+    const written = await open.content.write(buffer, offset, length, this.flags.append ? open.content.size : position)
+      .catch((error) => this.#relabel(error));
     this.host.afterWrite(open);
     return written;
   }
@@ -57,7 +64,12 @@ export class VolumeFile {
   writeSync(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): number {
     const open = this.#writable('write');
     this.host.beforeWrite(open, this.path);
-    const written = open.content.writeSync(buffer, offset, length, this.flags.append ? open.content.size : position);
+    let written: number;
+    try {
+      written = open.content.writeSync(buffer, offset, length, this.flags.append ? open.content.size : position);
+    } catch (error) {
+      return this.#relabel(error);
+    }
     this.host.afterWrite(open);
     return written;
   }
@@ -87,6 +99,11 @@ export class VolumeFile {
     const open = this.#content('close');
     this.#open = null;
     this.host.release(open);
+  }
+
+  // Errors of the content name its object file; the caller knows the file by its volume path.
+  #relabel(error: unknown): never {
+    throw atVolumePath(error, this.path);
   }
 
   #content(syscall: string): OpenContent {

@@ -1,9 +1,9 @@
 // The volume header `.shieldfs/volume`: the few facts needed before anything else can be opened
 // (identity, update policy, chunk size, which file is the manifest) and a key check. It is JSON so
 // an operator can read it; a keyed MAC makes it tamper-evident (FORMAT.md, "Volume header").
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { native } from './native.js';
 import { fsError, shieldError } from './fs-errors.js';
 
@@ -25,26 +25,16 @@ const KEY_CHECK_LABEL = 'shieldfs volume key check v1';
 const HEADER_MAC_LABEL = 'shieldfs volume header v1';
 
 export function writeVolumeHeader(path: string, key: Uint8Array, header: VolumeHeader): void {
-  const body = canonicalBody(header);
-  const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(header.id, 'hex'));
+  const keySalt = randomBytes(16).toString('hex');
+  const body = { ...canonicalBody(header), keySalt };
+  const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(keySalt, 'hex'));
   const mac = digestHex(key, HEADER_MAC_LABEL, Buffer.from(JSON.stringify({ ...body, keyCheck })));
   const text = JSON.stringify({ ...body, keyCheck, mac }, null, 2) + '\n';
   writeDurably(path, text);
 }
 
 export function readVolumeHeader(path: string, key: Uint8Array): VolumeHeader {
-  let text: string;
-  try {
-    const bytes = readFileSync(path);
-    if (bytes.length > MAX_HEADER_BYTES) throw damaged(path, 'it is too large');
-    text = bytes.toString('utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw shieldError('ENOENT', `'${dirname(dirname(path))}' is not a shieldfs volume (no ${path}); ` +
-        'create one with `shield volume create`', dirname(dirname(path)));
-    }
-    throw error;
-  }
+  const text = readSmallRegularFile(path).toString('utf8');
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(text) as Record<string, unknown>;
@@ -52,18 +42,54 @@ export function readVolumeHeader(path: string, key: Uint8Array): VolumeHeader {
     throw damaged(path, 'it is not JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || parsed.format !== FORMAT_NAME) throw damaged(path, 'no shieldfs-volume format tag');
+  // Like an unknown version of a shielded file (FORMAT.md): the MAC cannot be checked, so the host
+  // may have written it; EINTEGRITY, with the version named for the honest case of a newer shieldfs.
   if (parsed.version !== VERSION) {
-    throw shieldError('EINVAL', `volume header ${path} has version ${String(parsed.version)}; this shieldfs reads version ${VERSION}`, path);
+    throw damaged(path, `unknown version ${JSON.stringify(parsed.version) ?? 'undefined'}; this shieldfs reads version ${VERSION}`);
   }
   const header = checkFields(parsed, path);
-  const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(header.id, 'hex'));
+  // The key check has a salt of its own, so damage to any other field is EINTEGRITY, never EBADKEY.
+  const keySalt = parsed.keySalt as string;
+  const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(keySalt, 'hex'));
   if (typeof parsed.keyCheck !== 'string' || !equalHex(parsed.keyCheck, keyCheck)) {
     throw shieldError('EBADKEY', `the key does not open volume ${dirname(dirname(path))} (key check failed); ` +
       'use the key file the volume was created with', path);
   }
-  const mac = digestHex(key, HEADER_MAC_LABEL, Buffer.from(JSON.stringify({ ...canonicalBody(header), keyCheck })));
+  const mac = digestHex(key, HEADER_MAC_LABEL, Buffer.from(JSON.stringify({ ...canonicalBody(header), keySalt, keyCheck })));
   if (typeof parsed.mac !== 'string' || !equalHex(parsed.mac, mac)) throw damaged(path, 'its MAC does not match');
   return header;
+}
+
+// The host may put anything in the header's place: a FIFO (an open that blocks forever), a device
+// (/dev/zero: a read that never ends) or a huge file. Open without blocking, accept only a regular
+// file of plausible size, and read no more than that.
+function readSmallRegularFile(path: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw shieldError('ENOENT', `'${dirname(dirname(path))}' is not a shieldfs volume (no ${path}); ` +
+        'create one with `shield volume create`', dirname(dirname(path)));
+    }
+    if ((error as NodeJS.ErrnoException).code === 'EISDIR') throw damaged(path, 'it is a directory');
+    throw error;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw damaged(path, 'it is not a regular file');
+    if (stat.size > MAX_HEADER_BYTES) throw damaged(path, 'it is too large');
+    const bytes = Buffer.alloc(stat.size);
+    let got = 0;
+    while (got < bytes.length) {
+      const n = readSync(fd, bytes, got, bytes.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return bytes.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function checkFields(parsed: Record<string, unknown>, path: string): VolumeHeader {
@@ -74,6 +100,9 @@ function checkFields(parsed: Record<string, unknown>, path: string): VolumeHeade
       (chunkSize & (chunkSize - 1)) !== 0) throw damaged(path, 'bad chunkSize');
   if (typeof manifestFileId !== 'string' || !/^[0-9a-f]{32}$/.test(manifestFileId)) throw damaged(path, 'bad manifestFileId');
   if (typeof created !== 'string' || created.length > 64) throw damaged(path, 'bad created');
+  // A missing or malformed key check is damage; only a well-formed one that differs means another key.
+  if (typeof parsed.keySalt !== 'string' || !/^[0-9a-f]{32}$/.test(parsed.keySalt)) throw damaged(path, 'bad keySalt');
+  if (typeof parsed.keyCheck !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.keyCheck)) throw damaged(path, 'bad keyCheck');
   return { id, updatePolicy: updatePolicy as UpdatePolicy, chunkSize, manifestFileId, created };
 }
 

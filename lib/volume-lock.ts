@@ -1,8 +1,8 @@
-// The volume lock: one writer (exclusive) or many readers (shared) per volume directory, through
-// flock(2) on `.shieldfs/lock`, so the kernel drops it when the holder dies and a lock left by a
-// dead process is simply taken over. The writer also writes who it is into the file, so a second
-// writer's EBUSY can name the holder.
-import { readFileSync, writeFileSync } from 'node:fs';
+// The volume lock: one writer (exclusive) or many readers (shared) per volume, through flock(2) on
+// the `.shieldfs` directory itself (a lock file could be deleted under its holder), so the kernel
+// drops it when the holder dies and a lock left by a dead process is simply taken over. The writer
+// also records who it is in `.shieldfs/lock`, so a second writer's EBUSY can name the holder.
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { native, type NativeLock } from './native.js';
 import { shieldError } from './fs-errors.js';
@@ -21,10 +21,11 @@ export class VolumeLock {
     this.#lock = lock;
   }
 
-  static acquire(path: string, exclusive: boolean, volume: string): VolumeLock {
+  /** Locks `target` (a directory or file); `path` is where the writer records itself. */
+  static acquire(target: string, path: string, exclusive: boolean, volume: string): VolumeLock {
     let lock: NativeLock;
     try {
-      lock = native.lockFile(path, exclusive);
+      lock = native.lockFile(target, exclusive);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
       throw shieldError('EBUSY', `volume ${volume} is in use by ${describeHolder(path, exclusive)}; ` +
@@ -32,7 +33,11 @@ export class VolumeLock {
     }
     if (exclusive) {
       const holder: Holder = { pid: process.pid, host: hostname(), command: process.argv.slice(1).join(' ').slice(0, 200), since: new Date().toISOString() };
-      writeFileSync(path, JSON.stringify(holder) + '\n');
+      try {
+        writeHolder(path, JSON.stringify(holder) + '\n');
+      } catch {
+        // the record is only for messages; the flock is what excludes
+      }
     }
     return new VolumeLock(lock, path, exclusive);
   }
@@ -41,7 +46,7 @@ export class VolumeLock {
     if (!this.#lock) return;
     if (this.exclusive) {
       try {
-        writeFileSync(this.path, '');  // no stale name for the next EBUSY
+        writeHolder(this.path, '');  // no stale name for the next EBUSY
       } catch {
         // the lock is released below either way
       }
@@ -51,9 +56,44 @@ export class VolumeLock {
   }
 }
 
+// The host may replace the lock file by a symlink or a hard link to another file (the record would
+// overwrite it), or by a FIFO (a read would block): the record is written and read only through a
+// descriptor opened without following a symlink or blocking, and only in a regular file with no
+// other name. Otherwise there is no record; the flock excludes all the same.
+function openPlainLockFile(path: string, flags: number): number | null {
+  const fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  const stat = fstatSync(fd);
+  if (stat.isFile() && stat.nlink === 1) return fd;
+  closeSync(fd);
+  return null;
+}
+
+function writeHolder(path: string, text: string): void {
+  const fd = openPlainLockFile(path, constants.O_WRONLY | constants.O_CREAT);
+  if (fd === null) return;
+  try {
+    ftruncateSync(fd, 0);
+    const bytes = Buffer.from(text);
+    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readHolder(path: string): string {
+  const fd = openPlainLockFile(path, constants.O_RDONLY);
+  if (fd === null) return '';
+  try {
+    const bytes = Buffer.alloc(4096);
+    return bytes.toString('utf8', 0, readSync(fd, bytes, 0, bytes.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function describeHolder(path: string, wanted: boolean): string {
   try {
-    const holder = JSON.parse(readFileSync(path, 'utf8')) as Holder;
+    const holder = JSON.parse(readHolder(path)) as Holder;
     if (Number.isInteger(holder.pid) && isAlive(holder.pid)) {
       return `pid ${holder.pid} on ${holder.host} (${holder.command}) since ${holder.since}`;
     }

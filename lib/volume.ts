@@ -35,9 +35,11 @@ export interface VolumeOpenOptions {
   tagStore?: string | TagStore;
   /** Open for reading only: shares the volume with other readers, refuses changes with EROFS. */
   readOnly?: boolean;
+  /** The volume id the directory must hold (32 hex): another volume under the same key is EINTEGRITY. */
+  expectedId?: string;
 }
 
-export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly'> {
+export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly' | 'expectedId'> {
   /** Plaintext bytes per chunk of the volume's files: a power of two from 4096 to 1048576. Default 4096. */
   chunkSize?: number;
   /** Default `rollback-protected`. */
@@ -116,6 +118,7 @@ export class Volume implements FileHost {
   #created: string[] = [];     // object files made in this transaction (ephemeral close deletes them)
   #broken: Error | null = null;
   #closed = false;
+  #populating = false;
 
   private constructor(directory: string, key: Buffer, header: VolumeHeader, readOnly: boolean) {
     this.directory = directory;
@@ -139,6 +142,19 @@ export class Volume implements FileHost {
       throw invalidArgument(`chunkSize must be a power of two from 4096 to 1048576, got ${String(chunkSize)}`);
     }
     const regions = checkRegionNesting(new RegionTable(options.regions ?? []));
+    const { store, owned } = storeFor(updatePolicy, options.tagStore);  // a bad URL fails before anything is made
+    try {
+      await Volume.#build(directory, key, { updatePolicy, chunkSize, regions, store });
+    } finally {
+      if (owned) await store?.close();
+    }
+    return Volume.#openWith(directory, { key, tagStore: options.tagStore }, true);
+  }
+
+  static async #build(directory: string, key: Uint8Array, options: {
+    updatePolicy: UpdatePolicy; chunkSize: number; regions: RegionTable; store: TagStore | null;
+  }): Promise<void> {
+    const { updatePolicy, chunkSize, regions, store } = options;
     fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     const present = fs.readdirSync(directory).filter((name) => name !== STAGING);
     if (present.length > 0) {
@@ -149,38 +165,44 @@ export class Volume implements FileHost {
     const staging = join(directory, STAGING);
     fs.rmSync(staging, { recursive: true, force: true });
     fs.mkdirSync(staging, { mode: 0o700 });
-    ObjectStore.create(join(staging, 'objects'));
-    const manifest = await ProtectionFile.create(join(staging, 'manifest'), {
-      key, regions: regions.regions, now: nowNs(), rootMode: 0o777 & ~process.umask(),
-    });
-    const header: VolumeHeader = {
-      id: randomId(), updatePolicy, chunkSize, manifestFileId: manifest.fileId, created: new Date().toISOString(),
-    };
-    const tag = volumeTag(key, header.id, manifest.tag);
-    await manifest.close();
-    writeVolumeHeader(join(staging, 'volume'), key, header);
-    syncPath(staging);
-    const { store, owned } = storeFor(updatePolicy, options.tagStore);
     try {
+      ObjectStore.create(join(staging, 'objects'));
+      const manifest = await ProtectionFile.create(join(staging, 'manifest'), {
+        key, regions: regions.regions, now: nowNs(), rootMode: 0o777 & ~process.umask(),
+      });
+      const header: VolumeHeader = {
+        id: randomId(), updatePolicy, chunkSize, manifestFileId: manifest.fileId, created: new Date().toISOString(),
+      };
+      const tag = volumeTag(key, header.id, manifest.tag);
+      await manifest.close();
+      writeVolumeHeader(join(staging, 'volume'), key, header);
+      syncPath(staging);
       if (store && !(await store.compareAndSet(header.id, null, tag))) {
         throw shieldError('EEXIST', `tag store ${store.url} already has volume ${header.id}`, directory);
       }
-      fs.renameSync(staging, join(directory, META));
-      syncPath(directory);
-    } finally {
-      if (owned) await store?.close();
+    } catch (error) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw error;
     }
-    return Volume.open(directory, { key, tagStore: options.tagStore });
+    fs.renameSync(staging, join(directory, META));
+    syncPath(directory);
   }
 
   /** Opens a volume: checks the key, recovers from a crash, and checks its state against the tag store. */
   static async open(directory: string, options: VolumeOpenOptions): Promise<Volume> {
+    return Volume.#openWith(directory, options, false);
+  }
+
+  // `populating`: the session that created the volume, whose commits stand even when the policy is
+  // ephemeral (that is how an ephemeral volume gets the content every later session starts from).
+  static async #openWith(directory: string, options: VolumeOpenOptions, populating: boolean): Promise<Volume> {
     const key = importKey(checkKey(options?.key));
     let volume: Volume | undefined;
     try {
       const header = readVolumeHeader(join(directory, META, 'volume'), key);
       volume = new Volume(directory, key, header, !!options.readOnly);
-      await volume.#openState(options.tagStore);
+      volume.#populating = populating;
+      await volume.#openState(options.tagStore, options.expectedId);
       return volume;
     } catch (error) {
       if (volume) await volume.#abandon();
@@ -189,30 +211,39 @@ export class Volume implements FileHost {
     }
   }
 
-  async #openState(tagStore: string | TagStore | undefined): Promise<void> {
+  async #openState(tagStore: string | TagStore | undefined, expectedId: string | undefined): Promise<void> {
+    if (expectedId !== undefined && expectedId !== this.#header.id) {
+      throw shieldError('EINTEGRITY', `${this.directory} holds volume ${this.#header.id}, not the expected ${expectedId}: ` +
+        'the directory was replaced by another volume under the same key', this.directory);
+    }
     const { store, owned } = storeFor(this.#header.updatePolicy, tagStore);
     this.#store = store;
     this.#ownsStore = owned;
-    const lockPath = join(this.#meta, 'lock');
-    const journalPath = join(this.#meta, 'journal');
-    const journalLeft = fs.existsSync(journalPath);
-    this.#lock = VolumeLock.acquire(lockPath, !this.readOnly || journalLeft, this.directory);
-    let recovered = false;
-    if (journalLeft) {
-      await this.#recover(journalPath);
-      recovered = true;
-      if (this.readOnly) {
-        this.#lock.release();
-        this.#lock = VolumeLock.acquire(lockPath, false, this.directory);
-      }
-    }
     const trusted = store ? await store.get(this.#header.id) : null;
     if (store && trusted === null) {
       throw shieldError('EROLLBACK', `no trusted tag for volume ${this.#header.id} (${this.directory}) in tag store ${store.url}: ` +
         'the volume is unknown to this store; open it with the tag store it was created with', this.directory);
     }
+    // The journal is looked at only under the lock: a writer may be in the middle of a commit.
+    this.#lock = this.#acquireLock(!this.readOnly);
+    let recovered = false;
+    if (journalPresent(this.#journalPath)) {
+      if (this.readOnly) {
+        this.#lock?.release();
+        this.#lock = this.#acquireLock(true);
+      }
+      if (journalPresent(this.#journalPath)) {
+        await this.#recover(trusted);
+        recovered = true;
+      }
+      if (this.readOnly) {
+        this.#lock?.release();
+        this.#lock = this.#acquireLock(false);
+      }
+    }
     if (!this.readOnly) {
-      this.#journal = new native.NativeJournal(journalPath, this.#meta, this.#key, new Uint8Array(0));
+      // Every transaction begins through #begin(), which gives the journal its context (id ‖ base tag).
+      this.#journal = new native.NativeJournal(this.#journalPath, this.#meta, this.#key, new Uint8Array(0));
     }
     const manifestPath = join(this.#meta, 'manifest');
     try {
@@ -220,7 +251,7 @@ export class Volume implements FileHost {
         key: this.#key, readOnly: this.readOnly, journal: this.#journal, expectedFileId: this.#header.manifestFileId,
       });
     } catch (error) {
-      throw missingAsIntegrity(error, manifestPath, 'the protection file');
+      throw contentError(error, manifestPath, 'the protection file');
     }
     this.#tag = volumeTag(this.#key, this.#header.id, this.#manifest.tag);
     if (store && trusted !== this.#tag) {
@@ -232,19 +263,72 @@ export class Volume implements FileHost {
     if (!this.readOnly || recovered) this.#objects.sweep(this.#referencedObjects());
   }
 
-  // A journal means a transaction did not finish. Roll it back unless the tag store already holds
-  // the state it was committing (then the commit stands and the journal is only deleted).
-  async #recover(journalPath: string): Promise<void> {
-    const context = native.journalContext(journalPath, this.#key);
-    if (context !== null) {
-      let rollBack = true;
-      if (this.#header.updatePolicy === 'rollback-protected') {
-        const baseTag = Buffer.from(context.subarray(16, 48)).toString('hex');
-        rollBack = (await this.#store!.get(this.#header.id)) === baseTag;
-      }
-      if (rollBack) native.rollBackJournal(journalPath, this.#meta, this.#key);
+  // The volume directory itself is what is locked (a lock file could be deleted under its holder).
+  #acquireLock(exclusive: boolean): VolumeLock | null {
+    try {
+      return VolumeLock.acquire(this.#meta, join(this.#meta, 'lock'), exclusive, this.directory);
+    } catch (error) {
+      // A reader of a volume on read-only media cannot record itself; the flock itself still works
+      // on a read-only file system, so only a failure to open is tolerated, and only for readers.
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (exclusive || !['EROFS'].includes(code)) throw error;
+      return null;
     }
+  }
+
+  // A journal means a transaction did not end. Roll it back if the tag store still holds the state
+  // it started from; keep the commit (discard the journal) if the store holds exactly the state on
+  // disk; anything else is not an honest crash: keep the journal and refuse.
+  async #recover(trusted: string | null): Promise<void> {
+    const journalPath = this.#journalPath;
+    const context = native.journalContext(journalPath, this.#key);
+    if (context === null) {  // torn while being created: it protected nothing
+      native.discardJournal(journalPath);
+      return;
+    }
+    const journalId = context.length === 48 ? Buffer.from(context.subarray(0, 16)).toString('hex') : null;
+    if (journalId !== this.#header.id) {
+      throw shieldError('EINTEGRITY', `the undo journal ${journalPath} does not belong to volume ${this.#header.id}: ` +
+        'it was planted; remove it only if you are sure no commit of this volume was interrupted', journalPath);
+    }
+    const baseTag = Buffer.from(context.subarray(16, 48)).toString('hex');
+    let rollBack = true;
+    if (this.#header.updatePolicy === 'rollback-protected') {
+      if (trusted === baseTag) rollBack = true;
+      else if (trusted !== null && trusted === this.#tagOnDisk()) rollBack = false;
+      else {
+        throw shieldError('EROLLBACK', `volume ${this.directory} has an unfinished commit from tag ${baseTag.slice(0, 16)}…, but the ` +
+          `tag store ${this.#store!.url} holds ${trusted?.slice(0, 16) ?? 'nothing'}…, neither that nor the state on disk: ` +
+          'the directory was rolled back or replaced, or this is not its tag store', this.directory);
+      }
+    }
+    if (rollBack) native.rollBackJournal(journalPath, this.#meta, this.#key);
     native.discardJournal(journalPath);
+  }
+
+  // The volume tag of whatever manifest is on disk now (null when it does not open).
+  #tagOnDisk(): string | null {
+    try {
+      const manifest = ShieldedFile.openSync(join(this.#meta, 'manifest'), {
+        key: this.#key, readOnly: true, expectedFileId: this.#header.manifestFileId,
+      });
+      try {
+        return volumeTag(this.#key, this.#header.id, manifest.tag);
+      } finally {
+        manifest.closeSync();
+      }
+    } catch {
+      return null;
+    }
+  }
+
+  get #journalPath(): string {
+    return join(this.#meta, 'journal');
+  }
+
+  // Recorded in the journal when a transaction begins: recovery compares it with the tag store.
+  #journalContext(): Buffer {
+    return Buffer.concat([Buffer.from(this.id, 'hex'), Buffer.from(this.#tag, 'hex')]);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -510,14 +594,17 @@ export class Volume implements FileHost {
   // object: nothing committed is overwritten, so that costs no journal at all.
   async #openContent(entry: Entry, create: boolean, truncate: boolean, asked: string): Promise<{ content: FileContent; fresh: boolean }> {
     const fresh = create || (truncate && entry.size > 0);
-    if (fresh) this.#replaceObject(entry, true);
+    if (fresh) {
+      this.#begin();
+      this.#replaceObject(entry);
+    }
     const path = this.#objects.contentPath(entry.objectId, entry.storage);
     try {
       if (entry.storage === 'authenticated') {
         const treePath = this.#objects.treePath(entry.objectId);
         const content = await AuthenticatedFile.open(path, treePath, {
           objectId: entry.fileId, create: fresh, readOnly: this.readOnly, chunkSize: this.chunkSize,
-          ...(fresh ? {} : { expectedTag: entry.tag }),
+          ...(fresh ? {} : { expectedTag: entry.tag, expectedSize: entry.size }),
         });
         if (fresh) entry.tag = content.tag;
         return { content, fresh };
@@ -532,19 +619,16 @@ export class Volume implements FileHost {
       }
       return { content, fresh };
     } catch (error) {
-      throw atVolumePath(missingAsIntegrity(error, path, `file ${asked}`), asked);
+      throw atVolumePath(contentError(error, path, `file ${asked}`), asked);
     }
   }
 
-  // Points the entry at a new object (empty, or a copy made by the caller); the old one is garbage
-  // once the commit stands.
-  #replaceObject(entry: Entry, empty: boolean): void {
+  // Points the entry at a new, empty object; the old one is garbage once the commit stands.
+  #replaceObject(entry: Entry): void {
     if (entry.objectId !== NO_OBJECT) this.#garbage.push(...this.#objects.filesOf(entry.objectId, entry.storage));
     entry.objectId = randomId();
-    if (empty) {
-      if (entry.storage === 'authenticated') entry.fileId = randomId();
-      entry.size = 0;
-    }
+    if (entry.storage === 'authenticated') entry.fileId = randomId();
+    entry.size = 0;
     this.#created.push(...this.#objects.filesOf(entry.objectId, entry.storage));
     this.#manifest.markDirty(entry);
   }
@@ -561,8 +645,7 @@ export class Volume implements FileHost {
     this.#writable('write', path);
     this.#begin();
     if (!open.copied) {
-      open.content.closeSync();
-      open.content = this.#copyAuthenticated(open.entry, path);
+      open.content = this.#copyAuthenticated(open, path);
       open.copied = true;
     }
   }
@@ -604,17 +687,40 @@ export class Volume implements FileHost {
   }
 
   // Authenticated content is plaintext with a hash list and has no journal, so its first write in a
-  // transaction goes to a copy: the committed object stays intact until the commit stands.
-  #copyAuthenticated(entry: Entry, asked: string): FileContent {
-    const from = this.#objects.filesOf(entry.objectId, 'authenticated');
-    this.#replaceObject(entry, false);
-    const to = this.#objects.filesOf(entry.objectId, 'authenticated');
-    from.forEach((source, i) => fs.copyFileSync(source, to[i]!, fs.constants.COPYFILE_FICLONE));
+  // transaction goes to a copy: the committed object stays intact until the commit stands. The copy
+  // is made through the open, verified content (never by copying whatever the path points to now),
+  // made durable, and must come out with the same tag before the entry points at it.
+  #copyAuthenticated(open: OpenContent, asked: string): FileContent {
+    const entry = open.entry!;
+    const source = open.content as AuthenticatedFile;
+    const objectId = randomId();
+    const [data, tree] = this.#objects.filesOf(objectId, 'authenticated') as [string, string];
+    this.#created.push(data, tree);
+    let copy: AuthenticatedFile | null = null;
     try {
-      return AuthenticatedFile.openSync(to[0]!, to[1]!, { objectId: entry.fileId, expectedTag: entry.tag });
+      copy = AuthenticatedFile.openSync(data, tree, { objectId: entry.fileId, create: true, chunkSize: source.chunkSize });
+      const piece = Buffer.allocUnsafe(Math.max(source.chunkSize, 1 << 20));
+      for (let at = 0; ;) {
+        const got = source.readSync(piece, 0, piece.length, at);
+        if (got === 0) break;
+        copy.writeSync(piece, 0, got, at);
+        at += got;
+      }
+      if (copy.flushSync() !== source.tag) throw shieldError('EIO', `the copy of ${asked} does not match it; nothing was changed`, asked);
     } catch (error) {
+      try {
+        copy?.closeSync();
+      } catch {
+        // removed below
+      }
+      this.#objects.remove([data, tree]);
       throw atVolumePath(error, asked);
     }
+    source.closeSync();
+    this.#garbage.push(...this.#objects.filesOf(entry.objectId, 'authenticated'));
+    entry.objectId = objectId;
+    this.#manifest.markDirty(entry);
+    return copy;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -632,9 +738,11 @@ export class Volume implements FileHost {
         if (open.dirty) this.#record(open, await open.content.flush());
       }
       if (!this.#changed) return this.#tag;
-      if (this.updatePolicy === 'ephemeral') return this.#tag;  // discarded at close, never durable
+      if (this.#discardsChanges) return this.#tag;  // discarded at close, never durable
       const next = volumeTag(this.#key, this.id, await this.#manifest.writeChanges());
-      if (this.#store && !(await this.#store.compareAndSet(this.id, this.#tag, next))) {
+      // A store client that retried a compare-and-set its server had already applied answers "no"
+      // to its own write; the store holding exactly `next` (unique to this commit) means it stood.
+      if (this.#store && !(await this.#store.compareAndSet(this.id, this.#tag, next)) && (await this.#store.get(this.id)) !== next) {
         throw shieldError('EROLLBACK', `tag store ${this.#store.url} no longer holds the tag this volume was opened at: ` +
           'another writer committed, or the store was reset; nothing was committed. Reopen the volume', this.directory);
       }
@@ -699,7 +807,7 @@ export class Volume implements FileHost {
     if (this.#closed) return;
     try {
       if (!this.#broken && !this.readOnly) {
-        if (this.updatePolicy === 'ephemeral') await this.#discardChanges();
+        if (this.#discardsChanges) await this.#discardChanges();
         else await this.commit();
       }
     } finally {
@@ -752,6 +860,10 @@ export class Volume implements FileHost {
   // ---------------------------------------------------------------------------------------------
   // Helpers
 
+  get #discardsChanges(): boolean {
+    return this.updatePolicy === 'ephemeral' && !this.#populating;
+  }
+
   #usable(): void {
     if (this.#closed) throw shieldError('EBADF', `volume ${this.directory} is closed`, this.directory);
     if (this.#broken) {
@@ -778,10 +890,7 @@ export class Volume implements FileHost {
   // First change of a transaction: the journal is made durable before anything is overwritten.
   #begin(): void {
     this.#changed = true;
-    if (!this.#journal!.active) {
-      const context = Buffer.concat([Buffer.from(this.id, 'hex'), Buffer.from(this.#tag, 'hex')]);
-      this.#journal!.begin(context);
-    }
+    if (!this.#journal!.active) this.#journal!.begin(this.#journalContext());
   }
 
   #realPath(p: string): string {
@@ -864,11 +973,33 @@ function checkRegionNesting(table: RegionTable): RegionTable {
   return table;
 }
 
-// A file the manifest lists that is gone from disk is an attack on completeness, not ENOENT.
-function missingAsIntegrity(error: unknown, path: string, what: string): unknown {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return error;
-  return shieldError('EINTEGRITY', `${what} is listed in the manifest but its content ${path} is missing: ` +
-    'it was deleted from the volume directory; restore the volume from a trusted copy', path);
+// Content the manifest lists is the volume's: if it is gone, or something else is in its place, that
+// is an attack on completeness, not ENOENT. A failed key check of content is damage too: the volume
+// header already proved the key.
+function contentError(error: unknown, path: string, what: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return shieldError('EINTEGRITY', `${what} is listed in the manifest but its content '${path}' is missing: ` +
+      'it was deleted from the volume directory; restore the volume from a trusted copy', path);
+  }
+  if (code === 'EISDIR' || code === 'ELOOP' || code === 'EBADKEY') {
+    return shieldError('EINTEGRITY', `the content '${path}' of ${what} was replaced or altered ` +
+      `(${(error as Error).message}); restore the volume from a trusted copy`, path);
+  }
+  return error;
+}
+
+function journalPresent(path: string): boolean {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(path);
+  } catch {
+    return false;
+  }
+  if (stat.isFile()) return true;
+  // Not something this shield writes (a symlink, a FIFO, a directory): it protected nothing.
+  fs.rmSync(path, { recursive: true, force: true });
+  return false;
 }
 
 function nowNs(): bigint {

@@ -1,9 +1,12 @@
 // The native pieces of the volume layer through the addon: NativeJournal with ShieldedFile and the
-// recovery functions (FORMAT.md, "Undo journal"), lockFile between processes, keyedDigest against
-// node:crypto.
+// recovery functions (FORMAT.md, "Undo journal"), also against links the host plants in the volume
+// directory; lockFile between processes, on a directory or a lock file, never through a symlink;
+// keyedDigest against node:crypto.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync,
+} from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -142,6 +145,82 @@ describe('NativeJournal with ShieldedFile', () => {
   });
 });
 
+// The host controls the volume directory: whatever it plants in place of a file or directory, the
+// rollback writes nothing outside the volume.
+describe('rollBackJournal with planted links', () => {
+  // An object file in a fan-out directory, changed in place (overwritten, then cut) through a journal, and
+  // a file outside the volume the host wants written.
+  async function plantedVolume() {
+    const base = temp(`planted-${volumeCount++}`);
+    mkdirSync(`${base}/objects/ab`, { recursive: true });
+    const path = `${base}/objects/ab/cdef.shield`;
+    const data = randomBytes(100_000);
+    const created = await ShieldedFile.open(path, { key, create: true, chunkSize: 4096 });
+    await created.write(data);
+    const tag = await created.close();
+    const journalPath = `${base}/journal`;
+    const journal = new native.NativeJournal(journalPath, base, key, Buffer.from('ctx'));
+    const file = await ShieldedFile.open(path, { key, expectedTag: tag, journal });
+    await file.write(randomBytes(20_000), 0, 20_000, 3000);
+    await file.truncate(50_000);
+    await file.close();
+    expect(journal.active).toBe(true);
+    const outside = temp(`outside-${volumeCount++}`);
+    const outsideBytes = randomBytes(120_000);
+    writeFileSync(outside, outsideBytes);
+    const changed = readFileSync(path);
+    return { base, path, data, tag, journalPath, outside, outsideBytes, changed };
+  }
+
+  it('does not follow a symlinked object file', async () => {
+    const v = await plantedVolume();
+    unlinkSync(v.path);
+    symlinkSync(v.outside, v.path);
+    expect(native.rollBackJournal(v.journalPath, v.base, key).toString()).toBe('ctx');
+    expect(readFileSync(v.outside).equals(v.outsideBytes)).toBe(true);
+    expect(lstatSync(v.path).isSymbolicLink()).toBe(true); // left alone: EINTEGRITY when read
+  });
+
+  it('does not follow a symlinked fan-out directory', async () => {
+    const v = await plantedVolume();
+    const elsewhere = temp(`elsewhere-${volumeCount++}`);
+    renameSync(`${v.base}/objects/ab`, elsewhere);
+    symlinkSync(elsewhere, `${v.base}/objects/ab`);
+    native.rollBackJournal(v.journalPath, v.base, key);
+    expect(readFileSync(`${elsewhere}/cdef.shield`).equals(v.changed)).toBe(true);
+  });
+
+  it('does not write into a hard link to an outside file', async () => {
+    const v = await plantedVolume();
+    unlinkSync(v.path);
+    linkSync(v.outside, v.path);
+    native.rollBackJournal(v.journalPath, v.base, key);
+    expect(readFileSync(v.outside).equals(v.outsideBytes)).toBe(true);
+    // The real file back in place: the same journal restores it.
+    unlinkSync(v.path);
+    writeFileSync(v.path, v.changed);
+    native.rollBackJournal(v.journalPath, v.base, key);
+    native.discardJournal(v.journalPath);
+    await expectContent(v.path, v.tag, v.data);
+  });
+
+  it('a journal that is a symlink is EINTEGRITY, and discarding it removes only the link', () => {
+    const base = temp(`symlinked-journal-${volumeCount++}`);
+    mkdirSync(base);
+    const outside = temp(`outside-${volumeCount++}`);
+    writeFileSync(outside, Buffer.from('not a journal'));
+    const journalPath = `${base}/journal`;
+    symlinkSync(outside, journalPath);
+    expect(() => native.journalContext(journalPath, key)).toThrow(
+      expect.objectContaining({ code: 'EINTEGRITY', path: journalPath, message: expect.stringContaining('not a regular file') }),
+    );
+    expect(() => native.rollBackJournal(journalPath, base, key)).toThrow(expect.objectContaining({ code: 'EINTEGRITY' }));
+    native.discardJournal(journalPath);
+    expect(existsSync(journalPath)).toBe(false);
+    expect(readFileSync(outside).toString()).toBe('not a journal');
+  });
+});
+
 // A node process that takes the lock through the addon (node-gyp-build from the repository root, or
 // the addon under test) and reports what happened; with `hold` it keeps the lock until killed.
 const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -216,6 +295,41 @@ describe('lockFile', () => {
     expect(() => native.lockFile(path, false)).toThrow(expect.objectContaining({ code: 'EBUSY' }));
     c.release();
     expect(() => native.lockFile(temp('no-such-dir/x.lock'), true)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('a directory is locked itself: a second process is refused until the holder dies', async () => {
+    const directory = temp('volume-directory');
+    mkdirSync(directory);
+    const holder = startLocker(directory, true, true);
+    expect(await holder.line).toBe('locked');
+    expect(JSON.parse(await startLocker(directory, true, false).line)).toMatchObject({ code: 'EBUSY', path: directory });
+    expect(JSON.parse(await startLocker(directory, false, false).line)).toMatchObject({ code: 'EBUSY' });
+    expect(readdirSync(directory)).toEqual([]); // no lock file that could be deleted under the holder
+    holder.child.kill('SIGKILL');
+    await exited(holder.child);
+    const lock = native.lockFile(directory, false);
+    expect(JSON.parse(await startLocker(directory, true, false).line)).toMatchObject({ code: 'EBUSY' });
+    expect(await startLocker(directory, false, false).line).toBe('locked');
+    lock.release();
+  });
+
+  it('refuses a symlink, to a file or a directory, without locking or creating what it names', () => {
+    const target = temp('lock-target');
+    writeFileSync(target, Buffer.from('outside'));
+    const targetDirectory = temp('lock-target-directory');
+    mkdirSync(targetDirectory);
+    const link = temp('symlinked.lock');
+    for (const to of [target, targetDirectory, temp('not-there')]) {
+      rmSync(link, { force: true });
+      symlinkSync(to, link);
+      expect(() => native.lockFile(link, true)).toThrow(
+        expect.objectContaining({ code: 'EINVAL', path: link, message: expect.stringContaining('symbolic link') }),
+      );
+    }
+    expect(existsSync(temp('not-there'))).toBe(false);
+    expect(readFileSync(target).toString()).toBe('outside');
+    native.lockFile(target, true).release(); // never locked through the link
+    native.lockFile(targetDirectory, true).release();
   });
 });
 

@@ -4,29 +4,56 @@
 import { Command, CommanderError } from 'commander';
 import { volumeCommand } from './volume-commands.js';
 import { createRequire } from 'node:module';
-import { errorLine, exitStatusOf, USAGE_STATUS } from './exit-status.js';
+import { errorLine, exitStatusOfError, USAGE_STATUS } from './exit-status.js';
 
 const program = new Command('shield')
   .description('shieldfs: encrypted, integrity-checked, rollback-protected files for confidential services')
   .version(version());
 program.addCommand(volumeCommand());
-for (const command of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
+
+// Commander prints a whole help text on stderr when a command that only has subcommands is given
+// none; we say so in one line instead (`missing` remembers which command it was).
+let missing: Command | null = null;
+for (const command of allCommands(program)) {
   command.exitOverride().configureOutput({
-    outputError: (message, write) => write(`shield: EINVAL: ${message.replace(/^error: /, '').trim()} (see \`${command.name() === 'shield' ? 'shield' : `shield … ${command.name()}`} --help\`)\n`),
+    writeErr: () => {
+      missing = command;
+    },
+    outputError: (message) => {
+      process.stderr.write(`shield: EINVAL: ${message.replace(/^error: /, '').trim()} (see \`${commandPath(command)} --help\`)\n`);
+    },
   });
 }
+
+// A reader that goes away (`shield volume read … | head`) fails the pending write with EPIPE, which
+// `read` reports as its one line; without a listener the stream would also crash the process.
+process.stdout.on('error', () => {});
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // --help and --version exit 0; usage errors were already printed by commander.
+    if (error.code === 'commander.help' && error.exitCode !== 0 && missing) {
+      const which: Command = missing;
+      process.stderr.write(`shield: EINVAL: missing command: ${which.commands.map((c) => c.name()).join(' | ')} ` +
+        `(see \`${commandPath(which)} --help\`)\n`);
+    }
+    // --help and --version exit 0; usage errors were already printed.
     process.exitCode = error.exitCode === 0 ? 0 : USAGE_STATUS;
   } else {
-    const { line, code } = errorLine(error);
-    process.stderr.write(line + '\n');
-    process.exitCode = exitStatusOf(code);
+    process.stderr.write(errorLine(error).line + '\n');
+    process.exitCode = exitStatusOfError(error);
   }
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 function version(): string {

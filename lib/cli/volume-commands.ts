@@ -1,17 +1,27 @@
 // `shield volume …`: each command opens the volume, does one thing and, if it changed anything,
 // commits once. A failure before the commit discards every change (the volume is untouched).
-import { createReadStream, statSync } from 'node:fs';
+//
+// The volume code (and with it the native addon) is loaded only when a command runs, so `--help`
+// works without the addon and a missing addon is one `shield: …` line like any other failure.
+import { createReadStream, existsSync, fstatSync, rmSync, statSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseRegion, type Region } from '../regions.js';
-import { UPDATE_POLICIES } from '../volume-header.js';
-import { Volume, type VolumeStats } from '../volume.js';
-import { joinVolumePath, normalizeVolumePath, parentOf } from '../volume-path.js';
+import type { UpdatePolicy } from '../volume-header.js';
+import type { Volume, VolumeStats } from '../volume.js';
+import { baseName, joinVolumePath, normalizeVolumePath, parentOf } from '../volume-path.js';
+import { atVolumePath, shieldError } from '../fs-errors.js';
 import { readKeyFile, readOrCreateKeyFile, wipeKey } from './key-file.js';
 import { progressBar } from './progress.js';
-import { shieldError } from '../fs-errors.js';
+import { usageError } from './exit-status.js';
 
 const PIECE = 1 << 20;
+
+// The update policies of volume-header.ts, listed here so that parsing the command line does not
+// load the addon; the `satisfies` and the check below keep the two lists equal.
+const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const satisfies readonly UpdatePolicy[];
+const everyPolicyListed: Exclude<UpdatePolicy, (typeof UPDATE_POLICIES)[number]> extends never ? true : never = true;
+void everyPolicyListed;
 
 interface CommonOptions {
   keyFile: string;
@@ -19,26 +29,22 @@ interface CommonOptions {
   json?: boolean;
 }
 
+interface CreateOptions extends CommonOptions {
+  chunkSize: number;
+  updatePolicy: UpdatePolicy;
+  region: Region[];
+}
+
 export function volumeCommand(): Command {
   const volume = new Command('volume').description('create, change and check protected volumes');
 
   withCommon(volume.command('create <dir>'))
     .description('create an empty volume in <dir> (missing or empty) and register its tag; writes a fresh key to --key-file if that file does not exist')
-    .option('--chunk-size <n>', 'plaintext bytes per chunk: a power of two from 4096 to 1048576', parseInteger, 4096)
+    .option('--chunk-size <n>', 'plaintext bytes per chunk: a power of two from 4096 to 1048576', parseChunkSize, 4096)
     .addOption(new Option('--update-policy <p>', 'what a commit does').choices([...UPDATE_POLICIES]).default('rollback-protected'))
     .option('--region <path:kind>', 'protection of a path prefix (encrypted | authenticated | not-protected); repeatable', collectRegion, [] as Region[])
-    .action(async (dir: string, options: CommonOptions & { chunkSize: number; updatePolicy: (typeof UPDATE_POLICIES)[number]; region: Region[] }) => {
-      const { key, created } = readOrCreateKeyFile(options.keyFile);
-      try {
-        const v = await Volume.create(dir, { key, tagStore: options.tagStore, chunkSize: options.chunkSize, updatePolicy: options.updatePolicy, regions: options.region });
-        const info = v.info();
-        await v.close();
-        print(options, { ...info, keyFileCreated: created }, () => `created volume ${info.id} in ${dir}\ntag ${info.tag}` +
-          (created ? `\nnew key written to ${options.keyFile} (keep it safe: without it the volume cannot be read)` : ''));
-      } finally {
-        wipeKey(key);
-      }
-    });
+    .option('--json', 'print JSON')
+    .action((dir: string, options: CreateOptions) => create(dir, options));
 
   withCommon(volume.command('write <dir> <path>'))
     .description('write a file into the volume from --from or stdin (replacing it), creating parent directories; one commit')
@@ -46,8 +52,9 @@ export function volumeCommand(): Command {
     .action((dir: string, path: string, options: CommonOptions & { from?: string }) =>
       withVolume(dir, options, false, async (v) => {
         const target = normalizeVolumePath(path, 'open');
+        // The source is checked before the volume is touched, so a bad --from changes nothing.
+        const total = options.from ? localFileSize(options.from) : stdinSize();
         v.mkdir(parentOf(target), { recursive: true });
-        const total = options.from ? statSync(options.from).size : 0;
         const source: Readable = options.from ? createReadStream(options.from, { highWaterMark: PIECE }) : process.stdin;
         const bar = progressBar(`write ${path}`, total);
         const file = await v.openFile(target, 'w');
@@ -72,16 +79,22 @@ export function volumeCommand(): Command {
       withVolume(dir, options, true, async (v) => {
         const file = await v.openFile(path, 'r');
         const bar = progressBar(`read ${path}`, file.size);
+        const piece = Buffer.allocUnsafe(PIECE);
         try {
           for (let at = 0; ;) {
-            const piece = Buffer.allocUnsafe(PIECE);
-            const got = await file.read(piece, 0, PIECE, at);
+            let got: number;
+            try {
+              got = await file.read(piece, 0, PIECE, at);
+            } catch (error) {
+              throw atVolumePath(error, normalizeVolumePath(path, 'read'));
+            }
             if (got === 0) break;
             at += got;
-            await writeOut(process.stdout, piece.subarray(0, got));
+            await writeOut(process.stdout, piece.subarray(0, got));  // written out before the next read reuses it
             bar.update(at);
           }
         } finally {
+          piece.fill(0);
           bar.stop();
           await file.close();
         }
@@ -96,7 +109,7 @@ export function volumeCommand(): Command {
         const stats = v.stat(at);
         const rows = stats.type === 'directory'
           ? v.readdir(at).map((name) => row(name, joinVolumePath(at, name), v.stat(joinVolumePath(at, name))))
-          : [row(at.slice(at.lastIndexOf('/') + 1), at, stats)];
+          : [row(baseName(at), at, stats)];
         print(options, rows, () => rows.map((r) =>
           `${r.type === 'directory' ? 'd' : '-'}${modeString(r.mode)} ${String(r.size).padStart(12)} ${r.mtime} ${r.region.padEnd(13)} ${r.name}${r.type === 'directory' ? '/' : ''}`,
         ).join('\n'));
@@ -107,16 +120,23 @@ export function volumeCommand(): Command {
     .option('-r, --recursive', 'remove directories and their contents')
     .action((dir: string, path: string, options: CommonOptions & { recursive?: boolean }) =>
       withVolume(dir, options, false, async (v) => {
-        removeTree(v, normalizeVolumePath(path, 'rm'), !!options.recursive);
-        print(options, { removed: path, tag: await v.commit() }, () => '');
+        const target = normalizeVolumePath(path, 'rm');
+        if (target === '/') throw shieldError('EINVAL', `refusing to remove the root of the volume; remove what is in it, or delete ${dir} itself`, path);
+        removeTree(v, target, !!options.recursive);
+        print(options, { removed: target, tag: await v.commit() }, () => '');
       }));
 
   withCommon(volume.command('mv <dir> <from> <to>'))
-    .description('rename a file or directory inside the volume (atomic, content not re-encrypted); one commit')
+    .description('rename a file or directory inside the volume, or move it into the directory <to> (atomic, content not re-encrypted); one commit')
     .action((dir: string, from: string, to: string, options: CommonOptions) =>
       withVolume(dir, options, false, async (v) => {
-        v.rename(from, to);
-        print(options, { from, to, tag: await v.commit() }, () => '');
+        const source = normalizeVolumePath(from, 'rename');
+        let target = normalizeVolumePath(to, 'rename');
+        // Like mv(1): an existing directory as the target means "into it".
+        if (target !== source && v.exists(target) && v.stat(target).type === 'directory') target = joinVolumePath(target, baseName(source));
+        if (target === source) throw shieldError('EINVAL', `'${from}' and '${to}' are the same path`, from);
+        v.rename(source, target);
+        print(options, { from: source, to: target, tag: await v.commit() }, () => '');
       }));
 
   withCommon(volume.command('verify <dir>'))
@@ -163,8 +183,36 @@ function withCommon(command: Command): Command {
     .option('--tag-store <url>', 'file:PATH | etcd://HOST:PORT[,HOST:PORT…] (default: $SHIELD_TAG_STORE or file:~/.shieldfs/tags.json)');
 }
 
+// A failed create leaves nothing behind: no key file it made, no directory it made. (Once the
+// volume exists, its key file stays whatever happens next: without it the volume is lost.)
+async function create(dir: string, options: CreateOptions): Promise<void> {
+  const { Volume } = await loadVolume();
+  await checkTagStoreUrl(options.tagStore);
+  const dirExisted = existsSync(dir);
+  const { key, created } = readOrCreateKeyFile(options.keyFile);
+  try {
+    let v: Volume;
+    try {
+      v = await Volume.create(dir, { key, tagStore: options.tagStore, chunkSize: options.chunkSize, updatePolicy: options.updatePolicy, regions: options.region });
+    } catch (error) {
+      if (created) rmSync(options.keyFile, { force: true });
+      if (!dirExisted) rmSync(dir, { recursive: true, force: true });
+      // Volume.create's own EINVALs are about the options (e.g. a region inside a not-protected one).
+      throw (error as NodeJS.ErrnoException).code === 'EINVAL' ? usageError(error) : error;
+    }
+    const info = v.info();
+    await v.close();
+    print(options, { ...info, keyFile: options.keyFile, keyFileCreated: created }, () => `created volume ${info.id} in ${dir}\ntag ${info.tag}` +
+      (created ? `\nnew key written to ${options.keyFile} (keep it safe: without it the volume cannot be read)` : ''));
+  } finally {
+    wipeKey(key);
+  }
+}
+
 // Opens, runs, commits (the command does) and closes; on failure discards what the command changed.
 async function withVolume(dir: string, options: CommonOptions, readOnly: boolean, run: (v: Volume) => Promise<void>): Promise<void> {
+  const { Volume } = await loadVolume();
+  await checkTagStoreUrl(options.tagStore);
   const key = readKeyFile(options.keyFile);
   try {
     const v = await Volume.open(dir, { key, tagStore: options.tagStore, readOnly });
@@ -177,6 +225,42 @@ async function withVolume(dir: string, options: CommonOptions, readOnly: boolean
     await v.close();
   } finally {
     wipeKey(key);
+  }
+}
+
+async function loadVolume(): Promise<typeof import('../volume.js')> {
+  try {
+    return await import('../volume.js');
+  } catch (error) {
+    throw shieldError('EIO', `cannot load shieldfs's native addon: ${(error as Error).message}; ` +
+      'reinstall shieldfs (npm install builds or fetches the addon)');
+  }
+}
+
+// A malformed --tag-store is a usage error (status 2), found before anything is read or made.
+async function checkTagStoreUrl(url: string | undefined): Promise<void> {
+  if (url === undefined) return;
+  const { openTagStore } = await import('../tag-store.js');
+  try {
+    await openTagStore(url).close();  // opening only parses the URL: nothing is contacted
+  } catch (error) {
+    throw usageError(error);
+  }
+}
+
+function localFileSize(path: string): number {
+  const stats = statSync(path);
+  if (stats.isDirectory()) throw shieldError('EISDIR', `--from ${path} is a directory, not a file`, path);
+  return stats.size;
+}
+
+// stdin redirected from a file has a size (for the progress bar); a pipe or a terminal has none.
+function stdinSize(): number {
+  try {
+    const stats = fstatSync(0);
+    return stats.isFile() ? stats.size : 0;
+  } catch {
+    return 0;
   }
 }
 
@@ -208,15 +292,27 @@ function print(options: { json?: boolean }, value: unknown, text: () => string):
 
 function writeOut(stream: Writable, bytes: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    stream.write(bytes, (error) => (error ? reject(error) : resolve()));
+    stream.write(bytes, (error) => {
+      if (!error) return resolve();
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      reject(code === 'EPIPE' ? shieldError('EPIPE', 'stdout was closed before the whole file was written') : error);
+    });
   });
 }
 
-function parseInteger(value: string): number {
-  if (!/^\d+$/.test(value)) throw shieldError('EINVAL', `expected a whole number, got '${value}'`);
-  return Number(value);
+// Commander reports an InvalidArgumentError as a usage error (status 2) naming the option.
+function parseChunkSize(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 4096 && n <= 1 << 20 && (n & (n - 1)) === 0)) {
+    throw new InvalidArgumentError('expected a power of two from 4096 to 1048576 (4 KiB to 1 MiB).');
+  }
+  return n;
 }
 
 function collectRegion(value: string, previous: Region[]): Region[] {
-  return [...previous, parseRegion(value)];
+  try {
+    return [...previous, parseRegion(value)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message.replace(/^EINVAL: /, ''));
+  }
 }

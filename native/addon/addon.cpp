@@ -1,9 +1,11 @@
 // Module entry: the NativeFile class, open/openSync, the volume layer's pieces (NativeJournal and
-// journal recovery, lockFile, keyedDigest), and two measuring/testing hooks over the same
-// AES-256-GCM the files use (the benchmark's ceiling and the known-answer tests).
+// journal recovery, lockFile, keyedDigest), the tests' crash injection (crashPoint), and two
+// measuring/testing hooks over the same AES-256-GCM the files use (the benchmark's ceiling and the
+// known-answer tests).
 #include <napi.h>
 
 #include "../core/crypto.h"
+#include "../core/file_descriptor.h"
 #include "../core/parallel_runner.h"
 #include "addon_data.h"
 #include "arguments.h"
@@ -100,6 +102,18 @@ Napi::Value KeyedDigest(const Napi::CallbackInfo& info) {
   });
 }
 
+// crashPoint(op): the core's crash injection (SHIELDFS_CRASH_AT, core/file_descriptor.h) for the
+// durable steps taken in JavaScript, so they share one counter with the native ones.
+Napi::Value CrashPoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    invalidArgument(env, "op must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  crashPoint(info[0].As<Napi::String>().Utf8Value().c_str());
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData);
   exports.Set("NativeFile", NativeFile::Define(env));
@@ -110,6 +124,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("discardJournal", Napi::Function::New<DiscardJournal>(env, "discardJournal"));
   exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
   exports.Set("keyedDigest", Napi::Function::New<KeyedDigest>(env, "keyedDigest"));
+  exports.Set("crashPoint", Napi::Function::New<CrashPoint>(env, "crashPoint"));
   exports.Set("openSync", Napi::Function::New<OpenSync>(env, "openSync"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("gcmSeal", Napi::Function::New<GcmSeal>(env, "gcmSeal"));

@@ -88,32 +88,144 @@ std::string directoryOf(const std::string& path) {
   return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
 }
 
-std::string backupPrefix(const std::string& journalPath) {
-  auto slash = journalPath.find_last_of('/');
-  return (slash == std::string::npos ? journalPath : journalPath.substr(slash + 1)) + ".backup-";
+std::string nameOf(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Backups live beside the journal and are named after it, so a record can name nothing else.
+std::string backupPrefix(const std::string& journalPath) { return nameOf(journalPath) + ".backup-"; }
+
+// Backups live beside the journal and are named after it, followed by a decimal number, so a record
+// can name nothing else.
 bool isBackupName(std::string_view name, const std::string& journalPath) {
   const std::string prefix = backupPrefix(journalPath);
-  return name.size() > prefix.size() && name.size() <= kMaxBackupNameBytes && name.substr(0, prefix.size()) == prefix &&
-         name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+  if (name.size() <= prefix.size() || name.size() > kMaxBackupNameBytes || name.substr(0, prefix.size()) != prefix)
+    return false;
+  return std::all_of(name.begin() + prefix.size(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-void removeBackups(const std::string& journalPath) {
-  const std::string dir = directoryOf(journalPath), prefix = backupPrefix(journalPath);
-  DIR* listing = ::opendir(dir.c_str());
+// ---------------------------------------------------------------------------------------------
+// Paths inside the volume directory, which its host controls: it may put a symlink, a hard link to
+// another file, a FIFO or a directory in place of any file or directory. Below the volume directory
+// nothing is followed: every component is opened from the descriptor of the one before it with
+// O_NOFOLLOW, and what turns out not to be a directory (or, at the end, a regular file with no
+// other name) counts as missing.
+// ---------------------------------------------------------------------------------------------
+
+int openAt(int directory, const char* name, int flags, mode_t mode = 0) {
+  int fd;
+  do fd = ::openat(directory, name, flags | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+// What opening without following finds where a directory or file should be, when it is not one:
+// nothing (ENOENT), a symlink (ELOOP; ENOTDIR under O_DIRECTORY), a file on the way (ENOTDIR), a
+// directory (EISDIR) or a FIFO without a reader (ENXIO).
+bool isNotThere(int error) {
+  return error == ENOENT || error == ENOTDIR || error == ELOOP || error == EISDIR || error == ENXIO;
+}
+
+// A regular file with no other name: writing to it changes no file outside the volume.
+bool isPlainFile(const struct stat& st) { return S_ISREG(st.st_mode) && st.st_nlink == 1; }
+
+FileDescriptor openDirectory(const std::string& path) {
+  int raw = FileDescriptor::openRaw(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+  if (raw < 0) throw systemError(errno, "open", path);
+  return FileDescriptor(raw, path);
+}
+
+// The directory `name` in `parent`, not followed if it is a symlink; an empty descriptor (fd() < 0)
+// and `error` set when it is not there (isNotThere).
+FileDescriptor openSubdirectory(const FileDescriptor& parent, const std::string& name, int& error) {
+  const std::string path = parent.path() + "/" + name;
+  int raw = openAt(parent.fd(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+  if (raw < 0) {
+    error = errno;
+    if (!isNotThere(error)) throw systemError(error, "open", path);
+    return FileDescriptor();
+  }
+  return FileDescriptor(raw, path);
+}
+
+void syncDirectory(const FileDescriptor& directory) {
+  int rc;
+  do rc = ::fsync(directory.fd());
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw systemError(errno, "fsync", directory.path());
+}
+
+// Where the journal's directory is: walked from `baseDirectory` without following when it lies
+// inside it (as the volume's does: it is the volume's own directory), else opened as the caller
+// named it.
+FileDescriptor openJournalDirectory(const std::string& journalPath, const std::string& baseDirectory) {
+  const std::string directory = directoryOf(journalPath);
+  auto parts = splitPath(directory);
+  auto baseParts = splitPath(baseDirectory);
+  const bool inside = parts && baseParts && !baseDirectory.empty() &&
+                      (directory.front() == '/') == (baseDirectory.front() == '/') &&
+                      parts->size() >= baseParts->size() &&
+                      std::equal(baseParts->begin(), baseParts->end(), parts->begin());
+  if (!inside) return openDirectory(directory);
+  FileDescriptor current = openDirectory(baseDirectory);
+  for (size_t i = baseParts->size(); i < parts->size(); i++) {
+    int error = 0;
+    FileDescriptor next = openSubdirectory(current, (*parts)[i], error);
+    if (next.fd() < 0) throw systemError(error, "open", directory);
+    current = std::move(next);
+  }
+  return current;
+}
+
+// Removes what is left of the backups of the journal `journalName` in `directory`: only entries
+// named exactly like a backup, and only regular files and symlinks (a link goes, never what it
+// names); anything else is not the journal's and stays. True when one was removed.
+bool removeBackups(const FileDescriptor& directory, const std::string& journalName) {
+  // A descriptor of its own: readdir moves the offset, which `directory` shares with its duplicates.
+  int raw = openAt(directory.fd(), ".", O_RDONLY | O_DIRECTORY);
+  if (raw < 0) throw systemError(errno, "open", directory.path());
+  DIR* listing = ::fdopendir(raw);
   if (!listing) {
-    if (errno == ENOENT) return;
-    throw systemError(errno, "opendir", dir);
+    const int error = errno;
+    ::close(raw);
+    throw systemError(error, "opendir", directory.path());
   }
   std::vector<std::string> names;
+  errno = 0;
   while (const dirent* entry = ::readdir(listing)) {
-    std::string_view name = entry->d_name;
-    if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) names.emplace_back(name);
+    if (isBackupName(entry->d_name, journalName)) names.emplace_back(entry->d_name);
   }
+  const int error = errno;
   ::closedir(listing);
-  for (const std::string& name : names) unlinkPath(dir + "/" + name);
+  if (error != 0) throw systemError(error, "readdir", directory.path());
+  bool removed = false;
+  for (const std::string& name : names) {
+    struct stat st;
+    if (::fstatat(directory.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      throw systemError(errno, "stat", directory.path() + "/" + name);
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue;
+    crashPoint("unlink");
+    if (::unlinkat(directory.fd(), name.c_str(), 0) != 0) {
+      if (errno == ENOENT) continue;
+      throw systemError(errno, "unlink", directory.path() + "/" + name);
+    }
+    removed = true;
+  }
+  return removed;
+}
+
+// The journal's directory as discard() (which knows no volume directory) finds it: as the caller
+// named it; nullopt when it does not exist.
+std::optional<FileDescriptor> openJournalDirectoryAsNamed(const std::string& journalPath) {
+  const std::string directory = directoryOf(journalPath);
+  int raw = FileDescriptor::openRaw(directory, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+  if (raw < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw systemError(errno, "open", directory);
+  }
+  return FileDescriptor(raw, directory);
 }
 
 void deriveJournalKey(const uint8_t volumeKey[kKeyBytes], const uint8_t salt[kSaltBytes], SecretKey& out) {
@@ -221,50 +333,139 @@ std::vector<Record> readRecords(const FileDescriptor& journal, const JournalHead
   return records;
 }
 
-// The files rollBack() opens, once each; a file that is gone (or is no longer a regular file) is
-// skipped: there is nothing left to restore into.
+// The files and directories rollBack() opens, once each, walked from the volume directory without
+// following anything. A file that is gone, or is no longer a regular file with no other name (a
+// symlink, or a hard link to a file elsewhere, planted in its place or in place of a directory on
+// its way), is skipped: there is nothing of the volume left to restore into.
 class RestoreTargets {
  public:
-  explicit RestoreTargets(const std::string& baseDirectory) : base_(baseDirectory) {}
+  explicit RestoreTargets(const std::string& baseDirectory) {
+    int raw = FileDescriptor::openRaw(baseDirectory, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+    if (raw >= 0) {
+      directories_.emplace("", FileDescriptor(raw, baseDirectory));
+    } else {
+      if (!isNotThere(errno)) throw systemError(errno, "open", baseDirectory);
+      goneDirectories_.insert("");  // no volume directory: nothing to restore
+    }
+  }
 
-  std::string fullPath(const std::string& relative) const { return base_ + "/" + relative; }
+  // The directory `relative` names ("" the volume directory); nullptr when it is not there.
+  const FileDescriptor* directory(const std::string& relative) {
+    auto found = directories_.find(relative);
+    if (found != directories_.end()) return &found->second;
+    if (goneDirectories_.count(relative)) return nullptr;
+    auto slash = relative.find_last_of('/');
+    const FileDescriptor* parent = directory(slash == std::string::npos ? "" : relative.substr(0, slash));
+    int error = 0;
+    FileDescriptor opened;
+    if (parent) opened = openSubdirectory(*parent, relative.substr(slash == std::string::npos ? 0 : slash + 1), error);
+    if (opened.fd() < 0) {
+      goneDirectories_.insert(relative);
+      return nullptr;
+    }
+    return &directories_.emplace(relative, std::move(opened)).first->second;
+  }
 
   const FileDescriptor* open(const std::string& relative) {
     auto found = open_.find(relative);
     if (found != open_.end()) return &found->second;
     if (gone_.count(relative)) return nullptr;
-    const std::string path = fullPath(relative);
-    // O_NONBLOCK: a FIFO in the file's place must not block (it is skipped below).
-    int raw = FileDescriptor::openRaw(path, O_WRONLY | O_NONBLOCK);
+    const auto [directoryPath, name] = split(relative);
+    const FileDescriptor* parent = directory(directoryPath);
+    if (!parent) return skip(relative);
+    const std::string path = parent->path() + "/" + name;
+    // Looked at before it is opened, so that no FIFO or device is even opened in the usual case;
+    // what counts is the descriptor, checked again below (the host may swap the file in between).
+    struct stat st;
+    if (::fstatat(parent->fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (!isNotThere(errno)) throw systemError(errno, "stat", path);
+      return skip(relative);
+    }
+    if (!isPlainFile(st)) return skip(relative);
+    // O_NONBLOCK: a FIFO swapped in must not block (it is skipped below).
+    int raw = openAt(parent->fd(), name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (raw < 0) {
-      if (errno != ENOENT && errno != ENOTDIR && errno != ENXIO) throw systemError(errno, "open", path);
-      gone_.insert(relative);
-      return nullptr;
+      if (!isNotThere(errno)) throw systemError(errno, "open", path);
+      return skip(relative);
     }
     FileDescriptor fd(raw, path);
-    if (!S_ISREG(fd.mode())) {
-      gone_.insert(relative);
-      return nullptr;
-    }
+    if (::fstat(raw, &st) != 0) throw systemError(errno, "fstat", path);
+    if (!isPlainFile(st)) return skip(relative);
+    touched_.insert(directoryPath);
     return &open_.emplace(relative, std::move(fd)).first->second;
   }
 
-  void touchedDirectoryOf(const std::string& relative) { directories_.emplace(directoryOf(fullPath(relative)), relative); }
+  // Renames the backup `backupName` in `journalDirectory` back over `relative`. False when the
+  // backup is gone (renamed back already, or never made durable) or is not a regular file (not one
+  // the journal made: left alone), or when the directory of `relative` is not there.
+  bool restoreBackup(const FileDescriptor& journalDirectory, const std::string& backupName, const std::string& relative) {
+    const std::string backup = journalDirectory.path() + "/" + backupName;
+    struct stat st;
+    if (::fstatat(journalDirectory.fd(), backupName.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return false;
+      throw systemError(errno, "stat", backup);
+    }
+    if (!S_ISREG(st.st_mode)) return false;
+    const auto [directoryPath, name] = split(relative);
+    const FileDescriptor* parent = directory(directoryPath);
+    if (!parent) return false;
+    crashPoint("rename");
+    if (::renameat(journalDirectory.fd(), backupName.c_str(), parent->fd(), name.c_str()) != 0) {
+      if (errno == ENOENT || errno == EISDIR || errno == ENOTDIR || errno == ENOTEMPTY || errno == EEXIST) return false;
+      throw systemError(errno, "rename", backup);
+    }
+    touched_.insert(directoryPath);
+    return true;
+  }
 
   void makeDurable() {
-    for (auto& [relative, fd] : open_) {
-      fd.dataSync();
-      touchedDirectoryOf(relative);
-    }
-    for (const auto& [directory, relative] : directories_) syncParentDirectory(fullPath(relative));
+    for (auto& [relative, fd] : open_) fd.dataSync();
+    for (const std::string& relative : touched_) syncDirectory(directories_.at(relative));
   }
 
  private:
-  std::string base_;
+  static std::pair<std::string, std::string> split(const std::string& relative) {
+    auto slash = relative.find_last_of('/');
+    if (slash == std::string::npos) return {"", relative};
+    return {relative.substr(0, slash), relative.substr(slash + 1)};
+  }
+  const FileDescriptor* skip(const std::string& relative) {
+    gone_.insert(relative);
+    return nullptr;
+  }
+
+  std::map<std::string, FileDescriptor> directories_;  // relative path ("" the base) -> descriptor
+  std::set<std::string> goneDirectories_;
   std::map<std::string, FileDescriptor> open_;
   std::set<std::string> gone_;
-  std::map<std::string, std::string> directories_;  // directory -> a file in it
+  std::set<std::string> touched_;  // directories to sync: of a file written or a backup renamed back
 };
+
+ShieldError notRegular(const std::string& journalPath, const std::string& what) {
+  return ShieldError(kIntegrity,
+                     "EINTEGRITY: undo journal '" + journalPath + "' is not a regular file (" + what +
+                         "): no journal of shieldfs; nothing can be rolled back with it",
+                     0, "open", journalPath);
+}
+
+// The journal, read only: `name` in `directory` (AT_FDCWD: `journalPath` itself), never through a
+// symlink and never blocking on a FIFO. A symlink or anything else but a regular file is EINTEGRITY;
+// an empty descriptor when there is nothing (ENOENT).
+FileDescriptor openJournalForReading(int directory, const std::string& name, const std::string& journalPath) {
+  int raw = openAt(directory, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (raw < 0) {
+    const int error = errno;
+    if (error == ENOENT) return FileDescriptor();
+    struct stat st;
+    if (error == ELOOP && ::fstatat(directory, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+      throw notRegular(journalPath, "a symbolic link");
+    if (error == ENXIO) throw notRegular(journalPath, "a socket or device");
+    throw systemError(error, "open", journalPath);
+  }
+  FileDescriptor journal(raw, journalPath);
+  if (!S_ISREG(journal.mode())) throw notRegular(journalPath, S_ISDIR(journal.mode()) ? "a directory" : "a special file");
+  return journal;
+}
 
 }  // namespace
 
@@ -312,7 +513,9 @@ void UndoJournal::begin(const std::vector<uint8_t>& context) {
 }
 
 void UndoJournal::beginLocked(const std::vector<uint8_t>& context) {
-  int raw = FileDescriptor::openRaw(journalPath_, O_RDWR | O_CREAT | O_EXCL, 0600);
+  FileDescriptor directory = openJournalDirectory(journalPath_, baseDirectory_);
+  const std::string name = nameOf(journalPath_);
+  int raw = openAt(directory.fd(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
   if (raw < 0) {
     if (errno == EEXIST)
       throw ShieldError("EEXIST",
@@ -325,7 +528,7 @@ void UndoJournal::beginLocked(const std::vector<uint8_t>& context) {
   FileDescriptor journal(raw, journalPath_);
   std::vector<uint8_t> header(kFixedHeaderBytes + context.size() + kHashBytes);
   try {
-    removeBackups(journalPath_);  // a crash inside finish() can leave them; they belong to no transaction now
+    removeBackups(directory, name);  // a crash inside finish() can leave them; they belong to no transaction now
     std::memcpy(header.data(), kMagic, sizeof kMagic);
     putU32(header.data() + 8, kVersion);
     randomBytes(header.data() + 12, kSaltBytes);
@@ -336,13 +539,14 @@ void UndoJournal::beginLocked(const std::vector<uint8_t>& context) {
     hmacSha256(journalKey_.data(), kKeyBytes, header.data(), macAt, header.data() + macAt);
     journal.writeAt(header.data(), header.size(), 0);
     journal.dataSync();
-    syncParentDirectory(journalPath_);
+    syncDirectory(directory);
   } catch (...) {
-    ::unlink(journalPath_.c_str());  // nothing was changed under it yet
+    ::unlinkat(directory.fd(), name.c_str(), 0);  // nothing was changed under it yet
     throw;
   }
   std::copy(header.end() - kHashBytes, header.end(), lastMac_.begin());
   journal_ = std::move(journal);
+  journalDirectory_ = std::move(directory);
   journalLength_ = header.size();
   context_ = context;
   backups_ = 0;
@@ -502,33 +706,48 @@ void UndoJournal::preserveReplacement(const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
   ensureUsable();
   const std::string relative = relativePath(path);
+  // The file is found like rollBack() finds it, from the volume directory without following: a
+  // symlink (or anything but a regular file) in its place is no file of the volume, and nothing a
+  // rollback would put back.
+  const std::vector<std::string> parts = *splitPath(relative);
+  FileDescriptor parent = openDirectory(baseDirectory_);
+  for (size_t i = 0; i + 1 < parts.size(); i++) {
+    int error = 0;
+    FileDescriptor next = openSubdirectory(parent, parts[i], error);
+    if (next.fd() < 0) return;  // nothing there: nothing to keep
+    parent = std::move(next);
+  }
+  const std::string& name = parts.back();
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;  // nothing there yet: nothing to keep
+  if (::fstatat(parent.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (isNotThere(errno)) return;
     throw systemError(errno, "stat", path);
   }
+  if (!S_ISREG(st.st_mode)) return;
   auto found = files_.find({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
   if (found != files_.end() && found->second.originalLength == 0) return;  // new in this transaction
   if (!active_) beginLocked(defaultContext_);
-  const std::string name = backupPrefix(journalPath_) + std::to_string(backups_);
-  const std::string backup = directoryOf(journalPath_) + "/" + name;
-  int rc = ::link(path.c_str(), backup.c_str());
+  const std::string backupName = backupPrefix(journalPath_) + std::to_string(backups_);
+  const int into = journalDirectory_.fd();
+  // Flags 0: a symlink swapped in meanwhile is linked itself, never what it names (and a rollback
+  // leaves a backup that is no regular file alone).
+  int rc = ::linkat(parent.fd(), name.c_str(), into, backupName.c_str(), 0);
   if (rc != 0 && errno == EEXIST) {  // a stray one no record names
-    ::unlink(backup.c_str());
-    rc = ::link(path.c_str(), backup.c_str());
+    ::unlinkat(into, backupName.c_str(), 0);
+    rc = ::linkat(parent.fd(), name.c_str(), into, backupName.c_str(), 0);
   }
   if (rc != 0) {
-    if (errno == ENOENT) return;  // nothing there yet: nothing to keep
+    if (errno == ENOENT) return;  // gone meanwhile: nothing to keep
     throw systemError(errno, "link", path);
   }
   backups_++;
   bool appended = false;
   try {
-    syncParentDirectory(backup);
-    uint8_t* data = startRecord(kReplaced, relative, 0, static_cast<uint32_t>(name.size()));
-    std::memcpy(data, name.data(), name.size());
+    syncDirectory(journalDirectory_);
+    uint8_t* data = startRecord(kReplaced, relative, 0, static_cast<uint32_t>(backupName.size()));
+    std::memcpy(data, backupName.data(), backupName.size());
     appended = true;
-    appendRecord(static_cast<uint32_t>(name.size()));
+    appendRecord(static_cast<uint32_t>(backupName.size()));
     journal_.dataSync();
   } catch (...) {
     if (appended) failed_ = true;
@@ -540,7 +759,10 @@ void UndoJournal::finish() {
   std::lock_guard<std::mutex> lock(mutex_);
   files_.clear();  // also the files that were empty: the next transaction must preserve what they hold
   if (!active_) return;
-  unlinkPath(journalPath_);  // the transaction ends here
+  const std::string name = nameOf(journalPath_);
+  crashPoint("unlink");
+  if (::unlinkat(journalDirectory_.fd(), name.c_str(), 0) != 0 && errno != ENOENT)
+    throw systemError(errno, "unlink", journalPath_);  // the transaction ends here
   try {
     journal_.close();
   } catch (const ShieldError&) {
@@ -552,19 +774,15 @@ void UndoJournal::finish() {
   wipe(journalKey_.data(), kKeyBytes);
   recordBuffer_.clear();
   recordBuffer_.shrink_to_fit();
-  removeBackups(journalPath_);
-  syncParentDirectory(journalPath_);
+  FileDescriptor directory = std::move(journalDirectory_);
+  removeBackups(directory, name);
+  syncDirectory(directory);
 }
 
 std::optional<std::vector<uint8_t>> UndoJournal::readContext(const std::string& journalPath,
                                                              const uint8_t key[kKeyBytes]) {
-  int raw = FileDescriptor::openRaw(journalPath, O_RDONLY | O_NONBLOCK);
-  if (raw < 0) {
-    if (errno == ENOENT) return std::nullopt;
-    throw systemError(errno, "open", journalPath);
-  }
-  FileDescriptor journal(raw, journalPath);
-  if (!S_ISREG(journal.mode())) throw damaged(journalPath, "not a regular file");
+  FileDescriptor journal = openJournalForReading(AT_FDCWD, journalPath, journalPath);
+  if (journal.fd() < 0) return std::nullopt;
   auto header = readHeader(journal, key);
   if (!header) return std::nullopt;
   return std::move(header->context);
@@ -572,10 +790,10 @@ std::optional<std::vector<uint8_t>> UndoJournal::readContext(const std::string& 
 
 std::vector<uint8_t> UndoJournal::rollBack(const std::string& journalPath, const std::string& baseDirectory,
                                            const uint8_t key[kKeyBytes]) {
-  int raw = FileDescriptor::openRaw(journalPath, O_RDONLY | O_NONBLOCK);
-  if (raw < 0) throw systemError(errno, "open", journalPath);
-  FileDescriptor journal(raw, journalPath);
-  if (!S_ISREG(journal.mode())) throw damaged(journalPath, "not a regular file");
+  const FileDescriptor journalDirectory = openJournalDirectory(journalPath, baseDirectory);
+  const std::string journalName = nameOf(journalPath);
+  FileDescriptor journal = openJournalForReading(journalDirectory.fd(), journalName, journalPath);
+  if (journal.fd() < 0) throw systemError(ENOENT, "open", journalPath);
   auto header = readHeader(journal, key);
   if (!header) return {};
   const std::vector<Record> records = readRecords(journal, *header);
@@ -598,24 +816,14 @@ std::vector<uint8_t> UndoJournal::rollBack(const std::string& journalPath, const
   }
 
   RestoreTargets targets(baseDirectory);
-  const std::string journalDirectory = directoryOf(journalPath);
-  bool backupsMoved = false;
-  for (const Record* r : replacements) {
-    const std::string backup = journalDirectory + "/" + r->backupName;
-    struct stat st;
-    if (::lstat(backup.c_str(), &st) != 0) {
-      if (errno == ENOENT) continue;  // renamed back by an earlier rollBack, or never made durable
-      throw systemError(errno, "lstat", backup);
-    }
-    try {
-      renamePath(backup, targets.fullPath(r->path));
-    } catch (const ShieldError& e) {
-      if (e.sysErrno() != ENOENT && e.sysErrno() != ENOTDIR) throw;
-      continue;  // its directory is gone
-    }
-    targets.touchedDirectoryOf(r->path);
-    backupsMoved = true;
-  }
+  bool journalDirectoryChanged = false;
+  for (const Record* r : replacements)
+    journalDirectoryChanged |= targets.restoreBackup(journalDirectory, r->backupName, r->path);
+  // The backups still there are a second name of a file rollBack() restores (the crash came before
+  // the rename that the backup was made for, or before its record was durable), or belong to no
+  // file that is left: they go, so every file restored has no other name (RestoreTargets skips
+  // those that have one).
+  journalDirectoryChanged |= removeBackups(journalDirectory, journalName);
   // Newest first, so if a byte was preserved twice the oldest copy is the one that stays.
   std::vector<uint8_t> data;
   for (auto it = preimages.rbegin(); it != preimages.rend(); ++it) {
@@ -632,18 +840,20 @@ std::vector<uint8_t> UndoJournal::rollBack(const std::string& journalPath, const
     if (target) target->truncate(length);
   }
   targets.makeDurable();
-  if (backupsMoved) syncParentDirectory(journalPath);  // the backups' old names are gone for good
+  if (journalDirectoryChanged) syncDirectory(journalDirectory);  // the backups' old names are gone for good
   return std::move(header->context);
 }
 
 void UndoJournal::discard(const std::string& journalPath) {
-  unlinkPath(journalPath);
-  removeBackups(journalPath);
-  try {
-    syncParentDirectory(journalPath);
-  } catch (const ShieldError& e) {
-    if (e.sysErrno() != ENOENT) throw;  // no directory: nothing to make durable
-  }
+  // Unlinking a symlink (or a hard link) planted as the journal removes that name only.
+  auto directory = openJournalDirectoryAsNamed(journalPath);
+  if (!directory) return;  // no directory: no journal, nothing to make durable
+  const std::string name = nameOf(journalPath);
+  crashPoint("unlink");
+  if (::unlinkat(directory->fd(), name.c_str(), 0) != 0 && errno != ENOENT)
+    throw systemError(errno, "unlink", journalPath);
+  removeBackups(*directory, name);
+  syncDirectory(*directory);
 }
 
 }  // namespace shieldfs

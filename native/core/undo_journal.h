@@ -6,6 +6,13 @@
 //
 // Every file of the journal goes through FileDescriptor, so SHIELDFS_CRASH_AT stops a test inside
 // the journal's own writes too.
+//
+// The host of a volume controls its directory and may plant symlinks, hard links to files elsewhere,
+// FIFOs or directories in it. Below `baseDirectory` (which, like the journal's directory when it is
+// not inside it, is opened as the caller names it) nothing is followed: every path a record names is
+// walked one component at a time from a directory descriptor with O_NOFOLLOW, and a file is only
+// written if it is a regular file with no other name; anything else counts as missing. The journal
+// itself is opened without following a symlink or blocking on a FIFO, and must be a regular file.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +53,8 @@ class UndoJournal {
   // that is empty when the transaction first changes it (a new one) costs nothing at all.
   void preserve(const FileDescriptor& fd, uint64_t offset, uint64_t length);
   // Before another file is renamed over `path`: keeps the current one as a hard link beside the
-  // journal, durably.
+  // journal, durably. Nothing to keep when `path` is missing or no regular file (found from
+  // `baseDirectory` without following).
   void preserveReplacement(const std::string& path);
   // Ends the transaction (it stands): deletes the journal and its backups, durably, and forgets
   // every file (also when nothing had to be preserved and the journal never began).
@@ -55,16 +63,20 @@ class UndoJournal {
 
   // The context of the journal at `journalPath`; nullopt when there is none, or when it is shorter
   // than its header (a crash while begin() created it: no file was changed under it). A damaged
-  // header, or one under another key, is EINTEGRITY.
+  // header, or one under another key, is EINTEGRITY; so is a journal that is not a regular file (a
+  // symlink is not followed, a FIFO not waited on).
   static std::optional<std::vector<uint8_t>> readContext(const std::string& journalPath,
                                                          const uint8_t key[kKeyBytes]);
   // Restores every file the journal names to its state when the transaction began; returns the
   // context. Idempotent, also when interrupted by a crash and run again. Leaves the journal in
-  // place (discard() deletes it). A journal shorter than its header restores nothing and returns
-  // an empty context.
+  // place (discard() deletes it), but removes the backups it did not rename back. A journal shorter
+  // than its header restores nothing and returns an empty context. A file that is missing, or is
+  // no regular file with a single name, or is reached only through a symlink, is left alone.
   static std::vector<uint8_t> rollBack(const std::string& journalPath, const std::string& baseDirectory,
                                        const uint8_t key[kKeyBytes]);
-  // Deletes the journal and its backups, durably. A missing journal is fine.
+  // Deletes the journal and its backups, durably. A missing journal is fine. Removes names only: a
+  // symlink as the journal goes itself, and of the entries named like backups only regular files
+  // and symlinks go.
   static void discard(const std::string& journalPath);
 
  private:
@@ -95,6 +107,7 @@ class UndoJournal {
   bool failed_ = false;  // an append or sync failed: the journal may not hold what it should
   std::vector<uint8_t> context_;
   FileDescriptor journal_;
+  FileDescriptor journalDirectory_;  // while active: where the journal and its backups are
   SecretKey journalKey_;
   Hash lastMac_{};
   uint64_t journalLength_ = 0;

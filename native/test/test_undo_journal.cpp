@@ -227,12 +227,32 @@ TEST(replacement_interrupted_before_the_rename) {
     write(fd, 0, rng.bytes(10));
   }
   journal->preserveReplacement(v.file("a"));  // the process dies before its rename
+  struct stat st;
+  CHECK(::stat(v.file("a").c_str(), &st) == 0 && st.st_nlink == 2);  // the backup is a second name
   v.rollBack();
   CHECK(readWholeFile(v.file("a")) == original);
-  CHECK_EQ(backupsOf(v).size(), size_t{1});  // a second name of the same file: discard removes it
+  CHECK(backupsOf(v).empty());  // the second name went, so the file could be restored
+  CHECK(::stat(v.file("a").c_str(), &st) == 0 && st.st_nlink == 1);
   UndoJournal::discard(v.journalPath);
-  CHECK(backupsOf(v).empty());
   CHECK(readWholeFile(v.file("a")) == original);
+}
+
+// A crash between the backup's link and its record: a stray backup no record names is a second
+// name of the file, and the rollback must still restore the file.
+TEST(stray_backup_does_not_stop_the_rollback) {
+  Volume v;
+  Rng rng(61);
+  const auto original = rng.bytes(5000);
+  writeWholeFile(v.file("a"), original);
+  auto journal = v.journal();
+  {
+    FileDescriptor fd = openJournaled(v.file("a"), journal.get());
+    write(fd, 0, rng.bytes(10));
+  }
+  CHECK(::link(v.file("a").c_str(), (v.journalPath + ".backup-0").c_str()) == 0);
+  v.rollBack();
+  CHECK(readWholeFile(v.file("a")) == original);
+  CHECK(backupsOf(v).empty());
 }
 
 TEST(rollback_twice_is_rollback_once) {
@@ -542,6 +562,212 @@ TEST(discard_removes_journal_and_backups) {
   CHECK_EQ(backupsOf(v).size(), size_t{1});
   next->finish();
   CHECK(backupsOf(v).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the host of the volume directory may plant: symlinks, hard links, FIFOs, directories
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// An object file (in a fan-out directory, as the object store lays them out) changed through a
+// journal, and a file outside the volume that the host would like the rollback to write into.
+struct Planted {
+  Volume v;
+  Rng rng{90};
+  std::string object = v.file("objects/ab/cdef");
+  std::string outside = v.dir.file("outside");
+  std::vector<uint8_t> original = rng.bytes(30000), outsideBytes = rng.bytes(40000);
+  Planted() {
+    std::filesystem::create_directories(v.base + "/objects/ab");
+    writeWholeFile(object, original);
+    writeWholeFile(outside, outsideBytes);
+    auto journal = v.journal();
+    {
+      FileDescriptor fd = openJournaled(object, journal.get());
+      write(fd, 100, rng.bytes(5000));
+      fd.truncate(1000);  // the rollback both writes preimages and sets the length
+    }
+  }
+  void expectOutsideUntouched() const {
+    CHECK(readWholeFile(outside) == outsideBytes);
+    struct stat st;
+    CHECK(::lstat(outside.c_str(), &st) == 0 && S_ISREG(st.st_mode));
+  }
+};
+
+}  // namespace
+
+TEST(rollback_does_not_follow_a_symlinked_file) {
+  Planted p;
+  CHECK(::unlink(p.object.c_str()) == 0);
+  CHECK(::symlink(p.outside.c_str(), p.object.c_str()) == 0);
+  p.v.rollBack();
+  p.expectOutsideUntouched();
+  struct stat st;
+  CHECK(::lstat(p.object.c_str(), &st) == 0 && S_ISLNK(st.st_mode));  // left alone
+  // A relative symlink that climbs out is no different.
+  CHECK(::unlink(p.object.c_str()) == 0);
+  CHECK(::symlink("../../../outside", p.object.c_str()) == 0);
+  p.v.rollBack();
+  p.expectOutsideUntouched();
+}
+
+TEST(rollback_does_not_follow_a_symlinked_directory) {
+  Planted p;
+  // The fan-out directory moved outside and a symlink in its place: the file is found "inside".
+  const std::string elsewhere = p.v.dir.file("elsewhere");
+  std::filesystem::rename(p.v.base + "/objects/ab", elsewhere);
+  CHECK(::symlink(elsewhere.c_str(), (p.v.base + "/objects/ab").c_str()) == 0);
+  const auto changed = readWholeFile(elsewhere + "/cdef");
+  p.v.rollBack();
+  CHECK(readWholeFile(elsewhere + "/cdef") == changed);
+  // The same one level up: objects itself a symlink.
+  std::filesystem::remove(p.v.base + "/objects/ab");
+  std::filesystem::rename(p.v.base + "/objects", p.v.dir.file("objects-elsewhere"));
+  std::filesystem::create_directories(p.v.dir.file("objects-elsewhere"));
+  std::filesystem::rename(elsewhere, p.v.dir.file("objects-elsewhere/ab"));
+  CHECK(::symlink(p.v.dir.file("objects-elsewhere").c_str(), (p.v.base + "/objects").c_str()) == 0);
+  p.v.rollBack();
+  CHECK(readWholeFile(p.v.dir.file("objects-elsewhere/ab/cdef")) == changed);
+  // A file in place of the directory: nothing to restore either.
+  std::filesystem::remove(p.v.base + "/objects");
+  writeWholeFile(p.v.base + "/objects", std::vector<uint8_t>(5, 5));
+  p.v.rollBack();
+  CHECK(readWholeFile(p.v.base + "/objects") == std::vector<uint8_t>(5, 5));
+}
+
+TEST(rollback_does_not_write_into_a_hard_link) {
+  Planted p;
+  CHECK(::unlink(p.object.c_str()) == 0);
+  CHECK(::link(p.outside.c_str(), p.object.c_str()) == 0);
+  p.v.rollBack();
+  p.expectOutsideUntouched();
+  // Restored once the other name is gone (the bytes never changed are not in the journal).
+  CHECK(::unlink(p.object.c_str()) == 0);
+  writeWholeFile(p.object, std::vector<uint8_t>(p.original.begin(), p.original.begin() + 100));
+  p.v.rollBack();
+  CHECK(readWholeFile(p.object) == p.original);
+}
+
+TEST(rollback_skips_fifos_and_directories_without_blocking) {
+  Planted p;
+  CHECK(::unlink(p.object.c_str()) == 0);
+  CHECK(::mkfifo(p.object.c_str(), 0600) == 0);
+  p.v.rollBack();  // must not wait for a writer
+  CHECK(::unlink(p.object.c_str()) == 0);
+  std::filesystem::create_directories(p.object);
+  p.v.rollBack();
+  struct stat st;
+  CHECK(::lstat(p.object.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+TEST(backups_are_not_followed) {
+  Volume v;
+  Rng rng(91);
+  const auto original = rng.bytes(3000), outsideBytes = rng.bytes(2000), replacement = rng.bytes(100);
+  std::filesystem::create_directories(v.base + "/objects/ab");
+  const std::string object = v.file("objects/ab/cdef"), outside = v.dir.file("outside");
+  writeWholeFile(object, original);
+  writeWholeFile(outside, outsideBytes);
+  auto journal = v.journal();
+  journal->preserveReplacement(object);
+  writeWholeFile(object + ".new", replacement);
+  renamePath(object + ".new", object);
+  const std::string backup = v.journalPath + ".backup-0";
+
+  // The backup replaced by a symlink to a file outside: not renamed into the volume; the link is
+  // removed, never what it names.
+  CHECK(::unlink(backup.c_str()) == 0);
+  CHECK(::symlink(outside.c_str(), backup.c_str()) == 0);
+  v.rollBack();
+  CHECK(readWholeFile(object) == replacement);
+  CHECK(!exists(backup));
+  CHECK(readWholeFile(outside) == outsideBytes);
+
+  // The backup is there, but the directory it goes back to is a symlink to one outside: the
+  // backup does not move out of the volume.
+  writeWholeFile(backup, original);
+  const std::string elsewhere = v.dir.file("elsewhere");
+  std::filesystem::rename(v.base + "/objects/ab", elsewhere);
+  CHECK(::symlink(elsewhere.c_str(), (v.base + "/objects/ab").c_str()) == 0);
+  v.rollBack();
+  CHECK(readWholeFile(elsewhere + "/cdef") == replacement);
+  std::filesystem::remove(v.base + "/objects/ab");
+  std::filesystem::rename(elsewhere, v.base + "/objects/ab");
+
+  // A directory named like the backup stays where it is.
+  std::filesystem::create_directories(backup);
+  v.rollBack();
+  CHECK(std::filesystem::is_directory(backup));
+  CHECK(readWholeFile(object) == replacement);
+  UndoJournal::discard(v.journalPath);
+  CHECK(std::filesystem::is_directory(backup));
+  std::filesystem::remove(backup);
+
+  // preserveReplacement keeps nothing of a symlink, and does not follow one on the way.
+  CHECK(::unlink(object.c_str()) == 0);
+  CHECK(::symlink(outside.c_str(), object.c_str()) == 0);
+  auto next = v.journal();
+  next->preserveReplacement(object);
+  CHECK(backupsOf(v).empty());
+  CHECK(!next->active());
+  CHECK(::unlink(object.c_str()) == 0);
+  std::filesystem::rename(v.base + "/objects/ab", elsewhere);
+  CHECK(::symlink(elsewhere.c_str(), (v.base + "/objects/ab").c_str()) == 0);
+  next->preserveReplacement(object);
+  CHECK(backupsOf(v).empty());
+  CHECK(readWholeFile(outside) == outsideBytes);
+}
+
+TEST(journal_that_is_no_regular_file_is_eintegrity) {
+  Volume v;
+  const std::string outside = v.dir.file("outside");
+  writeWholeFile(outside, std::vector<uint8_t>(200, 3));
+  CHECK(::symlink(outside.c_str(), v.journalPath.c_str()) == 0);
+  auto e = EXPECT_SHIELD_ERROR(kIntegrity, UndoJournal::readContext(v.journalPath, v.key.data()));
+  CHECK(std::string(e.what()).find("not a regular file") != std::string::npos);
+  CHECK_EQ(e.path(), v.journalPath);
+  EXPECT_SHIELD_ERROR(kIntegrity, v.rollBack());
+  UndoJournal::discard(v.journalPath);  // the link goes, not what it names
+  CHECK(!exists(v.journalPath));
+  CHECK(readWholeFile(outside) == std::vector<uint8_t>(200, 3));
+  CHECK(::symlink("no-such-file", v.journalPath.c_str()) == 0);  // dangling: still no journal of ours
+  EXPECT_SHIELD_ERROR(kIntegrity, UndoJournal::readContext(v.journalPath, v.key.data()));
+  UndoJournal::discard(v.journalPath);
+
+  CHECK(::mkfifo(v.journalPath.c_str(), 0600) == 0);  // must not wait for a writer
+  EXPECT_SHIELD_ERROR(kIntegrity, UndoJournal::readContext(v.journalPath, v.key.data()));
+  EXPECT_SHIELD_ERROR(kIntegrity, v.rollBack());
+  UndoJournal::discard(v.journalPath);
+  CHECK(!exists(v.journalPath));
+
+  std::filesystem::create_directories(v.journalPath);
+  EXPECT_SHIELD_ERROR(kIntegrity, UndoJournal::readContext(v.journalPath, v.key.data()));
+  EXPECT_SHIELD_ERROR(kIntegrity, v.rollBack());
+  // begin() does not create a journal through a symlink either.
+  std::filesystem::remove(v.journalPath);
+  CHECK(::symlink(v.dir.file("planted-journal").c_str(), v.journalPath.c_str()) == 0);
+  EXPECT_SHIELD_ERROR("EEXIST", v.journal()->begin());
+  CHECK(!exists(v.dir.file("planted-journal")));
+}
+
+TEST(discard_removes_only_backups_it_could_have_made) {
+  Volume v;
+  const std::string outside = v.dir.file("outside");
+  writeWholeFile(outside, std::vector<uint8_t>(10, 4));
+  writeWholeFile(v.journalPath, std::vector<uint8_t>(10, 1));
+  writeWholeFile(v.journalPath + ".backup-3", std::vector<uint8_t>(10, 1));
+  CHECK(::symlink(outside.c_str(), (v.journalPath + ".backup-4").c_str()) == 0);
+  std::filesystem::create_directories(v.journalPath + ".backup-5");
+  CHECK(::mkfifo((v.journalPath + ".backup-6").c_str(), 0600) == 0);
+  writeWholeFile(v.journalPath + ".backup-x", std::vector<uint8_t>(10, 1));
+  writeWholeFile(v.journalPath + ".backup-", std::vector<uint8_t>(10, 1));
+  UndoJournal::discard(v.journalPath);
+  auto left = backupsOf(v);
+  std::sort(left.begin(), left.end());
+  CHECK(left == (std::vector<std::string>{"journal.backup-", "journal.backup-5", "journal.backup-6", "journal.backup-x"}));
+  CHECK(readWholeFile(outside) == std::vector<uint8_t>(10, 4));
 }
 
 // ---------------------------------------------------------------------------------------------
