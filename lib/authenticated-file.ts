@@ -50,6 +50,7 @@ import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import { invalidArgument, type ShieldError } from './errors.js';
+import { native } from './native.js';
 
 export interface AuthenticatedOpenOptions {
   /** The file's identity (32 hex characters), bound into every hash. */
@@ -99,7 +100,18 @@ type Effect =
 
 type Io<T> = Generator<Effect, T, unknown>;
 
+// Every durable step is a crash point of the tests (SHIELDFS_CRASH_AT), counted with the native core's.
+const CRASH_POINTS: Partial<Record<Effect['kind'], 'write' | 'ftruncate' | 'fdatasync' | 'rename' | 'unlink'>> = {
+  write: 'write', ftruncate: 'ftruncate', fdatasync: 'fdatasync', fsync: 'fdatasync', rename: 'rename', unlink: 'unlink',
+};
+
+function crashPointOf(effect: Effect): void {
+  const op = CRASH_POINTS[effect.kind];
+  if (op) native.crashPoint(op);
+}
+
 function performSync(effect: Effect): unknown {
+  crashPointOf(effect);
   switch (effect.kind) {
     case 'open': return fs.openSync(effect.path, effect.flags, effect.mode);
     case 'close': return fs.closeSync(effect.fd);
@@ -116,6 +128,7 @@ function performSync(effect: Effect): unknown {
 }
 
 function performAsync(effect: Effect): Promise<unknown> {
+  crashPointOf(effect);
   return new Promise((resolve, reject) => {
     const done = (error: NodeJS.ErrnoException | null, result?: unknown) => (error ? reject(error) : resolve(result));
     switch (effect.kind) {

@@ -8,7 +8,7 @@
 // an flock of PATH.lock and re-read the file under it, so no compare-and-set is lost between
 // processes. The file is the trusted record of every volume's freshness: when it is damaged we
 // refuse to touch it rather than start over, since starting over would accept any old volume.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -159,6 +159,7 @@ export class FileTagStore implements TagStore {
    */
   #replace(content: string): void {
     const directory = dirname(this.path);
+    this.#removeStaleTemporaries(directory);
     const temp = join(directory, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       const fd = openSync(temp, 'wx', 0o600);
@@ -194,6 +195,19 @@ export class FileTagStore implements TagStore {
       }
     } catch (error) {
       throw this.#ioError(`make the rename durable (fsync ${directory}) of`, error);
+    }
+  }
+
+  // Under the lock nobody else is between writing a temporary file and renaming it: any temporary
+  // file of this store is what a process that died (or crashed) there left behind.
+  #removeStaleTemporaries(directory: string): void {
+    const prefix = `.${basename(this.path)}.`;
+    try {
+      for (const name of readdirSync(directory)) {
+        if (name.startsWith(prefix) && name.endsWith('.tmp')) unlinkSync(join(directory, name));
+      }
+    } catch {
+      // best effort: a leftover costs disk space, never correctness
     }
   }
 

@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateKey } from '../../lib/keys.js';
 import { Volume } from '../../lib/volume.js';
 import { volumeState, type VolumeState } from './volume-state.js';
 
@@ -90,4 +91,29 @@ export async function createSweepBase(dir: string, tags: string, key: Buffer): P
   for (const [path, content] of Object.entries(BASE_FILES)) await volume.writeFile(path, content);
   await volume.close();
   return { dir, tags, key };
+}
+
+/**
+ * One vitest suite sweeping every crash point of each workload; `minimumPoints` (over all of them)
+ * keeps the regular run at its promised size (at least 200 crash points over the two suites).
+ */
+export function describeCrashSweep(workloads: string[], temp: (name: string) => string, minimumPoints: number): void {
+  const points: number[] = [];
+  describe('crash sweep', () => {
+    for (const workload of workloads) {
+      it(`${workload}: every crash point lands on the old or the new state`, async () => {
+        const base = await createSweepBase(temp(`${workload}-base`), temp(`${workload}-base-tags.json`), generateKey());
+        const scratch = { dir: temp(`${workload}-run`), tags: temp(`${workload}-run-tags.json`), key: base.key };
+        const result = await sweepCrashes(base, workload, scratch);
+        console.log(`crash sweep ${workload}: ${result.crashPoints} points (${result.landedOld} old, ${result.landedNew} new)`);
+        expect(result.landedOld).toBeGreaterThan(5);
+        // after the tag store's rename and after the journal's end, at least
+        expect(result.landedNew).toBeGreaterThanOrEqual(2);
+        points.push(result.crashPoints);
+      }, 300_000);
+    }
+    afterAll(() => {
+      if (points.length === workloads.length) expect(points.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(minimumPoints);
+    });
+  });
 }
