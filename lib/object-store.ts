@@ -33,6 +33,11 @@ export class ObjectStore {
     return storage === 'encrypted' ? [this.contentPath(objectId, storage)] : [this.contentPath(objectId, storage), this.treePath(objectId)];
   }
 
+  /** The names (in its fan-out directory) of an object's files: what sweep() keeps. */
+  static namesOf(objectId: string, storage: Storage): string[] {
+    return storage === 'encrypted' ? [objectId] : [`${objectId}.data`, `${objectId}.tree`];
+  }
+
   /**
    * Deletes what no committed entry references (leftovers of a crash, a re-key, or a writer that
    * died). Only inside real directories: the host may replace `objects/` or a fan-out directory by
@@ -40,7 +45,7 @@ export class ObjectStore {
    * (The host can still swap a directory for a symlink between the check and an unlink; closing
    * that needs openat/unlinkat on a directory descriptor.)
    */
-  sweep(referenced: Set<string>): number {
+  sweep(referencedNames: Set<string>): number {
     let removed = 0;
     if (!isRealDirectory(this.directory)) return removed;
     for (let i = 0; i < FAN_OUT; i++) {
@@ -52,11 +57,11 @@ export class ObjectStore {
       } catch {
         continue;
       }
+      const prefix = hex2(i);
       for (const name of names) {
-        const path = join(fanOut, name);
-        if (referenced.has(path)) continue;
+        if (name.startsWith(prefix) && referencedNames.has(name)) continue;  // (names, not paths: 100k joins cost)
         try {
-          unlinkSync(path);
+          unlinkSync(join(fanOut, name));
           removed++;
         } catch {
           // a directory someone dropped here, or already gone: not ours to fight over

@@ -363,7 +363,7 @@ export class Volume implements FileHost {
       const entry = pending.pop()!;
       if (entry.type === 'directory') {
         directories++;
-        pending.push(...entry.children!.values());
+        for (const child of entry.children!.values()) pending.push(child);
       } else {
         files++;
         bytes += this.#sizeOf(entry);
@@ -945,11 +945,12 @@ export class Volume implements FileHost {
     const pending: Entry[] = [this.#manifest.root];
     while (pending.length > 0) {
       const entry = pending.pop()!;
-      if (entry.type === 'directory') pending.push(...entry.children!.values());
-      else for (const path of this.#objects.filesOf(entry.objectId, entry.storage)) referenced.add(path);
+      if (entry.type === 'directory') for (const child of entry.children!.values()) pending.push(child);
+      else for (const name of ObjectStore.namesOf(entry.objectId, entry.storage)) referenced.add(name);
     }
     return referenced;
   }
+
 }
 
 function volumeTag(key: Uint8Array, id: string, manifestTag: string): string {
