@@ -107,6 +107,7 @@ export class Volume implements FileHost {
   readonly #header: VolumeHeader;
   readonly #objects: ObjectStore;
   readonly #open = new Map<Entry | string, OpenContent>();
+  readonly #opening = new Map<Entry, Promise<OpenContent>>();
   #store: TagStore | null = null;
   #ownsStore = false;
   #lock: VolumeLock | null = null;
@@ -529,18 +530,32 @@ export class Volume implements FileHost {
       return this.#handle({ entry: null, content, handles: 0, dirty: false, copied: true }, path, parsed);
     }
     const { entry, created } = this.#resolveForOpen(p, path, parsed, mode);
-    let open = this.#open.get(entry);
-    if (!open) {
-      const { content, fresh } = await this.#openContent(entry, created, parsed.truncate, path);
-      open = { entry, content, handles: 0, dirty: fresh, copied: fresh || entry.storage === 'encrypted' };
-      this.#open.set(entry, open);
-    } else if (parsed.truncate && this.#sizeOf(entry) > 0) {
-      const handle = this.#handle(open, path, parsed);
-      await handle.truncate(0);
-      return handle;
+    // Handles of one file share its content, also when they are opened at the same time.
+    // (No await unless someone is opening it: the check and the #opening entry must be one step.)
+    const pending = this.#open.has(entry) ? undefined : this.#opening.get(entry);
+    const shared = pending ? await pending : this.#open.get(entry);
+    if (!shared) {
+      const opening = this.#openShared(entry, created, parsed.truncate, path);
+      this.#opening.set(entry, opening);
+      let open: OpenContent;
+      try {
+        open = await opening;
+      } finally {
+        this.#opening.delete(entry);
+      }
+      if (created || parsed.truncate) this.afterWrite(open);
+      return this.#handle(open, path, parsed);
     }
-    if (created || parsed.truncate) this.afterWrite(open);
-    return this.#handle(open, path, parsed);
+    const handle = this.#handle(shared, path, parsed);
+    if (parsed.truncate && this.#sizeOf(entry) > 0) await handle.truncate(0);
+    return handle;
+  }
+
+  async #openShared(entry: Entry, created: boolean, truncate: boolean, asked: string): Promise<OpenContent> {
+    const { content, fresh } = await this.#openContent(entry, created, truncate, asked);
+    const open: OpenContent = { entry, content, handles: 0, dirty: fresh, copied: fresh || entry.storage === 'encrypted' };
+    this.#open.set(entry, open);
+    return open;
   }
 
   /** Reads a whole file. */
