@@ -97,6 +97,11 @@ const META = RESERVED_NAME;
 const STAGING = '.shieldfs-creating';
 const VOLUME_TAG_LABEL = 'shieldfs volume tag v1';
 const VERIFY_PIECE = 1 << 20;
+
+interface OpenedContent {
+  content: FileContent;
+  fresh: boolean;  // a new object: the file was created, or truncated by O_TRUNC
+}
 const NO_OBJECT = '0'.repeat(32);
 
 export class Volume implements FileHost {
@@ -522,40 +527,71 @@ export class Volume implements FileHost {
 
   /** Opens a file with node's flags ('r', 'r+', 'w', 'wx', 'a', …, or O_* numbers). */
   async openFile(path: string, flags: string | number = 'r', mode = 0o666): Promise<VolumeFile> {
-    const parsed = parseOpenFlags(flags);
-    const p = this.#path(path, 'open');
-    if (this.#manifest.regions.kindOf(p) === 'not-protected') {
-      if (parsed.write) this.#writable('open', path);
-      const content = await PlainFile.open(this.#realPath(p), parsed.numeric, mode);
-      return this.#handle({ entry: null, content, handles: 0, dirty: false, copied: true }, path, parsed);
+    const request = this.#openRequest(path, flags);
+    if (request.passThrough) {
+      return this.#plainHandle(await PlainFile.open(request.passThrough, request.flags.numeric, mode), path, request.flags);
     }
-    const { entry, created } = this.#resolveForOpen(p, path, parsed, mode);
-    // Handles of one file share its content, also when they are opened at the same time.
-    // (No await unless someone is opening it: the check and the #opening entry must be one step.)
+    const { entry, created } = this.#resolveForOpen(request.p, path, request.flags, mode);
+    // Handles of one file share its content, also when they are opened at the same time. (No await
+    // unless someone is opening it: the check and the #opening entry must be one step.)
     const pending = this.#open.has(entry) ? undefined : this.#opening.get(entry);
     const shared = pending ? await pending : this.#open.get(entry);
-    if (!shared) {
-      const opening = this.#openShared(entry, created, parsed.truncate, path);
-      this.#opening.set(entry, opening);
-      let open: OpenContent;
-      try {
-        open = await opening;
-      } finally {
-        this.#opening.delete(entry);
-      }
-      if (created || parsed.truncate) this.afterWrite(open);
-      return this.#handle(open, path, parsed);
+    if (shared) return this.#joinShared(shared, entry, path, request.flags, false);
+    const opening = this.#openContent(entry, created, request.flags.truncate, path, false).then((opened) => this.#share(entry, opened));
+    this.#opening.set(entry, opening);
+    try {
+      return this.#firstHandle(await opening, created, path, request.flags);
+    } finally {
+      this.#opening.delete(entry);
     }
-    const handle = this.#handle(shared, path, parsed);
-    if (parsed.truncate && this.#sizeOf(entry) > 0) await handle.truncate(0);
-    return handle;
   }
 
-  async #openShared(entry: Entry, created: boolean, truncate: boolean, asked: string): Promise<OpenContent> {
-    const { content, fresh } = await this.#openContent(entry, created, truncate, asked);
+  /** openFile on this thread. */
+  openFileSync(path: string, flags: string | number = 'r', mode = 0o666): VolumeFile {
+    const request = this.#openRequest(path, flags);
+    if (request.passThrough) return this.#plainHandle(PlainFile.openSync(request.passThrough, request.flags.numeric, mode), path, request.flags);
+    const { entry, created } = this.#resolveForOpen(request.p, path, request.flags, mode);
+    const shared = this.#open.get(entry);
+    if (shared) return this.#joinShared(shared, entry, path, request.flags, true) as VolumeFile;
+    if (this.#opening.has(entry)) {
+      throw shieldError('EBUSY', `${path} is being opened asynchronously; await that open before opening it synchronously`, path);
+    }
+    const opened = this.#openContent(entry, created, request.flags.truncate, path, true);
+    return this.#firstHandle(this.#share(entry, opened), created, path, request.flags);
+  }
+
+  #openRequest(path: string, flags: string | number): { flags: OpenFlags; p: string; passThrough: string | null } {
+    const parsed = parseOpenFlags(flags);
+    const p = this.#path(path, 'open');
+    if (this.#manifest.regions.kindOf(p) !== 'not-protected') return { flags: parsed, p, passThrough: null };
+    if (parsed.write) this.#writable('open', path);
+    return { flags: parsed, p, passThrough: this.#realPath(p) };
+  }
+
+  #plainHandle(content: PlainFile, path: string, flags: OpenFlags): VolumeFile {
+    return this.#handle({ entry: null, content, handles: 0, dirty: false, copied: true }, path, flags);
+  }
+
+  #share(entry: Entry, { content, fresh }: OpenedContent): OpenContent {
     const open: OpenContent = { entry, content, handles: 0, dirty: fresh, copied: fresh || entry.storage === 'encrypted' };
     this.#open.set(entry, open);
     return open;
+  }
+
+  #firstHandle(open: OpenContent, created: boolean, path: string, flags: OpenFlags): VolumeFile {
+    if (created || flags.truncate) this.afterWrite(open);
+    return this.#handle(open, path, flags);
+  }
+
+  // Another handle of an open file; O_TRUNC truncates the shared content.
+  #joinShared(open: OpenContent, entry: Entry, path: string, flags: OpenFlags, sync: boolean): VolumeFile | Promise<VolumeFile> {
+    const handle = this.#handle(open, path, flags);
+    if (!flags.truncate || this.#sizeOf(entry) === 0) return handle;
+    if (sync) {
+      handle.truncateSync(0);
+      return handle;
+    }
+    return handle.truncate(0).then(() => handle);
   }
 
   /** Reads a whole file. */
@@ -605,38 +641,46 @@ export class Volume implements FileHost {
     return { entry, created: true };
   }
 
-  // Opens the entry's content. A new file, or an existing one opened with O_TRUNC, gets a fresh
-  // object: nothing committed is overwritten, so that costs no journal at all.
-  async #openContent(entry: Entry, create: boolean, truncate: boolean, asked: string): Promise<{ content: FileContent; fresh: boolean }> {
+  // Opens the entry's content, on this thread (`sync`) or as a Promise. A new file, or an existing
+  // one opened with O_TRUNC, gets a fresh object: nothing committed is overwritten, so that costs no
+  // journal at all.
+  #openContent(entry: Entry, create: boolean, truncate: boolean, asked: string, sync: true): OpenedContent;
+  #openContent(entry: Entry, create: boolean, truncate: boolean, asked: string, sync: false): Promise<OpenedContent>;
+  #openContent(entry: Entry, create: boolean, truncate: boolean, asked: string, sync: boolean): OpenedContent | Promise<OpenedContent> {
     const fresh = create || (truncate && entry.size > 0);
     if (fresh) {
       this.#begin();
       this.#replaceObject(entry);
     }
     const path = this.#objects.contentPath(entry.objectId, entry.storage);
-    try {
-      if (entry.storage === 'authenticated') {
-        const treePath = this.#objects.treePath(entry.objectId);
-        const content = await AuthenticatedFile.open(path, treePath, {
-          objectId: entry.fileId, create: fresh, readOnly: this.readOnly, chunkSize: this.chunkSize,
-          ...(fresh ? {} : { expectedTag: entry.tag, expectedSize: entry.size }),
-        });
-        if (fresh) entry.tag = content.tag;
-        return { content, fresh };
-      }
-      const content = await ShieldedFile.open(path, {
-        key: this.#key, create: fresh, readOnly: this.readOnly, journal: this.#journal, chunkSize: this.chunkSize,
-        ...(fresh ? {} : { expectedTag: entry.tag, expectedFileId: entry.fileId }),
-      });
+    const fail = (error: unknown): never => {
+      throw atVolumePath(contentError(error, path, `file ${asked}`), asked);
+    };
+    const adopt = (content: ShieldedFile | AuthenticatedFile): OpenedContent => {
       if (fresh) {
-        entry.fileId = content.fileId;
+        if (content instanceof ShieldedFile) entry.fileId = content.fileId;
         entry.tag = content.tag;
       }
       return { content, fresh };
+    };
+    try {
+      if (entry.storage === 'authenticated') {
+        const args = [path, this.#objects.treePath(entry.objectId), {
+          objectId: entry.fileId, create: fresh, readOnly: this.readOnly, chunkSize: this.chunkSize,
+          ...(fresh ? {} : { expectedTag: entry.tag, expectedSize: entry.size }),
+        }] as const;
+        return sync ? adopt(AuthenticatedFile.openSync(...args)) : AuthenticatedFile.open(...args).then(adopt, fail);
+      }
+      const options = {
+        key: this.#key, create: fresh, readOnly: this.readOnly, journal: this.#journal, chunkSize: this.chunkSize,
+        ...(fresh ? {} : { expectedTag: entry.tag, expectedFileId: entry.fileId }),
+      };
+      return sync ? adopt(ShieldedFile.openSync(path, options)) : ShieldedFile.open(path, options).then(adopt, fail);
     } catch (error) {
-      throw atVolumePath(contentError(error, path, `file ${asked}`), asked);
+      return fail(error);
     }
   }
+
 
   // Points the entry at a new, empty object; the old one is garbage once the commit stands.
   #replaceObject(entry: Entry): void {

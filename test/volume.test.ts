@@ -140,6 +140,41 @@ describe('volume basics', () => {
     await v.close();
   });
 
+  it('openFileSync: the same files, sharing and errors as openFile', async () => {
+    const { dir, tagStore, key } = fresh();
+    const v = await Volume.create(dir, { key, tagStore, regions: [{ path: '/lib', kind: 'authenticated' }] });
+    const f = v.openFileSync('/s', 'w');
+    f.writeSync(Buffer.from('sync'));
+    f.closeSync();
+    expect((await v.readFile('/s')).toString()).toBe('sync');
+    const reader = v.openFileSync('/s', 'r');
+    const appender = v.openFileSync('/s', 'a');
+    appender.writeSync(Buffer.from('!'));
+    const out = Buffer.alloc(5);
+    expect(reader.readSync(out, 0, 5, 0)).toBe(5);
+    expect(out.toString()).toBe('sync!');
+    reader.closeSync();
+    appender.closeSync();
+    expect(() => v.openFileSync('/nope')).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open' }));
+    expect(() => v.openFileSync('/s', 'wx')).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    v.mkdir('/lib');
+    const auth = v.openFileSync('/lib/a.js', 'w');
+    auth.writeSync(Buffer.from('authenticated'));
+    auth.closeSync();
+    const pending = v.openFile('/t', 'w');  // not awaited: the sync open cannot wait for it
+    expect(() => v.openFileSync('/t', 'r')).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    (await pending).closeSync();
+    await v.close();
+    const again = await Volume.open(dir, { key, tagStore, readOnly: true });
+    expect((await again.readFile('/s')).toString()).toBe('sync!');
+    const check = again.openFileSync('/lib/a.js');
+    const got = Buffer.alloc(13);
+    check.readSync(got, 0, 13, 0);
+    expect(got.toString()).toBe('authenticated');
+    check.closeSync();
+    await again.close();
+  });
+
   it('refuses a wrong key with EBADKEY and a non-volume with ENOENT', async () => {
     const { dir, tagStore, key } = fresh();
     await (await Volume.create(dir, { key, tagStore })).close();
