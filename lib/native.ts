@@ -73,7 +73,10 @@ export interface NativeBinding {
   rollBackJournal(journalPath: string, baseDirectory: string, key: Uint8Array): Buffer;
   /** Deletes the journal (and any whole-file backups it names) durably: the transaction stands. */
   discardJournal(journalPath: string): void;
-  /** Takes a non-blocking flock on `path` (created 0600 if missing); EBUSY when another holds it. */
+  /**
+   * Takes a non-blocking flock on `path`: an existing directory, or a regular file (created 0600 if
+   * missing; a symlink, FIFO or device is refused). EBUSY when another holds it.
+   */
   lockFile(path: string, exclusive: boolean): NativeLock;
   /** HMAC-SHA256 under HKDF-SHA256(key, no salt, info = label): keyed digests of the volume layer. */
   keyedDigest(key: Uint8Array, label: string, message: Uint8Array): Buffer;
