@@ -8,11 +8,11 @@
 // an flock of PATH.lock and re-read the file under it, so no compare-and-set is lost between
 // processes. The file is the trusted record of every volume's freshness: when it is damaged we
 // refuse to touch it rather than start over, since starting over would accept any old volume.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { removeStaleTemporaries, replaceDurably } from './durable-file.js';
 import { native, type NativeLock } from './native.js';
 import { checkTag, checkVolumeId, closedStoreError, isTag, isVolumeId, tagStoreError, type TagStore } from './tag-store.js';
 
@@ -153,61 +153,13 @@ export class FileTagStore implements TagStore {
     return { format: FORMAT, version: VERSION, volumes };
   }
 
-  /**
-   * Replaces the file so that a crash leaves the old or the new content, both durable. Each durable
-   * step is a crash point of the tests (SHIELDFS_CRASH_AT), counted with the native core's.
-   */
+  /** Replaces the file durably (durable-file.ts); called under the writers' lock. */
   #replace(content: string): void {
-    const directory = dirname(this.path);
-    this.#removeStaleTemporaries(directory);
-    const temp = join(directory, `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    removeStaleTemporaries(this.path);
     try {
-      const fd = openSync(temp, 'wx', 0o600);
-      try {
-        const bytes = Buffer.from(content, 'utf8');
-        for (let written = 0; written < bytes.length;) {
-          native.crashPoint('write');
-          written += writeSync(fd, bytes, written);
-        }
-        native.crashPoint('fdatasync');
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      native.crashPoint('rename');
-      renameSync(temp, this.path);
+      replaceDurably(this.path, content);
     } catch (error) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // never created, or already renamed
-      }
       throw this.#ioError('write', error);
-    }
-    // Without this the rename itself may not survive a crash, and the old tag would come back.
-    try {
-      const directoryFd = openSync(directory, 'r');
-      try {
-        native.crashPoint('fdatasync');
-        fsyncSync(directoryFd);
-      } finally {
-        closeSync(directoryFd);
-      }
-    } catch (error) {
-      throw this.#ioError(`make the rename durable (fsync ${directory}) of`, error);
-    }
-  }
-
-  // Under the lock nobody else is between writing a temporary file and renaming it: any temporary
-  // file of this store is what a process that died (or crashed) there left behind.
-  #removeStaleTemporaries(directory: string): void {
-    const prefix = `.${basename(this.path)}.`;
-    try {
-      for (const name of readdirSync(directory)) {
-        if (name.startsWith(prefix) && name.endsWith('.tmp')) unlinkSync(join(directory, name));
-      }
-    } catch {
-      // best effort: a leftover costs disk space, never correctness
     }
   }
 

@@ -1,11 +1,12 @@
 // The volume header `.shieldfs/volume`: the few facts needed before anything else can be opened
 // (identity, update policy, chunk size, which file is the manifest) and a key check. It is JSON so
 // an operator can read it; a keyed MAC makes it tamper-evident (FORMAT.md, "Volume header").
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { replaceDurably } from './durable-file.js';
 import { native } from './native.js';
-import { fsError, shieldError } from './fs-errors.js';
+import { shieldError } from './fs-errors.js';
 
 export const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
 export type UpdatePolicy = (typeof UPDATE_POLICIES)[number];
@@ -30,7 +31,7 @@ export function writeVolumeHeader(path: string, key: Uint8Array, header: VolumeH
   const keyCheck = digestHex(key, KEY_CHECK_LABEL, Buffer.from(keySalt, 'hex'));
   const mac = digestHex(key, HEADER_MAC_LABEL, Buffer.from(JSON.stringify({ ...body, keyCheck })));
   const text = JSON.stringify({ ...body, keyCheck, mac }, null, 2) + '\n';
-  writeDurably(path, text);
+  replaceDurably(path, text);
 }
 
 export function readVolumeHeader(path: string, key: Uint8Array): VolumeHeader {
@@ -124,28 +125,4 @@ function digestHex(key: Uint8Array, label: string, message: Uint8Array): string 
 
 function equalHex(a: string, b: string): boolean {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-}
-
-/** Writes a small file so that after a crash it is either the old or the new content, never torn. */
-export function writeDurably(path: string, content: string | Uint8Array): void {
-  const temp = `${path}.tmp-${process.pid}`;
-  writeFileSync(temp, content, { mode: 0o600 });
-  syncPath(temp);
-  renameSync(temp, path);
-  syncPath(dirname(path));
-}
-
-/** fsync of a file or directory by name. */
-export function syncPath(path: string): void {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw fsError((error as NodeJS.ErrnoException).code ?? 'EIO', 'open', path);
-  }
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

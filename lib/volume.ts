@@ -20,9 +20,10 @@ import { ProtectionFile, randomId, type Entry, type EntryType, type Storage } fr
 import { RegionTable, type Region, type RegionKind } from './regions.js';
 import { ShieldedFile } from './shielded-file.js';
 import { openTagStore, type TagStore } from './tag-store.js';
-import { readVolumeHeader, syncPath, UPDATE_POLICIES, writeVolumeHeader, type UpdatePolicy, type VolumeHeader } from './volume-header.js';
+import { readVolumeHeader, UPDATE_POLICIES, writeVolumeHeader, type UpdatePolicy, type VolumeHeader } from './volume-header.js';
 import { VolumeFile, type FileHost, type OpenContent } from './volume-file.js';
 import { VolumeLock } from './volume-lock.js';
+import { syncPath } from './durable-file.js';
 import { isWithin, joinVolumePath, normalizeVolumePath, parentOf, pathComponents, RESERVED_NAME, ROOT, baseName } from './volume-path.js';
 
 export type { UpdatePolicy } from './volume-header.js';
@@ -835,7 +836,7 @@ export class Volume implements FileHost {
     const total = files.reduce((sum, [, e]) => sum + this.#sizeOf(e), 0);
     const report: VerifyReport = { files: files.length, bytes: 0, problems: [] };
     const piece = Buffer.allocUnsafe(VERIFY_PIECE);
-    for (const [path, entry] of files) {
+    for (const [path] of files) {
       try {
         const file = await this.openFile(path, 'r');
         try {
