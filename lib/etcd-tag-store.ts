@@ -1,6 +1,7 @@
 // `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`: tags kept in an etcd v3 cluster, for volumes used from
 // several machines. Key = PREFIX + volume id, value = tag; a compare-and-set is one etcd transaction.
 import type { Etcd3, IOptions } from 'etcd3';
+import { EtcdSyncBridge, type EtcdSyncCall } from './etcd-sync-bridge.js';
 import { checkTag, checkVolumeId, closedStoreError, isTag, tagStoreError, type TagStore } from './tag-store.js';
 
 // etcd3 documents a dialTimeout option but never reads it, and without a deadline a call to a host
@@ -9,11 +10,17 @@ import { checkTag, checkVolumeId, closedStoreError, isTag, tagStoreError, type T
 // connection fails at once.
 const CALL_TIMEOUT_MS = 1500;
 
+// A synchronous call waits for the worker's etcd call, bounded as above, plus, on the first call,
+// the start of the thread and the load of etcd3 and gRPC. Past that the worker is taken for dead.
+const SYNC_CALL_TIMEOUT_MS = 3 * CALL_TIMEOUT_MS + 5_000;
+
 export class EtcdTagStore implements TagStore {
   readonly url: string;
   readonly #hosts: string[];
   readonly #prefix: string;
   #client: Promise<Etcd3> | null = null;
+  /** The worker thread of the synchronous twins, started by the first of them. */
+  #syncBridge: EtcdSyncBridge | null = null;
   #closed = false;
   /** The code of the last failure seen, to explain a later "not retried yet" refusal. */
   #lastFailureCode = 'EIO';
@@ -60,10 +67,39 @@ export class EtcdTagStore implements TagStore {
   }
 
   async close(): Promise<void> {
+    await this.#shutDown();
+  }
+
+  getSync(volumeId: string): string | null {
+    checkVolumeId(volumeId);
+    return this.#callSync({ method: 'get', args: [volumeId] }) as string | null;
+  }
+
+  compareAndSetSync(volumeId: string, expected: string | null, next: string): boolean {
+    checkVolumeId(volumeId);
+    if (expected !== null) checkTag(expected, 'expected tag');
+    checkTag(next, 'next tag');
+    return this.#callSync({ method: 'compareAndSet', args: [volumeId, expected, next] }) as boolean;
+  }
+
+  closeSync(): void {
+    // Nothing to wait for: the client and the worker thread are let go and keep no process alive.
+    this.#shutDown().catch(() => {});
+  }
+
+  #shutDown(): Promise<void> {
     this.#closed = true;
-    const client = this.#client;
+    const [client, bridge] = [this.#client, this.#syncBridge];
     this.#client = null;
-    if (client) (await client).close();
+    this.#syncBridge = null;
+    return Promise.all([client?.then((etcd) => etcd.close()), bridge?.stop()]).then(() => undefined);
+  }
+
+  /** Runs the async method of the same name on the worker thread's own store, and waits for it. */
+  #callSync(call: EtcdSyncCall): unknown {
+    if (this.#closed) throw closedStoreError(this.url);
+    if (!this.#syncBridge?.running) this.#syncBridge = new EtcdSyncBridge(this.url, this.#hosts, this.#prefix);
+    return this.#syncBridge.call(call, SYNC_CALL_TIMEOUT_MS);
   }
 
   /** The client, created on first use: loading etcd3 and gRPC costs a quarter second at startup. */

@@ -9,7 +9,6 @@
 // processes. The file is the trusted record of every volume's freshness: when it is damaged we
 // refuse to touch it rather than start over, since starting over would accept any old volume.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeStaleTemporaries, replaceDurably } from './durable-file.js';
@@ -37,6 +36,9 @@ export interface FileTagStoreOptions {
 
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
+/** Atomics.wait on a cell nobody notifies is a sleep that needs no event loop. */
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
 export class FileTagStore implements TagStore {
   readonly url: string;
   readonly path: string;
@@ -52,24 +54,49 @@ export class FileTagStore implements TagStore {
   }
 
   async get(volumeId: string): Promise<string | null> {
-    checkVolumeId(volumeId);
-    if (this.#closed) throw closedStoreError(this.url);
-    const text = await readFile(this.path, 'utf8').catch((error: unknown) => this.#absentOrFail(error));
-    return this.#parse(text).volumes[volumeId]?.tag ?? null;
+    return this.getSync(volumeId);
   }
 
   async compareAndSet(volumeId: string, expected: string | null, next: string): Promise<boolean> {
+    this.#checkUpdate(volumeId, expected, next);
+    return this.#compareAndSetLocked(this.#tryLock() ?? (await this.#waitForLock()), volumeId, expected, next);
+  }
+
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  getSync(volumeId: string): string | null {
+    checkVolumeId(volumeId);
+    if (this.#closed) throw closedStoreError(this.url);
+    return this.#parse(this.#read()).volumes[volumeId]?.tag ?? null;
+  }
+
+  compareAndSetSync(volumeId: string, expected: string | null, next: string): boolean {
+    this.#checkUpdate(volumeId, expected, next);
+    return this.#compareAndSetLocked(this.#tryLock() ?? this.#waitForLockSync(), volumeId, expected, next);
+  }
+
+  closeSync(): void {
+    this.#closed = true;
+  }
+
+  #checkUpdate(volumeId: string, expected: string | null, next: string): void {
     checkVolumeId(volumeId);
     if (expected !== null) checkTag(expected, 'expected tag');
     checkTag(next, 'next tag');
     if (this.#closed) throw closedStoreError(this.url);
     this.#createDirectory();
-    // From taking the lock to releasing it nothing awaits: the flock keeps other processes out, and
-    // not yielding to the event loop keeps this process's other calls out (they would only find the
-    // lock busy and back off).
-    const lock = this.#tryLock() ?? (await this.#waitForLock());
+  }
+
+  /**
+   * From taking the lock to releasing it nothing awaits: the flock keeps other processes out, and
+   * not yielding to the event loop keeps this process's other calls out (they would only find the
+   * lock busy and back off).
+   */
+  #compareAndSetLocked(lock: NativeLock, volumeId: string, expected: string | null, next: string): boolean {
     try {
-      const record = this.#parse(this.#readLocked());
+      const record = this.#parse(this.#read());
       if ((record.volumes[volumeId]?.tag ?? null) !== expected) return false;
       record.volumes[volumeId] = { tag: next, updated: new Date().toISOString() };
       this.#replace(`${JSON.stringify(record, null, 2)}\n`);
@@ -77,10 +104,6 @@ export class FileTagStore implements TagStore {
     } finally {
       lock.release();
     }
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
   }
 
   #createDirectory(): void {
@@ -93,14 +116,35 @@ export class FileTagStore implements TagStore {
 
   /** Waits with a short backoff while another process holds the writers' lock. */
   async #waitForLock(): Promise<NativeLock> {
-    const deadline = Date.now() + this.#lockTimeoutMs;
-    for (let delayMs = 1; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 50)) {
-      // Jitter keeps waiting processes from retrying in lockstep.
-      await sleep(delayMs * (0.5 + Math.random()));
+    for (const delayMs of this.#lockRetryDelays()) {
+      await sleep(delayMs);
       const lock = this.#tryLock();
       if (lock) return lock;
     }
-    throw tagStoreError('EBUSY', `tag store ${this.url}: another process has held ${this.#lockPath} for more ` +
+    throw this.#lockBusy();
+  }
+
+  /** #waitForLock() for callers that have no event loop to wait on: the thread sleeps instead. */
+  #waitForLockSync(): NativeLock {
+    for (const delayMs of this.#lockRetryDelays()) {
+      Atomics.wait(sleepCell, 0, 0, delayMs);
+      const lock = this.#tryLock();
+      if (lock) return lock;
+    }
+    throw this.#lockBusy();
+  }
+
+  /** The pauses between attempts to take the lock, until the lock timeout has passed. */
+  *#lockRetryDelays(): Generator<number> {
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    for (let delayMs = 1; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 50)) {
+      // Jitter keeps waiting processes from retrying in lockstep.
+      yield delayMs * (0.5 + Math.random());
+    }
+  }
+
+  #lockBusy() {
+    return tagStoreError('EBUSY', `tag store ${this.url}: another process has held ${this.#lockPath} for more ` +
       `than ${this.#lockTimeoutMs} ms; find it (fuser ${this.#lockPath}) and try again once it is done`);
   }
 
@@ -114,7 +158,8 @@ export class FileTagStore implements TagStore {
     }
   }
 
-  #readLocked(): string | null {
+  /** The file's text, or null when there is none. Needs no lock: the file is only replaced whole. */
+  #read(): string | null {
     try {
       return readFileSync(this.path, 'utf8');
     } catch (error) {

@@ -8,3 +8,4 @@ export {
 export { VolumeFile } from './volume-file.js';
 export { parseRegion } from './regions.js';
 export { openTagStore, defaultTagStoreUrl, type TagStore } from './tag-store.js';
+export { mount, mountSync, Shield, type MountSpec, type CommitMode, type ShieldConfig } from './mount.js';

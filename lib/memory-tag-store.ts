@@ -17,12 +17,24 @@ export class MemoryTagStore implements TagStore {
   }
 
   async get(volumeId: string): Promise<string | null> {
+    return this.getSync(volumeId);
+  }
+
+  async compareAndSet(volumeId: string, expected: string | null, next: string): Promise<boolean> {
+    return this.compareAndSetSync(volumeId, expected, next);
+  }
+
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  getSync(volumeId: string): string | null {
     checkVolumeId(volumeId);
     if (this.#closed) throw closedStoreError(this.url);
     return this.#tags.get(volumeId) ?? null;
   }
 
-  async compareAndSet(volumeId: string, expected: string | null, next: string): Promise<boolean> {
+  compareAndSetSync(volumeId: string, expected: string | null, next: string): boolean {
     checkVolumeId(volumeId);
     if (expected !== null) checkTag(expected, 'expected tag');
     checkTag(next, 'next tag');
@@ -33,7 +45,7 @@ export class MemoryTagStore implements TagStore {
     return true;
   }
 
-  async close(): Promise<void> {
+  closeSync(): void {
     this.#closed = true;
   }
 }

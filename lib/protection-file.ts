@@ -4,7 +4,8 @@
 // "Protection file": a 64 KiB section (counter, regions), then one fixed-size record per slot.
 import { randomBytes } from 'node:crypto';
 import { shieldError } from './fs-errors.js';
-import { ShieldedFile } from './shielded-file.js';
+import type { ShieldedFile } from './shielded-file.js';
+import { closeContent, flushContent, openShieldedFile, readContent, writeContent, type Steps } from './sync-or-async.js';
 import type { NativeJournal } from './native.js';
 import { RegionTable, type Region } from './regions.js';
 import { NAME_MAX, RESERVED_NAME } from './volume-path.js';
@@ -61,11 +62,13 @@ export class ProtectionFile {
     this.#file = file;
   }
 
+// Its operations are steps (sync-or-async.ts): the volume runs them on this thread or asynchronously.
+
   /** A new manifest holding only the root directory; flushed (durable) before it returns. */
-  static async create(path: string, options: ProtectionFileOptions & { regions: readonly Region[]; now: bigint; rootMode: number }) {
+  static *create(path: string, options: ProtectionFileOptions & { regions: readonly Region[]; now: bigint; rootMode: number }): Steps<ProtectionFile> {
     const regionsJson = Buffer.from(JSON.stringify(options.regions));
     if (regionsJson.length > MAX_REGIONS_JSON) throw shieldError('EINVAL', `too many regions (${regionsJson.length} bytes of JSON; at most ${MAX_REGIONS_JSON})`);
-    const file = await ShieldedFile.open(path, { key: options.key, create: true, journal: options.journal });
+    const file = yield* openShieldedFile(path, { key: options.key, create: true, journal: options.journal });
     const manifest = new ProtectionFile(file);
     manifest.#regions = new RegionTable(options.regions);
     const section = Buffer.alloc(28 + regionsJson.length);
@@ -75,18 +78,18 @@ export class ProtectionFile {
     section.writeBigUInt64LE(0n, 16);
     section.writeUInt32LE(regionsJson.length, 24);
     regionsJson.copy(section, 28);
-    await file.write(section, 0, section.length, 0);
+    yield* writeContent(file, section, 0, section.length, 0);
     const root = newEntry(0, 'directory', 'encrypted', '', null, options.rootMode, options.now);
     manifest.#root = root;
     manifest.#slots.push(root);
     manifest.#dirty.add(0);
-    await manifest.writeChanges();
+    yield* manifest.writeChanges();
     return manifest;
   }
 
   /** Opens the manifest: O(1), only its header is read and authenticated. Call load() for the entries. */
-  static async open(path: string, options: ProtectionFileOptions): Promise<ProtectionFile> {
-    const file = await ShieldedFile.open(path, {
+  static *open(path: string, options: ProtectionFileOptions): Steps<ProtectionFile> {
+    const file = yield* openShieldedFile(path, {
       key: options.key, readOnly: options.readOnly, journal: options.journal, expectedFileId: options.expectedFileId,
     });
     return new ProtectionFile(file);
@@ -118,14 +121,14 @@ export class ProtectionFile {
   }
 
   /** Reads and checks every record (each byte is verified by the ShieldedFile on the way). */
-  async load(): Promise<Entry> {
+  *load(): Steps<Entry> {
     const size = this.#file.size;
     const path = this.#file.path;
     if (size < SECTION_BYTES + RECORD_BYTES || (size - SECTION_BYTES) % RECORD_BYTES !== 0) {
       throw inconsistent(path, `its size ${size} is not a section plus whole records`);
     }
     const bytes = Buffer.allocUnsafe(size);
-    const got = await this.#file.read(bytes, 0, size, 0);
+    const got = yield* readContent(this.#file, bytes, 0, size, 0);
     if (got !== size) throw inconsistent(path, 'it is shorter than its size');
     if (!bytes.subarray(0, 8).equals(MAGIC) || bytes.readUInt32LE(8) !== VERSION || bytes.readUInt32LE(12) !== RECORD_BYTES) {
       throw inconsistent(path, 'unknown section header');
@@ -203,27 +206,27 @@ export class ProtectionFile {
   }
 
   /** Writes every changed record and a new counter, then flushes: resolves to the manifest's new tag. */
-  async writeChanges(): Promise<string> {
+  *writeChanges(): Steps<string> {
     const slots = [...this.#dirty].sort((a, b) => a - b);
     for (let first = 0; first < slots.length;) {
       let last = first;
       while (last + 1 < slots.length && slots[last + 1] === slots[last]! + 1) last++;
       const run = Buffer.alloc((last - first + 1) * RECORD_BYTES);
       for (let i = first; i <= last; i++) encodeRecord(this.#slots[slots[i]!] ?? null, run, (i - first) * RECORD_BYTES);
-      await this.#file.write(run, 0, run.length, SECTION_BYTES + slots[first]! * RECORD_BYTES);
+      yield* writeContent(this.#file, run, 0, run.length, SECTION_BYTES + slots[first]! * RECORD_BYTES);
       first = last + 1;
     }
     const counter = Buffer.alloc(8);
     counter.writeBigUInt64LE(this.#counter + 1n);
-    await this.#file.write(counter, 0, 8, 16);
-    const tag = await this.#file.flush();
+    yield* writeContent(this.#file, counter, 0, 8, 16);
+    const tag = yield* flushContent(this.#file);
     this.#counter++;
     this.#dirty.clear();
     return tag;
   }
 
-  async close(): Promise<void> {
-    await this.#file.close();
+  *close(): Steps<void> {
+    yield* closeContent(this.#file);
   }
 }
 

@@ -17,6 +17,14 @@ export interface TagStore {
   /** Atomically: if the stored tag equals `expected` (null = volume unknown), store `next` and return true; else false. */
   compareAndSet(volumeId: string, expected: string | null, next: string): Promise<boolean>;
   close(): Promise<void>;
+  // The synchronous twins let a volume commit where no event loop turns: in a process 'exit'
+  // handler, and inside fs.closeSync/writeFileSync of the drop-in fs. They block the calling thread.
+  /** get() on this thread. */
+  getSync(volumeId: string): string | null;
+  /** compareAndSet() on this thread. */
+  compareAndSetSync(volumeId: string, expected: string | null, next: string): boolean;
+  /** close() on this thread. */
+  closeSync(): void;
 }
 
 /** Where tags live unless told otherwise: SHIELD_TAG_STORE, else a file in the user's home. */

@@ -6,6 +6,7 @@ import { atVolumePath, fsError } from './fs-errors.js';
 import type { FileContent } from './file-content.js';
 import type { OpenFlags } from './open-flags.js';
 import type { Entry } from './protection-file.js';
+import type { VolumeStats } from './volume.js';
 
 /** What every handle of one file shares. */
 export interface OpenContent {
@@ -22,6 +23,9 @@ export interface FileHost {
   beforeWriteAsync(open: OpenContent, path: string): Promise<void>;
   afterWrite(open: OpenContent): void;
   release(open: OpenContent): void;
+  statOf(open: OpenContent): VolumeStats;
+  setTimesOf(open: OpenContent, path: string, atimeNs: bigint, mtimeNs: bigint): void;
+  setModeOf(open: OpenContent, path: string, mode: number): void;
   releaseAsync(open: OpenContent): Promise<void>;
 }
 
@@ -86,6 +90,18 @@ export class VolumeFile {
     this.host.beforeWrite(open, this.path);
     open.content.truncateSync(length);
     this.host.afterWrite(open);
+  }
+
+  stat(): VolumeStats {
+    return this.host.statOf(this.#content('fstat'));
+  }
+
+  utimes(atimeNs: bigint, mtimeNs: bigint): void {
+    this.host.setTimesOf(this.#content('futime'), this.path, atimeNs, mtimeNs);
+  }
+
+  chmod(mode: number): void {
+    this.host.setModeOf(this.#content('fchmod'), this.path, mode);
   }
 
   /** Closes this handle; the last handle of a file flushes it and records it in the manifest. */

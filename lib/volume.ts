@@ -24,6 +24,7 @@ import { readVolumeHeader, UPDATE_POLICIES, writeVolumeHeader, type UpdatePolicy
 import { VolumeFile, type FileHost, type OpenContent } from './volume-file.js';
 import { VolumeLock } from './volume-lock.js';
 import { syncPath } from './durable-file.js';
+import { closeContent, closeTagStore, compareAndSetTag, flushContent, getTag, runAsync, runSync, type Steps } from './sync-or-async.js';
 import { isWithin, joinVolumePath, normalizeVolumePath, parentOf, pathComponents, RESERVED_NAME, ROOT, baseName } from './volume-path.js';
 
 export type { UpdatePolicy } from './volume-header.js';
@@ -38,9 +39,14 @@ export interface VolumeOpenOptions {
   readOnly?: boolean;
   /** The volume id the directory must hold (32 hex): another volume under the same key is EINTEGRITY. */
   expectedId?: string;
+  /**
+   * The volume tag the directory must be at (64 hex), for a volume pinned by its owner rather than
+   * by a tag store (a protected tree): any other state is EROLLBACK.
+   */
+  expectedTag?: string;
 }
 
-export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly' | 'expectedId'> {
+export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly' | 'expectedId' | 'expectedTag'> {
   /** Plaintext bytes per chunk of the volume's files: a power of two from 4096 to 1048576. Default 4096. */
   chunkSize?: number;
   /** Default `rollback-protected`. */
@@ -61,6 +67,8 @@ export interface VolumeStats {
   region: RegionKind;
   /** Content tag recorded in the manifest (files of protected regions). */
   tag?: string;
+  /** A number unique among the volume's current entries (its manifest slot + 1); 0 for not-protected paths. */
+  ino: number;
 }
 
 export interface DirectoryEntry {
@@ -104,6 +112,7 @@ interface OpenedContent {
   fresh: boolean;  // a new object: the file was created, or truncated by O_TRUNC
 }
 const NO_OBJECT = '0'.repeat(32);
+const IDLE_CONTENTS = 64;
 
 export class Volume implements FileHost {
   readonly directory: string;
@@ -113,6 +122,10 @@ export class Volume implements FileHost {
   readonly #header: VolumeHeader;
   readonly #objects: ObjectStore;
   readonly #open = new Map<Entry | string, OpenContent>();
+  // Encrypted contents whose last handle closed, kept open (in #open, with no handles) so that
+  // reading a file again costs no native open: the small-file case of a service. Least recently
+  // released first; each holds one descriptor.
+  readonly #idle = new Set<OpenContent>();
   readonly #opening = new Map<Entry, Promise<OpenContent>>();
   #store: TagStore | null = null;
   #ownsStore = false;
@@ -141,6 +154,15 @@ export class Volume implements FileHost {
 
   /** Creates a volume in `directory` (missing or empty) and registers its first tag in the tag store. */
   static async create(directory: string, options: VolumeCreateOptions): Promise<Volume> {
+    return runAsync(Volume.#createSteps(directory, options));
+  }
+
+  /** create() on this thread (an etcd tag store is then reached through a worker thread). */
+  static createSync(directory: string, options: VolumeCreateOptions): Volume {
+    return runSync(Volume.#createSteps(directory, options));
+  }
+
+  static *#createSteps(directory: string, options: VolumeCreateOptions): Steps<Volume> {
     const key = checkKey(options?.key);
     const updatePolicy = options.updatePolicy ?? 'rollback-protected';
     if (!UPDATE_POLICIES.includes(updatePolicy)) throw invalidArgument(`updatePolicy must be one of ${UPDATE_POLICIES.join(', ')}`);
@@ -151,16 +173,16 @@ export class Volume implements FileHost {
     const regions = checkRegionNesting(new RegionTable(options.regions ?? []));
     const { store, owned } = storeFor(updatePolicy, options.tagStore);  // a bad URL fails before anything is made
     try {
-      await Volume.#build(directory, key, { updatePolicy, chunkSize, regions, store });
+      yield* Volume.#build(directory, key, { updatePolicy, chunkSize, regions, store });
     } finally {
-      if (owned) await store?.close();
+      if (owned && store) yield* closeTagStore(store);
     }
-    return Volume.#openWith(directory, { key, tagStore: options.tagStore }, true);
+    return yield* Volume.#openWith(directory, { key, tagStore: options.tagStore }, true);
   }
 
-  static async #build(directory: string, key: Uint8Array, options: {
+  static *#build(directory: string, key: Uint8Array, options: {
     updatePolicy: UpdatePolicy; chunkSize: number; regions: RegionTable; store: TagStore | null;
-  }): Promise<void> {
+  }): Steps<void> {
     const { updatePolicy, chunkSize, regions, store } = options;
     fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     const present = fs.readdirSync(directory).filter((name) => name !== STAGING);
@@ -174,17 +196,17 @@ export class Volume implements FileHost {
     fs.mkdirSync(staging, { mode: 0o700 });
     try {
       ObjectStore.create(join(staging, 'objects'));
-      const manifest = await ProtectionFile.create(join(staging, 'manifest'), {
+      const manifest = yield* ProtectionFile.create(join(staging, 'manifest'), {
         key, regions: regions.regions, now: nowNs(), rootMode: 0o777 & ~process.umask(),
       });
       const header: VolumeHeader = {
         id: randomId(), updatePolicy, chunkSize, manifestFileId: manifest.fileId, created: new Date().toISOString(),
       };
       const tag = volumeTag(key, header.id, manifest.tag);
-      await manifest.close();
+      yield* manifest.close();
       writeVolumeHeader(join(staging, 'volume'), key, header);
       syncPath(staging);
-      if (store && !(await store.compareAndSet(header.id, null, tag))) {
+      if (store && !(yield* compareAndSetTag(store, header.id, null, tag))) {
         throw shieldError('EEXIST', `tag store ${store.url} already has volume ${header.id}`, directory);
       }
     } catch (error) {
@@ -197,28 +219,33 @@ export class Volume implements FileHost {
 
   /** Opens a volume: checks the key, recovers from a crash, and checks its state against the tag store. */
   static async open(directory: string, options: VolumeOpenOptions): Promise<Volume> {
-    return Volume.#openWith(directory, options, false);
+    return runAsync(Volume.#openWith(directory, options, false));
+  }
+
+  /** open() on this thread (an etcd tag store is then reached through a worker thread). */
+  static openSync(directory: string, options: VolumeOpenOptions): Volume {
+    return runSync(Volume.#openWith(directory, options, false));
   }
 
   // `populating`: the session that created the volume, whose commits stand even when the policy is
   // ephemeral (that is how an ephemeral volume gets the content every later session starts from).
-  static async #openWith(directory: string, options: VolumeOpenOptions, populating: boolean): Promise<Volume> {
+  static *#openWith(directory: string, options: VolumeOpenOptions, populating: boolean): Steps<Volume> {
     const key = importKey(checkKey(options?.key));
     let volume: Volume | undefined;
     try {
       const header = readVolumeHeader(join(directory, META, 'volume'), key);
       volume = new Volume(directory, key, header, !!options.readOnly);
       volume.#populating = populating;
-      await volume.#openState(options.tagStore, options.expectedId);
+      yield* volume.#openState(options);
       return volume;
     } catch (error) {
-      if (volume) await volume.#abandon();
+      if (volume) yield* volume.#abandon();
       else wipeKey(key);
       throw error;
     }
   }
 
-  async #openState(tagStore: string | TagStore | undefined, expectedId: string | undefined): Promise<void> {
+  *#openState({ tagStore, expectedId, expectedTag }: VolumeOpenOptions): Steps<void> {
     if (expectedId !== undefined && expectedId !== this.#header.id) {
       throw shieldError('EINTEGRITY', `${this.directory} holds volume ${this.#header.id}, not the expected ${expectedId}: ` +
         'the directory was replaced by another volume under the same key', this.directory);
@@ -226,7 +253,7 @@ export class Volume implements FileHost {
     const { store, owned } = storeFor(this.#header.updatePolicy, tagStore);
     this.#store = store;
     this.#ownsStore = owned;
-    const trusted = store ? await store.get(this.#header.id) : null;
+    const trusted = store ? yield* getTag(store, this.#header.id) : null;
     if (store && trusted === null) {
       throw shieldError('EROLLBACK', `no trusted tag for volume ${this.#header.id} (${this.directory}) in tag store ${store.url}: ` +
         'the volume is unknown to this store; open it with the tag store it was created with', this.directory);
@@ -240,7 +267,7 @@ export class Volume implements FileHost {
         this.#lock = this.#acquireLock(true);
       }
       if (journalPresent(this.#journalPath)) {
-        await this.#recover(trusted);
+        this.#recover(trusted);
         recovered = true;
       }
       if (this.readOnly) {
@@ -254,7 +281,7 @@ export class Volume implements FileHost {
     }
     const manifestPath = join(this.#meta, 'manifest');
     try {
-      this.#manifest = await ProtectionFile.open(manifestPath, {
+      this.#manifest = yield* ProtectionFile.open(manifestPath, {
         key: this.#key, readOnly: this.readOnly, journal: this.#journal, expectedFileId: this.#header.manifestFileId,
       });
     } catch (error) {
@@ -266,7 +293,11 @@ export class Volume implements FileHost {
         `(on disk ${this.#tag.slice(0, 16)}…, trusted ${trusted!.slice(0, 16)}…): the directory was rolled back or replaced; ` +
         'restore the latest copy of the volume', this.directory);
     }
-    await this.#manifest.load();
+    if (expectedTag !== undefined && expectedTag !== this.#tag) {
+      throw shieldError('EROLLBACK', `${this.directory} is at tag ${this.#tag.slice(0, 16)}…, not the pinned ${expectedTag.slice(0, 16)}…: ` +
+        'the directory was replaced by an older or another copy; restore the copy that was pinned', this.directory);
+    }
+    yield* this.#manifest.load();
     if (!this.readOnly || recovered) this.#objects.sweep(this.#referencedObjects());
   }
 
@@ -286,7 +317,7 @@ export class Volume implements FileHost {
   // A journal means a transaction did not end. Roll it back if the tag store still holds the state
   // it started from; keep the commit (discard the journal) if the store holds exactly the state on
   // disk; anything else is not an honest crash: keep the journal and refuse.
-  async #recover(trusted: string | null): Promise<void> {
+  #recover(trusted: string | null): void {
     const journalPath = this.#journalPath;
     const context = native.journalContext(journalPath, this.#key);
     if (context === null) {  // torn while being created: it protected nothing
@@ -397,16 +428,51 @@ export class Volume implements FileHost {
       const s = fs.statSync(this.#realPath(p), { bigint: true });
       return {
         type: s.isDirectory() ? 'directory' : 'file', mode: Number(s.mode), size: Number(s.size), mtimeNs: s.mtimeNs,
-        ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs, atimeNs: s.atimeNs, region,
+        ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs, atimeNs: s.atimeNs, region, ino: 0,
       };
     }
-    const entry = this.#lookup(p, 'stat');
+    return this.#statsOf(this.#lookup(p, 'stat'), region);
+  }
+
+  #statsOf(entry: Entry, region: RegionKind): VolumeStats {
     return {
       type: entry.type, mode: entry.mode | (entry.type === 'file' ? fs.constants.S_IFREG : fs.constants.S_IFDIR),
       size: entry.type === 'file' ? this.#sizeOf(entry) : 0, mtimeNs: entry.mtimeNs, ctimeNs: entry.ctimeNs,
       birthtimeNs: entry.birthtimeNs, atimeNs: entry.atimeNs, region: entry.type === 'file' ? entry.storage : region,
+      ino: entry.slot + 1,
       ...(entry.type === 'file' ? { tag: entry.tag } : {}),
     };
+  }
+
+  /** Sets access and modification times, in nanoseconds since the epoch (kept in the manifest). */
+  utimes(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+    const p = this.#writablePath(path, 'utime');
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') {
+      return fs.utimesSync(this.#realPath(p), nsToSeconds(atimeNs), nsToSeconds(mtimeNs));
+    }
+    this.#setTimes(this.#lookup(p, 'utime'), atimeNs, mtimeNs);
+  }
+
+  /** Sets the permission bits (kept in the manifest; the shield itself does not enforce them). */
+  chmod(path: string, mode: number): void {
+    const p = this.#writablePath(path, 'chmod');
+    if (this.#manifest.regions.kindOf(p) === 'not-protected') return fs.chmodSync(this.#realPath(p), mode);
+    this.#setMode(this.#lookup(p, 'chmod'), mode);
+  }
+
+  #setTimes(entry: Entry, atimeNs: bigint, mtimeNs: bigint): void {
+    this.#begin();
+    entry.atimeNs = atimeNs;
+    entry.mtimeNs = mtimeNs;
+    entry.ctimeNs = nowNs();
+    this.#manifest.markDirty(entry);
+  }
+
+  #setMode(entry: Entry, mode: number): void {
+    this.#begin();
+    entry.mode = mode & 0o7777;
+    entry.ctimeNs = nowNs();
+    this.#manifest.markDirty(entry);
   }
 
   exists(path: string): boolean {
@@ -533,6 +599,7 @@ export class Volume implements FileHost {
       return this.#plainHandle(await PlainFile.open(request.passThrough, request.flags.numeric, mode), path, request.flags);
     }
     const { entry, created } = this.#resolveForOpen(request.p, path, request.flags, mode);
+    if (request.flags.truncate) this.#evictIdle(entry);
     // Handles of one file share its content, also when they are opened at the same time. (No await
     // unless someone is opening it: the check and the #opening entry must be one step.)
     const pending = this.#open.has(entry) ? undefined : this.#opening.get(entry);
@@ -552,6 +619,7 @@ export class Volume implements FileHost {
     const request = this.#openRequest(path, flags);
     if (request.passThrough) return this.#plainHandle(PlainFile.openSync(request.passThrough, request.flags.numeric, mode), path, request.flags);
     const { entry, created } = this.#resolveForOpen(request.p, path, request.flags, mode);
+    if (request.flags.truncate) this.#evictIdle(entry);
     const shared = this.#open.get(entry);
     if (shared) return this.#joinShared(shared, entry, path, request.flags, true) as VolumeFile;
     if (this.#opening.has(entry)) {
@@ -695,6 +763,7 @@ export class Volume implements FileHost {
 
   #handle(open: OpenContent, path: string, flags: OpenFlags): VolumeFile {
     open.handles++;
+    this.#idle.delete(open);
     return new VolumeFile(this, open, path, flags);
   }
 
@@ -721,16 +790,71 @@ export class Volume implements FileHost {
     this.#manifest.markDirty(open.entry);
   }
 
+  statOf(open: OpenContent): VolumeStats {
+    this.#usable();
+    if (!open.entry) {
+      const plain = open.content as PlainFile;
+      return this.stat(plain.path.slice(this.directory.length) || ROOT);
+    }
+    return this.#statsOf(open.entry, open.entry.storage);
+  }
+
+  setTimesOf(open: OpenContent, path: string, atimeNs: bigint, mtimeNs: bigint): void {
+    this.#writable('futime', path);
+    if (!open.entry) return this.utimes((open.content as PlainFile).path.slice(this.directory.length), atimeNs, mtimeNs);
+    this.#setTimes(open.entry, atimeNs, mtimeNs);
+  }
+
+  setModeOf(open: OpenContent, path: string, mode: number): void {
+    this.#writable('fchmod', path);
+    if (!open.entry) return this.chmod((open.content as PlainFile).path.slice(this.directory.length), mode);
+    this.#setMode(open.entry, mode);
+  }
+
   release(open: OpenContent): void {
     if (--open.handles > 0) return;
+    if (this.#keepsIdle(open)) {
+      if (open.dirty) this.#record(open, open.content.flushSync());
+      this.#makeIdle(open);
+      return;
+    }
     this.#forget(open);
     this.#record(open, open.content.closeSync());
   }
 
   async releaseAsync(open: OpenContent): Promise<void> {
     if (--open.handles > 0) return;
+    if (this.#keepsIdle(open)) {
+      if (open.dirty) this.#record(open, await open.content.flush());
+      if (open.handles === 0) this.#makeIdle(open);  // unless reopened while flushing
+      return;
+    }
     this.#forget(open);
     this.#record(open, await open.content.close());
+  }
+
+  // Authenticated contents are copied on their first write of a transaction: they are not kept.
+  #keepsIdle(open: OpenContent): boolean {
+    return open.entry !== null && open.entry.storage === 'encrypted' && this.#open.get(open.entry) === open;
+  }
+
+  #makeIdle(open: OpenContent): void {
+    this.#idle.add(open);
+    for (const oldest of this.#idle) {
+      if (this.#idle.size <= IDLE_CONTENTS) break;
+      this.#closeIdle(oldest);
+    }
+  }
+
+  #evictIdle(entry: Entry): void {
+    const open = this.#open.get(entry);
+    if (open && this.#idle.has(open)) this.#closeIdle(open);
+  }
+
+  #closeIdle(open: OpenContent): void {
+    this.#idle.delete(open);
+    this.#forget(open);
+    this.#record(open, open.content.closeSync());
   }
 
   #forget(open: OpenContent): void {
@@ -791,18 +915,27 @@ export class Volume implements FileHost {
    * to the new tag. With nothing changed it resolves to the current tag and writes nothing.
    */
   async commit(): Promise<string> {
+    return runAsync(this.#commitSteps());
+  }
+
+  /** commit() on this thread (an etcd tag store is then reached through a worker thread). */
+  commitSync(): string {
+    return runSync(this.#commitSteps());
+  }
+
+  *#commitSteps(): Steps<string> {
     this.#usable();
     if (this.readOnly) return this.#tag;
     try {
       for (const open of this.#open.values()) {
-        if (open.dirty) this.#record(open, await open.content.flush());
+        if (open.dirty) this.#record(open, yield* flushContent(open.content));
       }
       if (!this.#changed) return this.#tag;
       if (this.#discardsChanges) return this.#tag;  // discarded at close, never durable
-      const next = volumeTag(this.#key, this.id, await this.#manifest.writeChanges());
+      const next = volumeTag(this.#key, this.id, yield* this.#manifest.writeChanges());
       // A store client that retried a compare-and-set its server had already applied answers "no"
       // to its own write; the store holding exactly `next` (unique to this commit) means it stood.
-      if (this.#store && !(await this.#store.compareAndSet(this.id, this.#tag, next)) && (await this.#store.get(this.id)) !== next) {
+      if (this.#store && !(yield* compareAndSetTag(this.#store, this.id, this.#tag, next)) && (yield* getTag(this.#store, this.id)) !== next) {
         throw shieldError('EROLLBACK', `tag store ${this.#store.url} no longer holds the tag this volume was opened at: ` +
           'another writer committed, or the store was reset; nothing was committed. Reopen the volume', this.directory);
       }
@@ -864,30 +997,40 @@ export class Volume implements FileHost {
    * the files and releases the lock. A volume whose commit failed is closed without committing.
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      if (!this.#broken && !this.readOnly) {
-        if (this.#discardsChanges) await this.#discardChanges();
-        else await this.commit();
-      }
-    } finally {
-      await this.#abandon();
-    }
+    return runAsync(this.#closeSteps(true));
+  }
+
+  /** close() on this thread. */
+  closeSync(): void {
+    runSync(this.#closeSteps(true));
   }
 
   /** Closes without committing: every change since the last commit is undone; the tag store is not touched. */
   async abort(): Promise<void> {
+    return runAsync(this.#closeSteps(false));
+  }
+
+  /** abort() on this thread. */
+  abortSync(): void {
+    runSync(this.#closeSteps(false));
+  }
+
+  *#closeSteps(keepChanges: boolean): Steps<void> {
     if (this.#closed) return;
     try {
-      if (!this.#broken && !this.readOnly) await this.#discardChanges();
+      if (!this.#broken && !this.readOnly) {
+        if (!keepChanges || this.#discardsChanges) yield* this.#discardChanges();
+        else yield* this.#commitSteps();
+      }
     } finally {
-      await this.#abandon();
+      yield* this.#abandon();
     }
   }
 
-  async #discardChanges(): Promise<void> {
-    for (const open of this.#open.values()) await open.content.close();
+  *#discardChanges(): Steps<void> {
+    for (const open of this.#open.values()) yield* closeContent(open.content);
     this.#open.clear();
+    this.#idle.clear();
     if (this.#journal?.active) {
       const journalPath = join(this.#meta, 'journal');
       native.rollBackJournal(journalPath, this.#meta, this.#key);
@@ -897,23 +1040,24 @@ export class Volume implements FileHost {
   }
 
   // Closes everything without committing; the journal, if any, stays for the next open.
-  async #abandon(): Promise<void> {
+  *#abandon(): Steps<void> {
     this.#closed = true;
     for (const open of this.#open.values()) {
       try {
-        await open.content.close();
+        yield* closeContent(open.content);
       } catch {
         // closing after a failure: the journal protects what was committed
       }
     }
     this.#open.clear();
+    this.#idle.clear();
     try {
-      await this.#manifest?.close();
+      if (this.#manifest) yield* this.#manifest.close();
     } catch {
       // as above
     }
     this.#lock?.release();
-    if (this.#ownsStore) await this.#store?.close();
+    if (this.#ownsStore && this.#store) yield* closeTagStore(this.#store);
     wipeKey(this.#key);
   }
 
@@ -984,6 +1128,7 @@ export class Volume implements FileHost {
   }
 
   #detach(entry: Entry): void {
+    this.#evictIdle(entry);
     const parent = entry.parent!;
     parent.children!.delete(entry.name);
     this.#touch(parent);
@@ -1061,6 +1206,10 @@ function journalPresent(path: string): boolean {
   // Not something this shield writes (a symlink, a FIFO, a directory): it protected nothing.
   fs.rmSync(path, { recursive: true, force: true });
   return false;
+}
+
+function nsToSeconds(ns: bigint): number {
+  return Number(ns) / 1e9;
 }
 
 function nowNs(): bigint {

@@ -18,6 +18,8 @@ import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-tags-');
 const tagStoreModule = fileURLToPath(new URL('../lib/tag-store.ts', import.meta.url));
+const nativeModule = fileURLToPath(new URL('../lib/native.ts', import.meta.url));
+const distTagStoreModule = new URL('../dist/tag-store.js', import.meta.url).href;
 
 const newVolumeId = () => randomBytes(16).toString('hex');
 /** The tag that encodes counter value n, so concurrent incrementers can read back the count. */
@@ -28,13 +30,93 @@ function expectCode(code: string) {
   return expect.objectContaining({ code });
 }
 
-/** The behaviour every tag store promises. `url()` is read when a test runs (etcd starts in beforeAll). */
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+type CallMode = 'async' | 'sync';
+
+/**
+ * A store's calls as promises: the async methods themselves, or their synchronous twins, so that one
+ * contract checks both. A sync twin must answer on the spot: returning a promise fails the test.
+ */
+function callsOf(store: TagStore, mode: CallMode): Pick<TagStore, 'url' | 'get' | 'compareAndSet' | 'close'> {
+  if (mode === 'async') return store;
+  const answered = <T>(call: () => T): Promise<T> => {
+    try {
+      const value = call();
+      expect(value).not.toBeInstanceOf(Promise);
+      return Promise.resolve(value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  return {
+    url: store.url,
+    get: (volumeId) => answered(() => store.getSync(volumeId)),
+    compareAndSet: (volumeId, expected, next) => answered(() => store.compareAndSetSync(volumeId, expected, next)),
+    close: () => answered(() => store.closeSync()),
+  };
+}
+
+/**
+ * The behaviour every tag store promises, through the async methods and through their synchronous
+ * twins. `url()` is read when a test runs (etcd starts in beforeAll).
+ */
 function contract(url: () => string) {
+  for (const mode of ['async', 'sync'] as const) describe(`${mode} calls`, () => contractOf(mode, url));
+
   const stores: TagStore[] = [];
   const open = () => {
     const store = openTagStore(url());
     stores.push(store);
     return store;
+  };
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('sees the same tags through sync and async calls, interleaved on one store and across stores', async () => {
+    const store = open();
+    const volume = newVolumeId();
+    const tags = Array.from({ length: 6 }, randomTag);
+    expect(store.compareAndSetSync(volume, null, tags[0]!)).toBe(true);
+    expect(await store.get(volume)).toBe(tags[0]);
+    expect(await store.compareAndSet(volume, tags[0]!, tags[1]!)).toBe(true);
+    expect(store.getSync(volume)).toBe(tags[1]);
+    expect(store.compareAndSetSync(volume, tags[0]!, tags[2]!)).toBe(false);
+    expect(await store.compareAndSet(volume, tags[0]!, tags[2]!)).toBe(false);
+    expect(store.compareAndSetSync(volume, tags[1]!, tags[2]!)).toBe(true);
+    const other = open();
+    expect(other.getSync(volume)).toBe(tags[2]);
+    expect(await other.compareAndSet(volume, tags[2]!, tags[3]!)).toBe(true);
+    expect(store.getSync(volume)).toBe(tags[3]);
+    expect(other.compareAndSetSync(volume, tags[3]!, tags[4]!)).toBe(true);
+    expect(await store.get(volume)).toBe(tags[4]);
+  });
+
+  it('refuses both kinds of call once closed either way', async () => {
+    for (const closeBy of ['close', 'closeSync'] as const) {
+      const store = open();
+      expect(store.getSync(newVolumeId())).toBeNull(); // the sync path has started whatever it needs
+      if (closeBy === 'close') await store.close();
+      else expect(store.closeSync()).toBeUndefined();
+      const closed = new RegExp(`^EBADF: tag store ${escapeRegExp(store.url)} is closed`);
+      expect(() => store.getSync(newVolumeId()), closeBy).toThrow(closed);
+      expect(() => store.compareAndSetSync(newVolumeId(), null, randomTag()), closeBy).toThrow(closed);
+      await expect(store.get(newVolumeId()), closeBy).rejects.toThrow(closed);
+      await expect(store.compareAndSet(newVolumeId(), null, randomTag()), closeBy).rejects.toThrow(closed);
+      // Closing twice, either way, is harmless.
+      store.closeSync();
+      await store.close();
+    }
+  });
+}
+
+function contractOf(mode: CallMode, url: () => string) {
+  const stores: TagStore[] = [];
+  const open = () => {
+    const store = openTagStore(url());
+    stores.push(store);
+    return callsOf(store, mode);
   };
   afterAll(async () => {
     await Promise.all(stores.map((store) => store.close()));
@@ -184,6 +266,58 @@ function startIncrementer(url: string, volume: string, increments: number) {
   return { ready, report, go: () => child.stdin.write('go\n') };
 }
 
+/** Runs node with `args`; a child still running after 30 s is killed and reported as hung. */
+async function runNode(args: string[]) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let [stdout, stderr, hung] = ['', '', false];
+  child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+  const killer = setTimeout(() => {
+    hung = true;
+    child.kill('SIGKILL');
+  }, 30_000);
+  const exitCode = await new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
+  clearTimeout(killer);
+  return { exitCode, stdout, stderr, hung };
+}
+
+const LOCK_HOLDER = `
+  const { native } = await import(process.argv[1]);
+  const lock = native.lockFile(process.argv[2], true);
+  console.log('locked');
+  await new Promise((resolve) => process.stdin.once('data', resolve));
+  process.stdin.destroy();
+  setTimeout(() => lock.release(), 300);`;
+
+/** A child process that holds the file store's writers' lock until told to let go 300 ms later. */
+function holdLockInAnotherProcess(lockPath: string) {
+  const child = spawn(process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', LOCK_HOLDER, nativeModule, lockPath],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolveExit, reject) => child.once('exit', (code) => {
+    if (code === 0) resolveExit();
+    else reject(new Error(`lock holder exited with ${code}`));
+  }));
+  const locked = new Promise<void>((resolveLocked, reject) => {
+    child.stdout.setEncoding('utf8').once('data', (text: string) => {
+      if (text === 'locked\n') resolveLocked();
+      else reject(new Error(`lock holder said ${JSON.stringify(text)}`));
+    });
+    exited.then(() => reject(new Error('lock holder exited before it held the lock')), reject);
+  });
+  let releasing = false;
+  const releaseSoon = () => {
+    if (!releasing) child.stdin.end('release\n');
+    releasing = true;
+  };
+  /** Lets go, if the test has not yet, and waits for the child to end. */
+  const finish = () => {
+    releaseSoon();
+    return exited;
+  };
+  return { locked, releaseSoon, finish };
+}
+
 describe('memory tag store', () => {
   contract(() => 'memory:contract');
 
@@ -262,6 +396,39 @@ describe('file tag store', () => {
       held.release();
     }
     expect(await new FileTagStore(path).compareAndSet(newVolumeId(), null, randomTag())).toBe(true);
+  });
+
+  it('waits without an event loop for a lock another process holds, with the async wait\'s timeout and error', async () => {
+    const path = temp('held-elsewhere/tags.json');
+    mkdirSync(temp('held-elsewhere'));
+    const holder = holdLockInAnotherProcess(`${path}.lock`);
+    try {
+      await holder.locked;
+      const impatient = new FileTagStore(path, { lockTimeoutMs: 300 });
+      const volume = newVolumeId();
+      let syncError: unknown;
+      try {
+        impatient.compareAndSetSync(volume, null, randomTag());
+      } catch (error) {
+        syncError = error;
+      }
+      const asyncError = await impatient.compareAndSet(volume, null, randomTag()).catch((error: unknown) => error);
+      expect(syncError).toEqual(expect.objectContaining({
+        code: 'EBUSY',
+        message: expect.stringMatching(new RegExp(`^EBUSY: tag store file:${path}: another process has held ${path}\\.lock for more than 300 ms`)),
+      }));
+      expect((syncError as Error).message).toBe((asyncError as Error).message);
+      expect(impatient.getSync(volume)).toBeNull(); // readers never wait for writers
+
+      // The holder lets go a moment after this call starts waiting: the call then gets the lock.
+      holder.releaseSoon();
+      const patient = new FileTagStore(path);
+      const tag = randomTag();
+      expect(patient.compareAndSetSync(volume, null, tag)).toBe(true);
+      expect(patient.getSync(volume)).toBe(tag);
+    } finally {
+      await holder.finish();
+    }
   });
 
   it('loses no update when several processes increment one volume at once', async () => {
@@ -386,6 +553,38 @@ describe.skipIf(etcdMissing)(`etcd tag store${etcdMissing ? ` (skipped: no etcd 
     expect(count).toBe(100);
     console.log(`etcd store: 4 processes × 25 increments, ${conflicts} conflicts retried`);
   });
+
+  it('lets a process whose only activity was a sync call exit on its own', async () => {
+    const volume = newVolumeId();
+    const tag = randomTag();
+    const child = await runNode(['--import', 'tsx', '--input-type=module', '-e', `
+      const { openTagStore } = await import(process.argv[1]);
+      const store = openTagStore(process.argv[2]);
+      console.log(store.compareAndSetSync(process.argv[3], null, process.argv[4]));`,
+    tagStoreModule, running().url, volume, tag]);
+    expect(child).toEqual({ exitCode: 0, stdout: 'true\n', stderr: '', hung: false });
+    const store = openTagStore(running().url);
+    expect(store.getSync(volume)).toBe(tag);
+    store.closeSync();
+  });
+
+  // The compiled package, as applications load it: its worker is dist/etcd-sync-worker.js.
+  it('commits from a process \'exit\' handler, where no event loop turns', async () => {
+    const volume = newVolumeId();
+    const tag = randomTag();
+    const child = await runNode(['--input-type=module', '-e', `
+      const { openTagStore } = await import(process.argv[1]);
+      const store = openTagStore(process.argv[2]);
+      process.on('exit', () => {
+        console.log(store.compareAndSetSync(process.argv[3], null, process.argv[4]), store.getSync(process.argv[3]));
+        store.closeSync();
+      });`,
+    distTagStoreModule, running().url, volume, tag]);
+    expect(child).toEqual({ exitCode: 0, stdout: `true ${tag}\n`, stderr: '', hung: false });
+    const store = openTagStore(running().url);
+    expect(await store.get(volume)).toBe(tag);
+    await store.close();
+  });
 });
 
 // These need no etcd server: they are about what happens when there is none.
@@ -402,6 +601,45 @@ describe('etcd tag store without a reachable etcd', () => {
         expect.objectContaining({ code: 'ECONNREFUSED', message: expect.stringMatching(/could not update the tag/) }));
     } finally {
       await store.close();
+    }
+  });
+
+  it('fails sync calls at once with ECONNREFUSED, with the message of the async calls', { timeout: 5_000 }, async () => {
+    const port = await unusedPort();
+    const store = openTagStore(`etcd://127.0.0.1:${port}`);
+    try {
+      const volume = newVolumeId();
+      const next = randomTag();
+      for (const [syncCall, asyncCall] of [
+        [() => store.getSync(volume), () => store.get(volume)],
+        [() => store.compareAndSetSync(volume, null, next), () => store.compareAndSet(volume, null, next)],
+      ] as const) {
+        const asyncError = await asyncCall().catch((error: unknown) => error);
+        expect(asyncError).toEqual(expectCode('ECONNREFUSED'));
+        expect(syncCall).toThrow(expect.objectContaining({ code: 'ECONNREFUSED', message: (asyncError as Error).message }));
+      }
+    } finally {
+      store.closeSync();
+    }
+  });
+
+  // A blocked thread cannot be interrupted by the test's timeout, so the bound is checked here.
+  it('gives up a sync call within the same bound on an endpoint that never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((listening) => silent.listen(0, '127.0.0.1', listening));
+    const { port } = silent.address() as { port: number };
+    const store = openTagStore(`etcd://127.0.0.1:${port}`);
+    try {
+      const started = Date.now();
+      expect(() => store.compareAndSetSync(newVolumeId(), null, randomTag())).toThrow(expect.objectContaining({
+        code: 'ETIMEDOUT', message: expect.stringMatching(/^ETIMEDOUT: tag store etcd:.*could not update the tag .*no answer within/),
+      }));
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      store.closeSync();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 

@@ -231,6 +231,12 @@ function hookedStore(url: string, hook: () => void): TagStore {
       return inner.compareAndSet(id, expected, next);
     },
     close: () => inner.close(),
+    getSync: (id) => inner.getSync(id),
+    compareAndSetSync: (id, expected, next) => {
+      hook();
+      return inner.compareAndSetSync(id, expected, next);
+    },
+    closeSync: () => inner.closeSync(),
   };
 }
 

@@ -3,13 +3,19 @@
 // the exit status of exit-status.ts.
 import { Command, CommanderError } from 'commander';
 import { volumeCommand } from './volume-commands.js';
+import { protectCommand } from './protect-command.js';
+import { runCommand } from './run-command.js';
 import { createRequire } from 'node:module';
 import { errorLine, exitStatusOfError, USAGE_STATUS } from './exit-status.js';
 
 const program = new Command('shield')
   .description('shieldfs: encrypted, integrity-checked, rollback-protected files for confidential services')
-  .version(version());
+  .version(version())
+  // `shield run -- cmd --opt`: options after the command are the command's (run's passThroughOptions).
+  .enablePositionalOptions();
 program.addCommand(volumeCommand());
+program.addCommand(protectCommand());
+program.addCommand(runCommand());
 
 // Commander prints a whole help text on stderr when a command that only has subcommands is given
 // none; we say so in one line instead (`missing` remembers which command it was).

@@ -39,6 +39,20 @@ const EVP_MD* sha256Digest() {
   return md;
 }
 
+// HKDF and HMAC run several times per file open: a fetch each time (a locked lookup in OpenSSL's
+// provider store) was a measurable part of opening a small file.
+EVP_KDF* hkdfAlgorithm() {
+  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (!kdf) cryptoFailure("EVP_KDF_fetch(HKDF)");
+  return kdf;
+}
+
+EVP_MAC* hmacAlgorithm() {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (!mac) cryptoFailure("EVP_MAC_fetch(HMAC)");
+  return mac;
+}
+
 }  // namespace
 
 namespace {
@@ -98,10 +112,7 @@ bool constantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len) { return 
 
 void hkdfSha256(const uint8_t* ikm, size_t ikmLen, const uint8_t* salt, size_t saltLen, std::string_view info,
                 uint8_t* out, size_t outLen) {
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (!kdf) cryptoFailure("EVP_KDF_fetch(HKDF)");
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(hkdfAlgorithm());
   if (!ctx) cryptoFailure("EVP_KDF_CTX_new");
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {
@@ -116,10 +127,7 @@ void hkdfSha256(const uint8_t* ikm, size_t ikmLen, const uint8_t* salt, size_t s
 }
 
 void hmacSha256(const uint8_t* key, size_t keyLen, const uint8_t* data, size_t len, uint8_t out[kHashBytes]) {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (!mac) cryptoFailure("EVP_MAC_fetch(HMAC)");
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
-  EVP_MAC_free(mac);
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmacAlgorithm());
   if (!ctx) cryptoFailure("EVP_MAC_CTX_new");
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),

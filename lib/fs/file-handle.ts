@@ -1,0 +1,115 @@
+// fs.promises.FileHandle for a descriptor inside a mount: every method is the shield's own fs call
+// on the handle's descriptor, so a handle behaves exactly like the callback and sync forms.
+import { EventEmitter } from 'node:events';
+import type * as nodeFs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
+import { fsError } from '../fs-errors.js';
+import { runAsync } from '../sync-or-async.js';
+import type { ShieldOperations } from './operations.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export class ShieldFileHandle extends EventEmitter implements FileHandle {
+  #fd: number;
+
+  constructor(fd: number, private readonly fs: typeof nodeFs, private readonly ops: ShieldOperations) {
+    super();
+    this.#fd = fd;
+  }
+
+  /** -1 once closed, as node's FileHandle. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  #open(syscall: string): number {
+    if (this.#fd === -1) throw fsError('EBADF', syscall);
+    return this.#fd;
+  }
+
+  async appendFile(data: string | Uint8Array, options?: any): Promise<void> {
+    await runAsync(this.ops.appendFile(this.#open('write'), data, options));
+  }
+
+  async chown(): Promise<void> {
+    await runAsync(this.ops.fchown(this.#open('fchown')));
+  }
+
+  async chmod(mode: nodeFs.Mode): Promise<void> {
+    await runAsync(this.ops.fchmod(this.#open('fchmod'), mode));
+  }
+
+  createReadStream(options?: any): nodeFs.ReadStream {
+    return this.fs.createReadStream('', { ...options, fd: this.#open('read') });
+  }
+
+  createWriteStream(options?: any): nodeFs.WriteStream {
+    return this.fs.createWriteStream('', { ...options, fd: this.#open('write') });
+  }
+
+  async datasync(): Promise<void> {
+    await runAsync(this.ops.fsync(this.#open('fdatasync')));
+  }
+
+  async sync(): Promise<void> {
+    await runAsync(this.ops.fsync(this.#open('fsync')));
+  }
+
+  read(...args: any[]): Promise<any> {
+    return runAsync(this.ops.read(this.#open('read'), ...args));
+  }
+
+  readv(buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<any> {
+    return runAsync(this.ops.readv(this.#open('read'), [...buffers], position));
+  }
+
+  readableWebStream(): ReadableStream {
+    return Readable.toWeb(this.createReadStream({ autoClose: false })) as unknown as ReadableStream;
+  }
+
+  readFile(options?: any): Promise<any> {
+    return runAsync(this.ops.readFile(this.#open('read'), options));
+  }
+
+  readLines(options?: any): any {
+    return createInterface({ input: this.createReadStream({ ...options, autoClose: false }), crlfDelay: Infinity });
+  }
+
+  stat(options?: nodeFs.StatOptions): Promise<any> {
+    return runAsync(this.ops.fstat(this.#open('fstat'), options));
+  }
+
+  async truncate(length?: number): Promise<void> {
+    await runAsync(this.ops.ftruncate(this.#open('ftruncate'), length));
+  }
+
+  async utimes(atime: nodeFs.TimeLike, mtime: nodeFs.TimeLike): Promise<void> {
+    await runAsync(this.ops.futimes(this.#open('futime'), atime, mtime));
+  }
+
+  async writeFile(data: any, options?: any): Promise<void> {
+    await runAsync(this.ops.writeFile(this.#open('write'), data, options));
+  }
+
+  write(data: any, ...args: any[]): Promise<any> {
+    return runAsync(this.ops.write(this.#open('write'), data, ...args));
+  }
+
+  writev(buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<any> {
+    return runAsync(this.ops.writev(this.#open('write'), [...buffers], position));
+  }
+
+  async close(): Promise<void> {
+    if (this.#fd === -1) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    await runAsync(this.ops.close(fd));
+    this.emit('close');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

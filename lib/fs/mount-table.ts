@@ -1,0 +1,161 @@
+// The process-wide picture: which virtual absolute paths are protected storage. Every fs call asks
+// the table first; a path outside every mount goes to the real node:fs untouched.
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Volume } from '../volume.js';
+import type { CommitMode } from '../mount-config.js';
+import { shieldError } from '../fs-errors.js';
+
+/** One mount: a volume (read-write or read-only) or a protected tree (read-only, pinned to a tag). */
+export class Mount {
+  #scheduled: Promise<void> | null = null;
+  #inFlight = new Set<Promise<unknown>>();
+  #timer: NodeJS.Timeout | null = null;
+  #unusable: Error | null = null;
+
+  constructor(
+    readonly path: string,
+    readonly volume: Volume,
+    readonly kind: 'volume' | 'tree',
+    readonly commitMode: CommitMode,
+    /** A small number unique to this mount, reported as Stats.dev. */
+    readonly dev: number,
+  ) {
+    if (typeof commitMode === 'object') {
+      this.#timer = setInterval(() => this.#commitInBackground(), commitMode.intervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  get readOnly(): boolean {
+    return this.volume.readOnly;
+  }
+
+  /** Virtual path of a path inside the volume. */
+  outside(inner: string): string {
+    return inner === '/' ? this.path : this.path + inner;
+  }
+
+  /** After a mutating call completes: 'close' mode makes it durable before the call returns. */
+  get commitsEachChange(): boolean {
+    return this.commitMode === 'close';
+  }
+
+  /**
+   * Commits on this thread. Commits always run synchronously: nothing else of this process can touch
+   * the volume between the flush of its contents and the compare-and-set of its tag.
+   */
+  commitNow(): void {
+    if (this.#unusable) throw this.#unusable;
+    if (this.readOnly) return;
+    try {
+      this.volume.commitSync();
+    } catch (error) {
+      this.#unusable = error as Error;
+      throw error;
+    }
+  }
+
+  /**
+   * Commits for an asynchronous caller. Callers in the same turn of the event loop share one commit
+   * (one tag-store round trip for many small writes); it runs once the asynchronous reads and writes
+   * already under way on this volume have finished (a commit ends the undo journal they write to).
+   */
+  commitGrouped(): Promise<void> {
+    this.#scheduled ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.#scheduled = null;
+        void Promise.allSettled([...this.#inFlight]).then(() => {
+          try {
+            this.commitNow();
+            resolve();
+          } catch (error) {
+            reject(error);
+          }
+        });
+      });
+    });
+    return this.#scheduled;
+  }
+
+  /** Runs an asynchronous content operation, known to the next grouped commit. */
+  track<T>(operation: Promise<T>): Promise<T> {
+    this.#inFlight.add(operation);
+    const forget = () => this.#inFlight.delete(operation);
+    operation.then(forget, forget);
+    return operation;
+  }
+
+  #commitInBackground(): void {
+    if (this.#unusable) return;
+    this.commitGrouped().catch((error: Error) => {
+      process.emitWarning(`shieldfs: the periodic commit of ${this.path} failed: ${error.message}`, { code: 'SHIELDFS_COMMIT' });
+    });
+  }
+
+  stopTimer(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+}
+
+/** A path inside a mount. */
+export interface MountedPath {
+  mount: Mount;
+  /** The path inside the volume ("/" is the mount point itself). */
+  inner: string;
+  /** The absolute virtual path, as the caller would see it in messages. */
+  virtual: string;
+}
+
+export class MountTable {
+  #mounts: Mount[] = [];
+
+  get mounts(): readonly Mount[] {
+    return this.#mounts;
+  }
+
+  add(mount: Mount): void {
+    for (const other of this.#mounts) {
+      if (within(mount.path, other.path) || within(other.path, mount.path)) {
+        throw shieldError('EINVAL', `mount ${mount.path} overlaps mount ${other.path}`, mount.path);
+      }
+    }
+    this.#mounts.push(mount);
+  }
+
+  remove(mount: Mount): void {
+    this.#mounts = this.#mounts.filter((m) => m !== mount);
+  }
+
+  /** The mount a path (string, Buffer or file: URL; relative to the working directory) lies in, or null. */
+  resolve(path: unknown): MountedPath | null {
+    if (this.#mounts.length === 0) return null;
+    const text = pathText(path);
+    if (text === null) return null;
+    const absolute = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text) ? stripTrailingSlash(text) : resolvePath(text);
+    for (const mount of this.#mounts) {
+      if (absolute === mount.path) return { mount, inner: '/', virtual: absolute };
+      if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) {
+        return { mount, inner: absolute.slice(mount.path.length), virtual: absolute };
+      }
+    }
+    return null;
+  }
+}
+
+function within(path: string, ancestor: string): boolean {
+  return path === ancestor || path.startsWith(ancestor + '/');
+}
+
+function stripTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** The path as text, or null for what is not a path (a descriptor, a FileHandle, garbage node will reject). */
+export function pathText(path: unknown): string | null {
+  if (typeof path === 'string') return path;
+  if (Buffer.isBuffer(path)) return path.toString();
+  if (path instanceof URL) return path.protocol === 'file:' ? fileURLToPath(path) : null;
+  return null;
+}

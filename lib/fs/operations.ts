@@ -1,0 +1,594 @@
+// The one implementation of every fs call on a mounted path or descriptor. Each operation is written
+// once, as steps (sync-or-async.ts); surface.ts derives fs.xxxSync (run on this thread), fs.xxx
+// (callback) and fs.promises.xxx (Promise) from it. Read top-down: a call arrives with node's
+// arguments, finds its mount, and becomes Volume / VolumeFile calls; errors are relabelled with the
+// path the caller used.
+import { randomBytes } from 'node:crypto';
+import type * as nodeFs from 'node:fs';
+import { constants } from 'node:fs';
+import gensync from 'gensync';
+import { fsError, shieldError } from '../fs-errors.js';
+import { parseOpenFlags } from '../open-flags.js';
+import type { Steps } from '../sync-or-async.js';
+import type { VolumeFile } from '../volume-file.js';
+import { joinVolumePath } from '../volume-path.js';
+import { DescriptorTable, type OpenDescriptor } from './descriptors.js';
+import { Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
+import { timeToNs, toDirent, toStats } from './stats.js';
+
+type Data = string | NodeJS.ArrayBufferView;
+type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
+interface ReadResult<B> { bytesRead: number; buffer: B }
+interface WriteResult<B> { bytesWritten: number; buffer: B }
+
+const READ_PIECE = 1 << 20;
+
+// Steps whose two forms differ: the content I/O (a native call on this thread, or on the libuv pool
+// and known to the mount's next grouped commit) and the commit itself.
+const openFile = gensync({
+  sync: (mount: Mount, inner: string, flags: string | number, mode: number) => mount.volume.openFileSync(inner, flags, mode),
+  async: (mount: Mount, inner: string, flags: string | number, mode: number) => mount.track(mount.volume.openFile(inner, flags, mode)),
+});
+const readFile = gensync({
+  sync: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
+    d.file.readSync(buffer, offset, length, position),
+  async: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
+    d.mount.track(d.file.read(buffer, offset, length, position)),
+});
+const writeFile = gensync({
+  sync: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
+    d.file.writeSync(buffer, offset, length, position),
+  async: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
+    d.mount.track(d.file.write(buffer, offset, length, position)),
+});
+const truncateFile = gensync({
+  sync: (d: OpenDescriptor, length: number) => d.file.truncateSync(length),
+  async: (d: OpenDescriptor, length: number) => d.mount.track(d.file.truncate(length)),
+});
+// Closing is synchronous in both forms: once close() is called the file may be opened again at
+// once (node allows that), and a close still finishing on the libuv pool would make that open
+// fail. What a close does on this thread is small: the chunks were encrypted by the writes; it
+// seals the last Merkle nodes.
+const closeFile = gensync({
+  sync: (file: VolumeFile) => file.closeSync(),
+});
+const commitMount = gensync({
+  sync: (mount: Mount) => mount.commitNow(),
+  async: (mount: Mount) => mount.commitGrouped(),
+});
+/** Data only an asynchronous writeFile accepts (streams, async iterables), collected into one buffer. */
+const collectChunks = gensync({
+  sync: (_data: AsyncIterable<unknown> | Iterable<unknown>, _encoding: BufferEncoding): Buffer => {
+    throw Object.assign(new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView'),
+      { code: 'ERR_INVALID_ARG_TYPE' });
+  },
+  async: async (data: AsyncIterable<unknown> | Iterable<unknown>, encoding: BufferEncoding): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(toBuffer(chunk as Data, encoding));
+    return Buffer.concat(chunks);
+  },
+});
+
+export class ShieldOperations {
+  constructor(readonly table: MountTable, readonly descriptors: DescriptorTable) {}
+
+  /** The mounted path, or null when `path` is outside every mount (the caller then uses node:fs). */
+  locate(path: unknown): MountedPath | null {
+    return this.table.resolve(path);
+  }
+
+  #at(path: unknown, syscall: string): MountedPath {
+    const located = this.table.resolve(path);
+    if (!located) throw fsError('EXDEV', syscall, pathText(path) ?? String(path));
+    return located;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Descriptors
+
+  *open(path: nodeFs.PathLike, flags: nodeFs.OpenMode | undefined = 'r', mode: nodeFs.Mode | undefined = 0o666): Steps<number> {
+    const at = this.#at(path, 'open');
+    const parsed = parseOpenFlags(flags ?? 'r');
+    const file = yield* relabelled(openFile(at.mount, at.inner, flags ?? 'r', toMode(mode, 0o666)), at);
+    const descriptor = this.descriptors.add(at.mount, file, at.virtual, parsed);
+    // A file made or emptied by this open is a change even if nothing is ever written to it.
+    descriptor.changed = parsed.create || parsed.truncate;
+    return descriptor.fd;
+  }
+
+  *close(fd: number): Steps<void> {
+    const descriptor = this.descriptors.take(fd, 'close');
+    yield* relabelled(closeFile(descriptor.file), descriptor);
+    if (descriptor.changed && descriptor.mount.commitsEachChange) yield* commitMount(descriptor.mount);
+  }
+
+  *read<B extends NodeJS.ArrayBufferView>(fd: number, bufferOrOptions?: B | nodeFs.ReadAsyncOptions<B>,
+    offsetOrOptions?: number | nodeFs.ReadAsyncOptions<B> | null, length?: number | null, position?: nodeFs.ReadPosition | null): Steps<ReadResult<B>> {
+    const { buffer, offset, length: count, position: at } = readArguments(bufferOrOptions, offsetOrOptions, length, position);
+    const descriptor = this.descriptors.get(fd, 'read');
+    if (count === 0) return { bytesRead: 0, buffer: buffer as B };
+    const from = at ?? descriptor.position;
+    const got = yield* relabelled(readFile(descriptor, buffer, offset, count, from), descriptor);
+    if (at === null) descriptor.position = from + got;
+    return { bytesRead: got, buffer: buffer as B };
+  }
+
+  *write<B extends Data>(fd: number, data: B, offsetOrPosition?: number | null | nodeFs.WriteOptions,
+    lengthOrEncoding?: number | BufferEncoding | null, position?: number | null): Steps<WriteResult<B>> {
+    const descriptor = this.descriptors.get(fd, 'write');
+    let bytes: NodeJS.ArrayBufferView, offset = 0, length: number, at: number | null;
+    if (typeof data === 'string') {
+      bytes = Buffer.from(data, (typeof lengthOrEncoding === 'string' ? lengthOrEncoding : 'utf8') as BufferEncoding);
+      length = bytes.byteLength;
+      at = typeof offsetOrPosition === 'number' ? offsetOrPosition : null;
+    } else {
+      bytes = data as NodeJS.ArrayBufferView;
+      const options = offsetOrPosition !== null && typeof offsetOrPosition === 'object' ? offsetOrPosition : null;
+      offset = options ? options.offset ?? 0 : (offsetOrPosition as number | null | undefined) ?? 0;
+      length = options ? options.length ?? bytes.byteLength - offset : typeof lengthOrEncoding === 'number' ? lengthOrEncoding : bytes.byteLength - offset;
+      at = options ? options.position ?? null : position ?? null;
+    }
+    const from = descriptor.flags.append ? descriptor.file.size : at ?? descriptor.position;
+    const written = yield* this.#writeAll(descriptor, bytes, offset, length, from);
+    if (at === null) descriptor.position = from + written;
+    return { bytesWritten: written, buffer: data };
+  }
+
+  *#writeAll(descriptor: OpenDescriptor, bytes: NodeJS.ArrayBufferView, offset: number, length: number, position: number): Steps<number> {
+    descriptor.changed = true;
+    if (length === 0) return 0;
+    return yield* relabelled(writeFile(descriptor, bytes, offset, length, position), descriptor);
+  }
+
+  *readv<B extends NodeJS.ArrayBufferView[]>(fd: number, buffers: B, position?: number | null): Steps<ReadResult<B> & { buffers: B }> {
+    let total = 0;
+    const descriptor = this.descriptors.get(fd, 'read');
+    const start = typeof position === 'number' ? position : descriptor.position;
+    for (const buffer of buffers) {
+      const { bytesRead } = yield* this.read(fd, buffer, 0, buffer.byteLength, start + total);
+      total += bytesRead;
+      if (bytesRead < buffer.byteLength) break;
+    }
+    if (typeof position !== 'number') descriptor.position = start + total;
+    return { bytesRead: total, buffer: buffers, buffers };
+  }
+
+  *writev<B extends NodeJS.ArrayBufferView[]>(fd: number, buffers: B, position?: number | null): Steps<WriteResult<B> & { buffers: B }> {
+    const joined = Buffer.concat(buffers.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+    const { bytesWritten } = yield* this.write(fd, joined, 0, joined.length, typeof position === 'number' ? position : null);
+    return { bytesWritten, buffer: buffers, buffers };
+  }
+
+  *fstat(fd: number, options?: nodeFs.StatOptions): Steps<nodeFs.Stats | nodeFs.BigIntStats> {
+    const descriptor = this.descriptors.get(fd, 'fstat');
+    return toStats(descriptor.file.stat(), descriptor.mount.dev, options?.bigint);
+  }
+
+  *ftruncate(fd: number, length?: number | null): Steps<void> {
+    const descriptor = this.descriptors.get(fd, 'ftruncate');
+    if (!descriptor.flags.write) throw fsError('EINVAL', 'ftruncate');
+    descriptor.changed = true;
+    yield* relabelled(truncateFile(descriptor, Math.max(0, length ?? 0)), descriptor);
+  }
+
+  /** fsync and fdatasync: a commit point in every commit mode. */
+  *fsync(fd: number): Steps<void> {
+    yield* commitMount(this.descriptors.get(fd, 'fsync').mount);
+  }
+
+  *futimes(fd: number, atime: nodeFs.TimeLike, mtime: nodeFs.TimeLike): Steps<void> {
+    const descriptor = this.descriptors.get(fd, 'futime');
+    descriptor.file.utimes(timeToNs(atime), timeToNs(mtime));
+    descriptor.changed = true;
+  }
+
+  *fchmod(fd: number, mode: nodeFs.Mode): Steps<void> {
+    const descriptor = this.descriptors.get(fd, 'fchmod');
+    descriptor.file.chmod(toMode(mode, 0));
+    descriptor.changed = true;
+  }
+
+  /** Ownership is not part of a volume: every entry belongs to the process. */
+  *fchown(fd: number): Steps<void> {
+    this.descriptors.get(fd, 'fchown');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Whole files
+
+  *readFile(path: nodeFs.PathOrFileDescriptor, options?: { encoding?: EncodingOption; flag?: string } | BufferEncoding | null): Steps<string | Buffer> {
+    const { encoding, flag } = typeof options === 'string' ? { encoding: options, flag: 'r' } : { encoding: options?.encoding, flag: options?.flag ?? 'r' };
+    const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag);
+    try {
+      const descriptor = this.descriptors.get(fd, 'read');
+      if (descriptor.file.stat().type === 'directory') throw fsError('EISDIR', 'read');
+      const size = Math.max(0, descriptor.file.size - descriptor.position);
+      const pieces: Buffer[] = [];
+      let buffer = Buffer.allocUnsafe(size), filled = 0;
+      for (;;) {
+        if (filled === buffer.length) {
+          // The file grew since its size was read: keep reading until a read returns nothing.
+          pieces.push(buffer);
+          buffer = Buffer.allocUnsafe(READ_PIECE);
+          filled = 0;
+        }
+        const { bytesRead } = yield* this.read(fd, buffer, filled, buffer.length - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      const content = pieces.length === 0 ? buffer.subarray(0, filled) : Buffer.concat([...pieces, buffer.subarray(0, filled)]);
+      return encoding && encoding !== 'buffer' ? content.toString(encoding) : content;
+    } finally {
+      if (fd !== path) yield* this.close(fd);
+    }
+  }
+
+  *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w'): Steps<void> {
+    const { encoding, mode, flag } = writeOptions(options, defaultFlag);
+    const bytes = isData(data) ? toBuffer(data, encoding) : yield* collectChunks(data as Iterable<unknown>, encoding);
+    const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag, mode);
+    try {
+      const descriptor = this.descriptors.get(fd, 'write');
+      let done = 0;
+      do {
+        const { bytesWritten } = yield* this.write(fd, bytes, done, bytes.length - done, null);
+        done += bytesWritten;
+      } while (done < bytes.length);
+      descriptor.changed = true;
+    } finally {
+      if (fd !== path) yield* this.close(fd);
+    }
+  }
+
+  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions): Steps<void> {
+    yield* this.writeFile(path, data, options, 'a');
+  }
+
+  *truncate(path: nodeFs.PathLike, length?: number | null): Steps<void> {
+    if (DescriptorTable.owns(path)) return yield* this.ftruncate(path, length);
+    const fd = yield* this.open(path, 'r+');
+    try {
+      yield* this.ftruncate(fd, length);
+    } finally {
+      yield* this.close(fd);
+    }
+  }
+
+  *copyFile(source: nodeFs.PathLike, destination: nodeFs.PathLike, mode?: number): Steps<void> {
+    const exclusive = ((mode ?? 0) & constants.COPYFILE_EXCL) !== 0;
+    const from = this.locate(source), to = this.locate(destination);
+    const content = (from ? yield* this.readFile(source) : yield* nodeSteps.readFile(source)) as Buffer;
+    const sourceMode = from ? from.mount.volume.stat(from.inner).mode & 0o777 : 0o666;
+    if (to) {
+      yield* this.writeFile(destination, content, { flag: exclusive ? 'wx' : 'w', mode: sourceMode });
+    } else {
+      yield* nodeSteps.writeFile(destination, content, { flag: exclusive ? 'wx' : 'w', mode: sourceMode });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Names
+
+  *stat(path: nodeFs.PathLike, options?: nodeFs.StatSyncOptions): Steps<nodeFs.Stats | nodeFs.BigIntStats | undefined> {
+    const at = this.#at(path, 'stat');
+    try {
+      return toStats(at.mount.volume.stat(at.inner), at.mount.dev, options?.bigint);
+    } catch (error) {
+      if (options?.throwIfNoEntry === false && isMissing(error)) return undefined;
+      throw relabel(error, at);
+    }
+  }
+
+  *exists(path: nodeFs.PathLike): Steps<boolean> {
+    const at = this.locate(path);
+    return !!at && attempt(() => at.mount.volume.exists(at.inner), false);
+  }
+
+  *access(path: nodeFs.PathLike, mode?: number): Steps<void> {
+    const at = this.#at(path, 'access');
+    const stats = call(() => at.mount.volume.stat(at.inner), at, 'access');
+    const wanted = mode ?? constants.F_OK;
+    if ((wanted & constants.W_OK) && at.mount.readOnly) throw fsError('EROFS', 'access', at.virtual);
+    if ((wanted & constants.X_OK) && (stats.mode & 0o111) === 0) throw fsError('EACCES', 'access', at.virtual);
+  }
+
+  *readdir(path: nodeFs.PathLike, options?: { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean } | BufferEncoding | null):
+    Steps<(string | Buffer | nodeFs.Dirent)[]> {
+    const at = this.#at(path, 'scandir');
+    const { encoding, withFileTypes, recursive } = typeof options === 'string' ? { encoding: options, withFileTypes: false, recursive: false } : options ?? {};
+    const results: (string | Buffer | nodeFs.Dirent)[] = [];
+    const pending: [string, string][] = [[at.inner, '']];
+    while (pending.length > 0) {
+      const [inner, relative] = pending.shift()!;
+      const entries = call(() => at.mount.volume.readdirEntries(inner), { ...at, inner }, 'scandir', at.mount.outside(inner));
+      for (const entry of entries) {
+        const name = relative ? `${relative}/${entry.name}` : entry.name;
+        if (withFileTypes) results.push(toDirent(entry.name, entry.type, at.mount.outside(inner)));
+        else results.push(encoding === 'buffer' ? Buffer.from(name) : name);
+        if (recursive && entry.type === 'directory') pending.push([joinVolumePath(inner, entry.name), name]);
+      }
+    }
+    return results;
+  }
+
+  *opendirEntries(path: nodeFs.PathLike): Steps<nodeFs.Dirent[]> {
+    return (yield* this.readdir(path, { withFileTypes: true })) as nodeFs.Dirent[];
+  }
+
+  *mkdir(path: nodeFs.PathLike, options?: nodeFs.Mode | nodeFs.MakeDirectoryOptions | null): Steps<string | undefined> {
+    const at = this.#at(path, 'mkdir');
+    const { recursive, mode } = typeof options === 'object' && options !== null ? options : { recursive: false, mode: options ?? undefined };
+    let firstCreated: string | undefined;
+    if (recursive) {
+      const parts = at.inner.split('/').filter(Boolean);
+      for (let i = 1; i <= parts.length && firstCreated === undefined; i++) {
+        const inner = '/' + parts.slice(0, i).join('/');
+        if (!at.mount.volume.exists(inner)) firstCreated = at.mount.outside(inner);
+      }
+    }
+    call(() => at.mount.volume.mkdir(at.inner, { recursive, mode: mode === undefined ? undefined : toMode(mode, 0o777) }), at, 'mkdir');
+    yield* this.#changed(at.mount);
+    return firstCreated;
+  }
+
+  *mkdtemp(prefix: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
+    for (;;) {
+      const candidate = prefix + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 6);
+      const at = this.#at(candidate, 'mkdtemp');
+      if (at.mount.volume.exists(at.inner)) continue;
+      call(() => at.mount.volume.mkdir(at.inner, { mode: 0o700 }), at, 'mkdtemp');
+      yield* this.#changed(at.mount);
+      const encoding = typeof options === 'string' ? options : options?.encoding;
+      return encoding === 'buffer' ? Buffer.from(candidate) : candidate;
+    }
+  }
+
+  *rmdir(path: nodeFs.PathLike, options?: nodeFs.RmDirOptions): Steps<void> {
+    if (options?.recursive) return yield* this.rm(path, { recursive: true });
+    const at = this.#at(path, 'rmdir');
+    call(() => at.mount.volume.rmdir(at.inner), at, 'rmdir');
+    yield* this.#changed(at.mount);
+  }
+
+  *rm(path: nodeFs.PathLike, options?: nodeFs.RmOptions): Steps<void> {
+    const at = this.#at(path, 'rm');
+    const volume = at.mount.volume;
+    let stats;
+    try {
+      stats = volume.stat(at.inner);
+    } catch (error) {
+      if (options?.force && isMissing(error)) return;
+      throw relabel(error, at, 'rm');
+    }
+    if (stats.type === 'directory') {
+      if (!options?.recursive) {
+        throw Object.assign(new Error(`Path is a directory: rm returned EISDIR (is a directory) ${at.virtual}`), {
+          code: 'ERR_FS_EISDIR', errno: 21, syscall: 'rm', path: at.virtual,
+        });
+      }
+      removeTree(volume, at.inner);
+    } else {
+      call(() => volume.unlink(at.inner), at, 'rm');
+    }
+    yield* this.#changed(at.mount);
+  }
+
+  *unlink(path: nodeFs.PathLike): Steps<void> {
+    const at = this.#at(path, 'unlink');
+    call(() => at.mount.volume.unlink(at.inner), at, 'unlink');
+    yield* this.#changed(at.mount);
+  }
+
+  *rename(oldPath: nodeFs.PathLike, newPath: nodeFs.PathLike): Steps<void> {
+    const from = this.locate(oldPath), to = this.locate(newPath);
+    if (!from || !to || from.mount !== to.mount) {
+      throw fsError('EXDEV', 'rename', pathText(oldPath) ?? '', pathText(newPath) ?? '');
+    }
+    try {
+      from.mount.volume.rename(from.inner, to.inner);
+    } catch (error) {
+      throw relabel(error, from, 'rename', to);
+    }
+    yield* this.#changed(from.mount);
+  }
+
+  *utimes(path: nodeFs.PathLike, atime: nodeFs.TimeLike, mtime: nodeFs.TimeLike): Steps<void> {
+    const at = this.#at(path, 'utime');
+    call(() => at.mount.volume.utimes(at.inner, timeToNs(atime), timeToNs(mtime)), at, 'utime');
+    yield* this.#changed(at.mount);
+  }
+
+  *chmod(path: nodeFs.PathLike, mode: nodeFs.Mode): Steps<void> {
+    const at = this.#at(path, 'chmod');
+    call(() => at.mount.volume.chmod(at.inner, toMode(mode, 0)), at, 'chmod');
+    yield* this.#changed(at.mount);
+  }
+
+  /** Ownership is not part of a volume: every entry belongs to the process. The path must exist. */
+  *chown(path: nodeFs.PathLike): Steps<void> {
+    const at = this.#at(path, 'chown');
+    call(() => at.mount.volume.stat(at.inner), at, 'chown');
+  }
+
+  *realpath(path: nodeFs.PathLike, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
+    const at = this.#at(path, 'realpath');
+    call(() => at.mount.volume.stat(at.inner), at, 'realpath');
+    const encoding = typeof options === 'string' ? options : options?.encoding;
+    return encoding === 'buffer' ? Buffer.from(at.virtual) : at.virtual;
+  }
+
+  /** Nothing in a volume is a symbolic link: an existing path is EINVAL, as readlink of a regular file. */
+  *readlink(path: nodeFs.PathLike): Steps<string> {
+    const at = this.#at(path, 'readlink');
+    call(() => at.mount.volume.stat(at.inner), at, 'readlink');
+    throw fsError('EINVAL', 'readlink', at.virtual);
+  }
+
+  *statfs(path: nodeFs.PathLike, options?: nodeFs.StatFsOptions): Steps<nodeFs.StatsFs | nodeFs.BigIntStatsFs> {
+    const at = this.#at(path, 'statfs');
+    call(() => at.mount.volume.stat(at.inner), at, 'statfs');
+    return yield* nodeSteps.statfs(at.mount.volume.directory, options);
+  }
+
+  /** After a call that changed a volume: in 'close' mode it is committed before the call returns. */
+  *#changed(mount: Mount): Steps<void> {
+    if (mount.commitsEachChange) yield* commitMount(mount);
+  }
+}
+
+/** Calls that cannot be honoured inside a mount, with what to do instead. */
+export function unsupported(syscall: string, path: string, why: string): Error {
+  return shieldError('ENOTSUP', `${syscall} '${path}': ${why}`, path);
+}
+
+// node:fs steps for the other side of a copy that leaves or enters a mount. The real node:fs is
+// bound when the surface is built (it may be patched later, and must not call back into us).
+export const nodeSteps = {
+  readFile: gensync({ sync: (path: nodeFs.PathLike) => realFs().readFileSync(path), async: (path: nodeFs.PathLike) => realFs().promises.readFile(path) }),
+  writeFile: gensync({
+    sync: (path: nodeFs.PathLike, data: Buffer, options: nodeFs.WriteFileOptions) => realFs().writeFileSync(path, data, options),
+    async: (path: nodeFs.PathLike, data: Buffer, options: nodeFs.WriteFileOptions) => realFs().promises.writeFile(path, data, options),
+  }),
+  stat: gensync({
+    sync: (path: string, mayBeMissing: boolean) => realFs().statSync(path, { throwIfNoEntry: !mayBeMissing }),
+    async: (path: string, mayBeMissing: boolean) => realFs().promises.stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (mayBeMissing && error.code === 'ENOENT') return undefined;
+      throw error;
+    }),
+  }),
+  mkdir: gensync({
+    sync: (path: string) => void realFs().mkdirSync(path, { recursive: true }),
+    async: async (path: string) => void (await realFs().promises.mkdir(path, { recursive: true })),
+  }),
+  readdir: gensync({ sync: (path: string) => realFs().readdirSync(path), async: (path: string) => realFs().promises.readdir(path) }),
+  statfs: gensync({
+    sync: (path: string, options?: nodeFs.StatFsOptions) => realFs().statfsSync(path, options),
+    async: (path: string, options?: nodeFs.StatFsOptions) => realFs().promises.statfs(path, options),
+  }),
+};
+let originals: typeof nodeFs | null = null;
+export function bindRealFs(fs: typeof nodeFs): void {
+  originals ??= fs;
+}
+function realFs(): typeof nodeFs {
+  if (!originals) throw new Error('shieldfs: the real node:fs was not bound');
+  return originals;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function removeTree(volume: Mount['volume'], inner: string): void {
+  for (const entry of volume.readdirEntries(inner)) {
+    const child = joinVolumePath(inner, entry.name);
+    if (entry.type === 'directory') removeTree(volume, child);
+    else volume.unlink(child);
+  }
+  volume.rmdir(inner);
+}
+
+/** A volume call, its error relabelled with the caller's path. */
+function call<T>(action: () => T, at: MountedPath, syscall: string, virtual = at.virtual): T {
+  try {
+    return action();
+  } catch (error) {
+    throw relabel(error, { ...at, virtual }, syscall);
+  }
+}
+
+function* relabelled<T>(steps: Steps<T>, at: MountedPath | OpenDescriptor): Steps<T> {
+  try {
+    return yield* steps;
+  } catch (error) {
+    throw relabel(error, 'inner' in at ? at : { mount: at.mount, inner: at.file.path, virtual: at.path });
+  }
+}
+
+/**
+ * The volume names paths inside itself ('/x'); the caller named them '/V1/x'. Errors say the
+ * caller's path, in the fields and in the message, exactly where node:fs would put it.
+ */
+export function relabel(error: unknown, at: MountedPath, syscall?: string, destination?: MountedPath): unknown {
+  if (!(error instanceof Error)) return error;
+  const e = error as NodeJS.ErrnoException & { dest?: string };
+  const swap = (inner: string, virtual: string) => {
+    e.message = e.message.split(`'${inner}'`).join(`'${virtual}'`);
+  };
+  if (e.path === at.inner) {
+    swap(at.inner, at.virtual);
+    e.path = at.virtual;
+  }
+  if (destination && (e.dest === destination.inner || e.path === destination.inner)) {
+    swap(destination.inner, destination.virtual);
+    if (e.dest === destination.inner) e.dest = destination.virtual;
+    if (e.path === destination.inner) e.path = destination.virtual;
+  }
+  if (syscall && e.syscall && e.syscall !== syscall && e.code && /^E[A-Z]+$/.test(e.code) && e.message.startsWith(`${e.code}: `)) {
+    e.message = e.message.replace(`, ${e.syscall} '`, `, ${syscall} '`);
+    e.syscall = syscall;
+  }
+  return e;
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function attempt<T>(action: () => T, fallback: T): T {
+  try {
+    return action();
+  } catch {
+    return fallback;
+  }
+}
+
+function toMode(mode: nodeFs.Mode | undefined | null, fallback: number): number {
+  if (mode === undefined || mode === null) return fallback;
+  return typeof mode === 'string' ? parseInt(mode, 8) : mode;
+}
+
+function isData(data: unknown): data is Data {
+  return typeof data === 'string' || ArrayBuffer.isView(data);
+}
+
+function toBuffer(data: Data, encoding: BufferEncoding): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, encoding);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string): { encoding: BufferEncoding; mode: number; flag: string } {
+  if (typeof options === 'string') return { encoding: options, mode: 0o666, flag: defaultFlag };
+  return {
+    encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
+    mode: toMode(options?.mode, 0o666),
+    flag: String(options?.flag ?? defaultFlag),
+  };
+}
+
+function readArguments<B extends NodeJS.ArrayBufferView>(bufferOrOptions?: B | nodeFs.ReadAsyncOptions<B>,
+  offsetOrOptions?: number | nodeFs.ReadAsyncOptions<B> | null, length?: number | null, position?: nodeFs.ReadPosition | null):
+  { buffer: NodeJS.ArrayBufferView; offset: number; length: number; position: number | null } {
+  let buffer: NodeJS.ArrayBufferView, options: nodeFs.ReadAsyncOptions<B> = {};
+  if (bufferOrOptions === undefined || (!ArrayBuffer.isView(bufferOrOptions) && typeof bufferOrOptions === 'object')) {
+    options = (bufferOrOptions ?? {}) as nodeFs.ReadAsyncOptions<B>;
+    buffer = options.buffer ?? Buffer.alloc(16384);
+  } else {
+    buffer = bufferOrOptions;
+    if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') options = offsetOrOptions;
+    else options = { offset: offsetOrOptions ?? 0, length: length ?? undefined, position: position ?? null };
+  }
+  const offset = options.offset ?? 0;
+  const count = options.length ?? buffer.byteLength - offset;
+  if (offset < 0 || offset > buffer.byteLength) throw rangeError('offset', offset, buffer.byteLength);
+  if (count < 0 || offset + count > buffer.byteLength) throw rangeError('length', count, buffer.byteLength - offset);
+  const at = options.position;
+  return { buffer, offset, length: count, position: typeof at === 'bigint' ? Number(at) : at === undefined || at === null || at < 0 ? null : at };
+}
+
+function rangeError(name: string, value: number, max: number): Error {
+  return Object.assign(new RangeError(`The value of "${name}" is out of range. It must be >= 0 && <= ${max}. Received ${value}`), {
+    code: 'ERR_OUT_OF_RANGE',
+  });
+}
+

@@ -1,0 +1,234 @@
+// The node:fs-shaped object. Each function is derived from one operation in operations.ts, three
+// ways (fs.xxxSync, fs.xxx with a callback, fs.promises.xxx), after one routing decision: a path or
+// descriptor inside a mount goes to the operation, anything else to the real node:fs untouched.
+import * as nodeFs from 'node:fs';
+import type * as nodePromises from 'node:fs/promises';
+import { runAsync, runSync, type Steps } from '../sync-or-async.js';
+import { DescriptorTable } from './descriptors.js';
+import { ShieldDir } from './dir.js';
+import { ShieldFileHandle } from './file-handle.js';
+import { bindRealFs, ShieldOperations, unsupported } from './operations.js';
+import { pathText } from './mount-table.js';
+import { copyTree } from './copy-tree.js';
+
+type AnyFunction = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Route = 'path' | 'fd' | 'pathOrFd' | 'eitherPath' | 'secondPath' | 'fileHandleOrPath';
+
+interface Derivation {
+  route: Route;
+  /** Builds the operation's steps from node's arguments (callback removed). */
+  steps: (ops: ShieldOperations, args: unknown[]) => Steps<unknown>;
+  /** What fs.xxxSync returns, from the operation's result (default: the result). */
+  syncResult?: (result: any) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The callback's arguments after the error (default: [result]). */
+  callbackResult?: (result: any) => unknown[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Which forms node:fs has. */
+  forms: { sync?: boolean; callback?: boolean; promise?: boolean };
+}
+
+const ALL = { sync: true, callback: true, promise: true };
+const NO_PROMISE = { sync: true, callback: true };
+const op = (name: keyof ShieldOperations) => (ops: ShieldOperations, args: unknown[]) => (ops[name] as AnyFunction)(...args) as Steps<unknown>;
+
+const DERIVATIONS: Record<string, Derivation> = {
+  access: { route: 'path', steps: op('access'), forms: ALL },
+  appendFile: { route: 'fileHandleOrPath', steps: op('appendFile'), forms: ALL },
+  chmod: { route: 'path', steps: op('chmod'), forms: ALL },
+  chown: { route: 'path', steps: op('chown'), forms: ALL },
+  close: { route: 'fd', steps: op('close'), forms: NO_PROMISE },
+  copyFile: { route: 'eitherPath', steps: op('copyFile'), forms: ALL },
+  cp: { route: 'eitherPath', steps: (ops, [from, to, options]) => copyTree(ops, from as string, to as string, options as nodeFs.CopyOptions), forms: ALL },
+  exists: { route: 'path', steps: op('exists'), forms: NO_PROMISE },
+  fchmod: { route: 'fd', steps: op('fchmod'), forms: NO_PROMISE },
+  fchown: { route: 'fd', steps: op('fchown'), forms: NO_PROMISE },
+  fdatasync: { route: 'fd', steps: op('fsync'), forms: NO_PROMISE },
+  fstat: { route: 'fd', steps: op('fstat'), forms: NO_PROMISE },
+  fsync: { route: 'fd', steps: op('fsync'), forms: NO_PROMISE },
+  ftruncate: { route: 'fd', steps: op('ftruncate'), forms: NO_PROMISE },
+  futimes: { route: 'fd', steps: op('futimes'), forms: NO_PROMISE },
+  lchown: { route: 'path', steps: op('chown'), forms: ALL },
+  lstat: { route: 'path', steps: op('stat'), forms: ALL },
+  lutimes: { route: 'path', steps: op('utimes'), forms: ALL },
+  mkdir: { route: 'path', steps: op('mkdir'), forms: ALL },
+  mkdtemp: { route: 'path', steps: op('mkdtemp'), forms: ALL },
+  open: { route: 'path', steps: op('open'), forms: NO_PROMISE },
+  read: {
+    route: 'fd', steps: op('read'), forms: NO_PROMISE,
+    syncResult: (r: { bytesRead: number }) => r.bytesRead, callbackResult: (r: { bytesRead: number; buffer: unknown }) => [r.bytesRead, r.buffer],
+  },
+  readdir: { route: 'path', steps: op('readdir'), forms: ALL },
+  readFile: { route: 'fileHandleOrPath', steps: op('readFile'), forms: ALL },
+  readlink: { route: 'path', steps: op('readlink'), forms: ALL },
+  readv: {
+    route: 'fd', steps: op('readv'), forms: NO_PROMISE,
+    syncResult: (r: { bytesRead: number }) => r.bytesRead, callbackResult: (r: { bytesRead: number; buffers: unknown }) => [r.bytesRead, r.buffers],
+  },
+  realpath: { route: 'path', steps: op('realpath'), forms: ALL },
+  rename: { route: 'eitherPath', steps: op('rename'), forms: ALL },
+  rm: { route: 'path', steps: op('rm'), forms: ALL },
+  rmdir: { route: 'path', steps: op('rmdir'), forms: ALL },
+  stat: { route: 'path', steps: op('stat'), forms: ALL },
+  statfs: { route: 'path', steps: op('statfs'), forms: ALL },
+  truncate: { route: 'pathOrFd', steps: op('truncate'), forms: ALL },
+  unlink: { route: 'path', steps: op('unlink'), forms: ALL },
+  utimes: { route: 'path', steps: op('utimes'), forms: ALL },
+  write: {
+    route: 'fd', steps: op('write'), forms: NO_PROMISE,
+    syncResult: (r: { bytesWritten: number }) => r.bytesWritten,
+    callbackResult: (r: { bytesWritten: number; buffer: unknown }) => [r.bytesWritten, r.buffer],
+  },
+  writeFile: { route: 'fileHandleOrPath', steps: op('writeFile'), forms: ALL },
+  writev: {
+    route: 'fd', steps: op('writev'), forms: NO_PROMISE,
+    syncResult: (r: { bytesWritten: number }) => r.bytesWritten,
+    callbackResult: (r: { bytesWritten: number; buffers: unknown }) => [r.bytesWritten, r.buffers],
+  },
+};
+
+export interface ShieldFsSurface {
+  fs: typeof nodeFs;
+  promises: typeof nodePromises;
+}
+
+/**
+ * Builds the fs object for a mount table. `real` is node:fs as it is now (captured, so patching
+ * node:fs in place later never makes the shield call itself).
+ */
+export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeFs): ShieldFsSurface {
+  const realFs = { ...real, promises: { ...real.promises } } as typeof nodeFs;
+  bindRealFs(realFs);
+  const realCallbacks = realFs as unknown as Record<string, AnyFunction>;
+  const realPromises = realFs.promises as unknown as Record<string, AnyFunction>;
+
+  const handleFd = (value: unknown): unknown => (value instanceof ShieldFileHandle ? value.fd : value);
+  const ours = (route: Route, args: unknown[]): boolean => {
+    switch (route) {
+      case 'path': return ops.locate(args[0]) !== null;
+      case 'fd': return DescriptorTable.owns(args[0]);
+      case 'pathOrFd':
+      case 'fileHandleOrPath': return DescriptorTable.owns(handleFd(args[0])) || ops.locate(args[0]) !== null;
+      case 'eitherPath': return ops.locate(args[0]) !== null || ops.locate(args[1]) !== null;
+      case 'secondPath': return ops.locate(args[1]) !== null;
+    }
+  };
+
+  const fs: Record<string, unknown> = { ...realFs };
+  const promises: Record<string, unknown> = { ...realFs.promises };
+
+  for (const [name, derivation] of Object.entries(DERIVATIONS)) {
+    const { route, steps, forms } = derivation;
+    const syncResult = derivation.syncResult ?? ((r: unknown) => r);
+    const callbackResult = derivation.callbackResult ?? ((r: unknown) => [r]);
+    if (forms.sync) {
+      const realSync = realCallbacks[`${name}Sync`]!;
+      fs[`${name}Sync`] = named(`${name}Sync`, (...args: unknown[]) =>
+        (ours(route, args) ? syncResult(runSync(steps(ops, args))) : realSync(...args)));
+    }
+    if (forms.callback) {
+      const realCallback = realCallbacks[name]!;
+      const isExists = name === 'exists';
+      fs[name] = named(name, (...args: unknown[]) => {
+        const callback = args[args.length - 1];
+        // Without a callback, node's own validation gives the error (close alone may omit it).
+        if (typeof callback !== 'function' && name !== 'close') return realCallback(...args);
+        const given = typeof callback === 'function' ? args.slice(0, -1) : args;
+        if (!ours(route, given)) return realCallback(...args);
+        runAsync(steps(ops, given)).then(
+          (result) => typeof callback === 'function' &&
+            process.nextTick(() => (isExists ? callback(result) : callback(null, ...callbackResult(result)))),
+          (error: unknown) => typeof callback === 'function' && process.nextTick(() => (isExists ? callback(false) : callback(error))),
+        );
+        return undefined;
+      });
+    }
+    if (forms.promise) {
+      const realPromise = realPromises[name]!;
+      promises[name] = named(name, (...args: unknown[]) => {
+        if (!ours(route, args)) return realPromise(...args);
+        return runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
+      });
+    }
+  }
+
+  // fs.promises.open gives a FileHandle; opendir gives a Dir.
+  promises.open = named('open', async (...args: unknown[]) => {
+    if (!ours('path', args)) return realPromises.open!(...args);
+    return new ShieldFileHandle(await runAsync(ops.open(...(args as Parameters<ShieldOperations['open']>))), fs as unknown as typeof nodeFs, ops);
+  });
+  const dirOf = (path: nodeFs.PathLike, entries: nodeFs.Dirent[]) => new ShieldDir(pathText(path) ?? String(path), entries);
+  fs.opendirSync = named('opendirSync', (...args: unknown[]) => {
+    if (!ours('path', args)) return realCallbacks.opendirSync!(...args);
+    return dirOf(args[0] as nodeFs.PathLike, runSync(ops.opendirEntries(args[0] as nodeFs.PathLike)));
+  });
+  fs.opendir = named('opendir', (...args: unknown[]) => {
+    const callback = args[args.length - 1];
+    if (typeof callback !== 'function' || !ours('path', args)) return realCallbacks.opendir!(...args);
+    runAsync(ops.opendirEntries(args[0] as nodeFs.PathLike)).then(
+      (entries) => process.nextTick(() => callback(null, dirOf(args[0] as nodeFs.PathLike, entries))),
+      (error: unknown) => process.nextTick(() => callback(error)),
+    );
+    return undefined;
+  });
+  promises.opendir = named('opendir', async (...args: unknown[]) => {
+    if (!ours('path', args)) return realPromises.opendir!(...args);
+    return dirOf(args[0] as nodeFs.PathLike, await runAsync(ops.opendirEntries(args[0] as nodeFs.PathLike)));
+  });
+
+  // realpath has a .native twin, which node's own module loader uses.
+  (fs.realpath as { native?: unknown }).native = fs.realpath;
+  (fs.realpathSync as { native?: unknown }).native = fs.realpathSync;
+
+  // Streams: node's own ReadStream/WriteStream, doing their I/O through this object.
+  fs.createReadStream = named('createReadStream', (path: unknown, options?: unknown) => {
+    const settings = streamOptions(options);
+    if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
+    return new (realFs.ReadStream as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream)(path, { ...settings, fs });
+  });
+  fs.createWriteStream = named('createWriteStream', (path: unknown, options?: unknown) => {
+    const settings = streamOptions(options);
+    if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
+    return new (realFs.WriteStream as unknown as new (path: unknown, options: unknown) => nodeFs.WriteStream)(path, { ...settings, fs });
+  });
+
+  // What a protected mount cannot do fails with ENOTSUP, saying why (README, "Not supported").
+  // `listener`: the function argument is a listener, not a callback: the refusal is thrown.
+  const refuse = (name: string, route: Route, why: string, promise = true, listener = false) => {
+    if (typeof realCallbacks[name] !== 'function') return;  // not on this platform (lchmod)
+    const realSync = realCallbacks[`${name}Sync`];
+    const realCallback = realCallbacks[name]!;
+    const failure = (args: unknown[]) => unsupported(name, pathText(route === 'secondPath' ? args[1] : args[0]) ?? '', why);
+    if (realSync) fs[`${name}Sync`] = named(`${name}Sync`, (...args: unknown[]) => { if (ours(route, args)) throw failure(args); return realSync(...args); });
+    fs[name] = named(name, (...args: unknown[]) => {
+      const callback = args[args.length - 1];
+      if (!ours(route, args)) return realCallback(...args);
+      if (typeof callback !== 'function' || listener) throw failure(args);
+      process.nextTick(() => callback(failure(args)));
+      return undefined;
+    });
+    if (promise && realPromises[name]) {
+      promises[name] = named(name, async (...args: unknown[]) => (ours(route, args) ? Promise.reject(failure(args)) : realPromises[name]!(...args)));
+    }
+  };
+  refuse('symlink', 'secondPath', 'symbolic links cannot be created inside a protected mount');
+  refuse('link', 'eitherPath', 'hard links cannot be created inside a protected mount');
+  refuse('watch', 'path', 'protected paths cannot be watched (changes come only from this process)', true, true);
+  refuse('watchFile', 'path', 'protected paths cannot be watched (changes come only from this process)', false, true);
+  refuse('unwatchFile', 'path', 'protected paths cannot be watched', false, true);
+  refuse('lchmod', 'path', 'lchmod is not available on this platform');
+  refuse('openAsBlob', 'path', 'read the file with readFile and make a Blob of it', false);
+
+  fs.promises = promises;
+  return { fs: fs as unknown as typeof nodeFs, promises: promises as unknown as typeof nodePromises };
+}
+
+function named<F extends AnyFunction>(name: string, fn: F): F {
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
+}
+
+function streamOptions(options: unknown): { fd?: unknown; [key: string]: unknown } {
+  if (typeof options === 'string') return { encoding: options };
+  const settings = { ...(options as Record<string, unknown> | undefined) };
+  if (settings.fd instanceof ShieldFileHandle) settings.fd = settings.fd.fd;
+  return settings;
+}

@@ -1,0 +1,159 @@
+// mount(): opens the volumes and protected trees of a configuration, and gives a node:fs-compatible
+// object in which they appear at their virtual paths (everything else is the real file system).
+//
+//   const shield = await mount([{ path: '/V1', volume: '/mnt/v1', keyFile: 'v1.key', tagStore: 'file:/var/lib/tags.json' }]);
+//   shield.fs.writeFileSync('/V1/num', '0');
+//   await shield.unmount();   // commits and closes every volume
+import * as nodeFs from 'node:fs';
+import type * as nodePromises from 'node:fs/promises';
+import { join } from 'node:path';
+import { DescriptorTable } from './fs/descriptors.js';
+import { Mount, MountTable } from './fs/mount-table.js';
+import { ShieldOperations } from './fs/operations.js';
+import { createSurface } from './fs/surface.js';
+import { shieldError } from './fs-errors.js';
+import { wipeKey } from './keys.js';
+import { parseMountSpecs, resolveMountKey, type MountSpec } from './mount-config.js';
+import { parseRegion } from './regions.js';
+import { runAsync, runSync, type Steps } from './sync-or-async.js';
+import gensync from 'gensync';
+import { Volume } from './volume.js';
+
+export type { MountSpec, CommitMode, ShieldConfig } from './mount-config.js';
+
+const FIRST_DEV = 0x5348_0000; // "SH": a device number no real file system here reports
+
+const openVolume = gensync({
+  sync: (directory: string, options: Parameters<typeof Volume.openSync>[1]) => Volume.openSync(directory, options),
+  async: (directory: string, options: Parameters<typeof Volume.open>[1]) => Volume.open(directory, options),
+});
+const createVolume = gensync({
+  sync: (directory: string, options: Parameters<typeof Volume.createSync>[1]) => Volume.createSync(directory, options),
+  async: (directory: string, options: Parameters<typeof Volume.create>[1]) => Volume.create(directory, options),
+});
+const closeVolume = gensync({
+  sync: (volume: Volume) => volume.closeSync(),
+  async: (volume: Volume) => volume.close(),
+});
+
+/** Mounted volumes and trees, and the fs object that shows them. */
+export class Shield {
+  /** node:fs-compatible: callbacks, *Sync, promises, streams. */
+  readonly fs: typeof nodeFs;
+  readonly promises: typeof nodePromises;
+  readonly #table: MountTable;
+  readonly #descriptors: DescriptorTable;
+  #unmounted = false;
+
+  constructor(table: MountTable, descriptors: DescriptorTable, real: typeof nodeFs) {
+    this.#table = table;
+    this.#descriptors = descriptors;
+    const surface = createSurface(new ShieldOperations(table, descriptors), real);
+    this.fs = surface.fs;
+    this.promises = surface.promises;
+  }
+
+  get mounts(): readonly Mount[] {
+    return this.#table.mounts;
+  }
+
+  /** True when `path` lies inside a mount. */
+  isMounted(path: unknown): boolean {
+    return this.#table.resolve(path) !== null;
+  }
+
+  /** Commits every writable volume now. */
+  commitSync(): void {
+    for (const mount of this.#table.mounts) mount.commitNow();
+  }
+
+  async commit(): Promise<void> {
+    this.commitSync();
+  }
+
+  /** Closes open descriptors, commits and closes every volume; the mounts disappear. */
+  async unmount(): Promise<void> {
+    return runAsync(this.#unmountSteps());
+  }
+
+  unmountSync(): void {
+    runSync(this.#unmountSteps());
+  }
+
+  *#unmountSteps(): Steps<void> {
+    if (this.#unmounted) return;
+    this.#unmounted = true;
+    let failure: unknown = null;
+    for (const mount of [...this.#table.mounts]) {
+      mount.stopTimer();
+      for (const descriptor of this.#descriptors.of(mount)) {
+        try {
+          this.#descriptors.take(descriptor.fd, 'close').file.closeSync();
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+      try {
+        yield* closeVolume(mount.volume);
+      } catch (error) {
+        failure ??= error;
+      }
+      this.#table.remove(mount);
+    }
+    if (failure) throw failure;
+  }
+}
+
+/** Opens every mount of `specs` (a MountSpec list, validated as a configuration file is). */
+export async function mount(specs: MountSpec[], options: { fs?: typeof nodeFs } = {}): Promise<Shield> {
+  return runAsync(mountSteps(specs, options.fs ?? nodeFs));
+}
+
+/** mount() on this thread (what `node -r shieldfs/register` needs). */
+export function mountSync(specs: MountSpec[], options: { fs?: typeof nodeFs } = {}): Shield {
+  return runSync(mountSteps(specs, options.fs ?? nodeFs));
+}
+
+function* mountSteps(given: MountSpec[], real: typeof nodeFs): Steps<Shield> {
+  const specs = parseMountSpecs(given, 'mount()');
+  const table = new MountTable();
+  const opened: Volume[] = [];
+  try {
+    for (const [index, spec] of specs.entries()) {
+      const volume = yield* openMount(spec, specs);
+      opened.push(volume);
+      table.add(new Mount(spec.path, volume, spec.tree ? 'tree' : 'volume', spec.commit ?? 'close', FIRST_DEV + index));
+    }
+  } catch (error) {
+    for (const volume of opened) {
+      try {
+        yield* closeVolume(volume);
+      } catch {
+        // the first failure is the one to report
+      }
+    }
+    throw error;
+  }
+  return new Shield(table, new DescriptorTable(), real);
+}
+
+function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {
+  const directory = (spec.volume ?? spec.tree)!;
+  // The volume's own files are read through node:fs: they must not lie inside a mount themselves.
+  for (const other of all) {
+    if (directory === other.path || directory.startsWith(other.path + '/')) {
+      throw shieldError('EINVAL', `mount ${spec.path}: its directory ${directory} lies inside mount ${other.path}`, directory);
+    }
+  }
+  const key = resolveMountKey(spec);
+  try {
+    if (spec.tree) return yield* openVolume(spec.tree, { key, readOnly: true, expectedTag: spec.tag });
+    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly };
+    if (spec.create && !nodeFs.existsSync(join(directory, '.shieldfs'))) {
+      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion) });
+    }
+    return yield* openVolume(directory, options);
+  } finally {
+    wipeKey(key);
+  }
+}
