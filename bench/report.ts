@@ -1,4 +1,5 @@
 // Turns the raw figures of one run into ratios, target verdicts and the printed table.
+import { fsReport, type FsResults } from './fs-report.js';
 import type { GocryptfsMount } from './gocryptfs.js';
 import type { Machine } from './machine.js';
 import type { OpenLatency } from './open-latency.js';
@@ -8,9 +9,9 @@ import type { Figures, WorkloadSettings } from './workloads.js';
 
 export type Outcome<T> = T | { unavailable: string };
 
-export type Section = 'files' | 'volumes';
+export type Section = 'files' | 'volumes' | 'fs';
 
-/** One run: the file section, the volumes section, or both (`--only`). */
+/** One run: the file section, the volumes section, the drop-in fs section, or all (`--only`). */
 export interface Results extends Partial<FileResults> {
   date: string;
   /** The sections this run measured. */
@@ -19,6 +20,7 @@ export interface Results extends Partial<FileResults> {
   cpuBusy: { before: number; after: number };
   machine: Machine;
   volumes?: VolumeResults;
+  fs?: FsResults;
 }
 
 export interface FileResults {
@@ -51,7 +53,7 @@ export interface Target {
 }
 
 export interface Report {
-  ratios: Record<string, Rates | number> & { volumes?: Record<string, number> };
+  ratios: Record<string, Rates | number> & { volumes?: Record<string, number>; fs?: Record<string, number> };
   targets: Target[];
   table: string;
 }
@@ -96,7 +98,8 @@ const CEILING = 'AES-GCM ceiling';
 export function report(results: Results): Report {
   const files = results.subjects ? fileReport(results as Results & FileResults) : undefined;
   const volumes = results.volumes ? volumeReport(results.volumes) : undefined;
-  const targets = [...(files?.targets ?? []), ...(volumes?.targets ?? [])];
+  const fs = results.fs ? fsReport(results.fs) : undefined;
+  const targets = [...(files?.targets ?? []), ...(volumes?.targets ?? []), ...(fs?.targets ?? [])];
   const { machine, cpuBusy } = results;
   const out = [
     `shieldfs benchmark · ${machine.cpu}, ${machine.logicalCpus} CPUs, ${machine.memoryGiB} GiB · node ${machine.node}, ` +
@@ -108,12 +111,14 @@ export function report(results: Results): Report {
     ...(files?.lines ?? []),
     ...(files && volumes ? [''] : []),
     ...(volumes?.lines ?? []),
+    ...((files || volumes) && fs ? [''] : []),
+    ...(fs?.lines ?? []),
     '',
     'Targets',
     ...targets.map((t) => `  ${t.met === null ? '[n/a    ]' : t.met ? '[met    ]' : '[NOT met]'} ${t.goal}: ${t.detail}`),
   ];
   return {
-    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}) },
+    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}), ...(fs ? { fs: fs.ratios } : {}) },
     targets,
     table: out.join('\n'),
   };

@@ -1,8 +1,9 @@
 // npm run bench: every figure, ratio and target of the benchmark, measured in one run
 // (bench/README.md). Prints one table and writes bench/results.json.
-//   npm run bench -- --only files|volumes          one section
+//   npm run bench -- --only files|volumes|fs       one section
 //   npm run bench -- --volume-files 1,1000,10000   other volume sizes (quick runs while developing)
 //   npm run bench -- --build-in-place              build every volume in the bench directory, none on tmpfs
+//   npm run bench -- --only fs --fs-files 2000     fewer small files (quick runs while developing)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateKey, ShieldedFile } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import type { FsResults, FsSettings } from './fs-report.js';
+import { smallFiles } from './fs-small-files.js';
+import { startup } from './fs-startup.js';
+import { streams } from './fs-streams.js';
 import { unmountAll, withGocryptfs } from './gocryptfs.js';
 import { cpuBusy, freeBytes, machine } from './machine.js';
 import { openLatency } from './open-latency.js';
@@ -48,14 +53,29 @@ const volumeSettings: VolumeSettings = {
   seed: settings.seed,
 };
 
+const fsSettings: FsSettings = {
+  smallFiles: {
+    files: 10_000,
+    fileBytes: 1024,
+    runs: 3,
+    durableSeconds: 15,
+    concurrency: 64,
+    readdirSeconds: 1.5,
+    seed: settings.seed,
+  },
+  streams: { fileBytes: 256 * MiB, runs: 3, seed: settings.seed },
+  startup: { modules: 1000, minModuleBytes: 1024, maxModuleBytes: 3072, runs: 7, seed: settings.seed },
+};
+
 const { values: args } = parseArgs({
   options: {
     only: { type: 'string' },
     'volume-files': { type: 'string' },
     'build-in-place': { type: 'boolean', default: false },
+    'fs-files': { type: 'string' },
   },
 });
-const SECTIONS: Section[] = ['files', 'volumes'];
+const SECTIONS: Section[] = ['files', 'volumes', 'fs'];
 if (args.only !== undefined && !SECTIONS.includes(args.only as Section)) {
   throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got ${JSON.stringify(args.only)}`);
 }
@@ -66,6 +86,11 @@ if (args['volume-files'] !== undefined) {
   volumeSettings.sizes = sizes.sort((a, b) => a - b);
 }
 if (args['build-in-place']) volumeSettings.buildOnTmpfsFrom = null;
+if (args['fs-files'] !== undefined) {
+  const files = Number(args['fs-files']);
+  if (!Number.isInteger(files) || files < 1) throw new Error(`--fs-files takes a file count like 2000`);
+  fsSettings.smallFiles.files = files;
+}
 
 async function main(): Promise<void> {
   // SHIELDFS_BENCH_DIR picks the file system (e.g. /dev/shm to leave the disk out of the figures).
@@ -102,6 +127,7 @@ async function measureAll(dir: string): Promise<Results> {
   const key = generateKey();
   const files = sections.includes('files') ? await measureFiles(dir, key) : {};
   const volumes = sections.includes('volumes') ? await measureVolumes(dir, key) : undefined;
+  const fs = sections.includes('fs') ? await measureFs(dir, key) : undefined;
   return {
     date,
     sections,
@@ -109,6 +135,7 @@ async function measureAll(dir: string): Promise<Results> {
     machine: machine(dir),
     ...files,
     ...(volumes ? { volumes } : {}),
+    ...(fs ? { fs } : {}),
   };
 }
 
@@ -116,6 +143,16 @@ async function measureVolumes(dir: string, key: Buffer): Promise<VolumeResults> 
   const sizes = await volumeSizes(dir, key, volumeSettings, progress).catch(unavailable);
   const tagStores = await tagStoreComparison(dir, key, volumeSettings, progress);
   return { settings: volumeSettings, sizes, tagStores };
+}
+
+// Each part fails on its own: a part that cannot run says why in its place in the table.
+async function measureFs(dir: string, key: Buffer): Promise<FsResults> {
+  return {
+    settings: fsSettings,
+    smallFiles: await smallFiles(dir, key, fsSettings.smallFiles, progress).catch(unavailable),
+    streams: await streams(dir, key, fsSettings.streams, progress).catch(unavailable),
+    startup: await startup(dir, key, fsSettings.startup, progress).catch(unavailable),
+  };
 }
 
 async function measureFiles(dir: string, key: Buffer): Promise<FileResults> {

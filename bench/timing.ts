@@ -63,6 +63,35 @@ export async function measure(op: (i: number) => unknown, options: MeasureOption
   };
 }
 
+/**
+ * Runs `op(0)`, `op(1)`, … with `concurrency` promises in flight, until `ops` ops are done or
+ * `seconds` have passed (the ops under way then still finish and count); times all of them.
+ */
+export async function measureConcurrent(op: (i: number) => Promise<unknown>,
+  options: { ops: number; seconds?: number; concurrency: number; bytesPerOp: number }): Promise<Figure> {
+  globalThis.gc?.();
+  const start = performance.now();
+  const deadline = options.seconds === undefined ? Number.POSITIVE_INFINITY : start + options.seconds * 1000;
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < options.ops && performance.now() < deadline) {
+      await op(next++);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, options.ops) }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    ops: done,
+    bytes: done * options.bytesPerOp,
+    seconds,
+    finishSeconds: 0,
+    opsPerSecond: done / seconds,
+    bytesPerSecond: (done * options.bytesPerOp) / seconds,
+  };
+}
+
 /** Runs a measurement `n` times and keeps the fastest run (all runs stay in `runs`). */
 export async function bestOf(n: number, once: (run: number) => Promise<Figure>): Promise<Figure> {
   const runs: Figure[] = [];

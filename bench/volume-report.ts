@@ -24,7 +24,7 @@ const OPEN_SECONDS = 1;
 const isUnavailable = <T extends object>(o: Outcome<T>): o is { unavailable: string } => 'unavailable' in o;
 const count = (n: number) => n.toLocaleString('en-US');
 
-type Row = { label: string; cells: string[] } | { label: string; span: string } | 'rule' | 'head';
+export type Row = { label: string; cells: string[] } | { label: string; span: string } | 'rule' | 'head';
 
 export function volumeReport(volumes: VolumeResults): VolumeReport {
   const { settings } = volumes;
@@ -165,7 +165,7 @@ function targets(sizes: Outcome<VolumeSizes>): Target[] {
 }
 
 // A block with its own header line and column widths; notes are spans without cells.
-function table(heads: string[], rows: Row[]): string[] {
+export function table(heads: string[], rows: Row[]): string[] {
   const body = rows.filter((r): r is { label: string; cells: string[] } => typeof r === 'object' && 'cells' in r);
   const widths = heads.map((h, i) => Math.max(h.length, ...body.map((r) => (i === 0 ? r.label.length : (r.cells[i - 1]?.length ?? 0)))));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : c.padStart(widths[i]!))).join('  ').trimEnd();

@@ -104,19 +104,31 @@ export class Shield {
   }
 }
 
+export interface MountOptions {
+  /** The node:fs that paths outside the mounts go to (default: node:fs as it is now). */
+  fs?: typeof nodeFs;
+  /**
+   * Mount paths of volumes another thread holds (what a worker thread gets for the main thread's
+   * volumes): calls there fail with EBUSY saying why, instead of reaching the disk underneath.
+   */
+  heldElsewhere?: { path: string; why: string }[];
+}
+
 /** Opens every mount of `specs` (a MountSpec list, validated as a configuration file is). */
-export async function mount(specs: MountSpec[], options: { fs?: typeof nodeFs } = {}): Promise<Shield> {
-  return runAsync(mountSteps(specs, options.fs ?? nodeFs));
+export async function mount(specs: MountSpec[], options: MountOptions = {}): Promise<Shield> {
+  return runAsync(mountSteps(specs, options));
 }
 
 /** mount() on this thread (what `node -r shieldfs/register` needs). */
-export function mountSync(specs: MountSpec[], options: { fs?: typeof nodeFs } = {}): Shield {
-  return runSync(mountSteps(specs, options.fs ?? nodeFs));
+export function mountSync(specs: MountSpec[], options: MountOptions = {}): Shield {
+  return runSync(mountSteps(specs, options));
 }
 
-function* mountSteps(given: MountSpec[], real: typeof nodeFs): Steps<Shield> {
-  const specs = parseMountSpecs(given, 'mount()');
+function* mountSteps(given: MountSpec[], options: MountOptions): Steps<Shield> {
+  const held = options.heldElsewhere ?? [];
+  const specs = given.length === 0 && held.length > 0 ? [] : parseMountSpecs(given, 'mount()');
   const table = new MountTable();
+  for (const { path, why } of held) table.hold(path, why);
   const opened: Volume[] = [];
   try {
     for (const [index, spec] of specs.entries()) {
@@ -134,7 +146,7 @@ function* mountSteps(given: MountSpec[], real: typeof nodeFs): Steps<Shield> {
     }
     throw error;
   }
-  return new Shield(table, new DescriptorTable(), real);
+  return new Shield(table, new DescriptorTable(), options.fs ?? nodeFs);
 }
 
 function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {

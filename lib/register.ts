@@ -7,15 +7,20 @@ import { isMainThread } from 'node:worker_threads';
 import { loadShieldConfig } from './mount-config.js';
 import { mountSync } from './mount.js';
 import { installProcessShield, reportFailure } from './process-shield.js';
-import { installModuleLoading } from './register/module-loading.js';
+import { installModuleLoading, isEsmHooksThread } from './register/module-loading.js';
 
 const configFile = process.env.SHIELD_CONFIG;
-if (configFile) {
+// Node 20 also evaluates `-r` preloads on its module-loader thread, which has its own tree readers.
+if (configFile && !isEsmHooksThread()) {
   try {
     const { mounts } = loadShieldConfig(configFile);
-    // A volume is opened for writing by one holder: the main thread. Worker threads see the
-    // read-only trees (README, "Worker threads and child processes").
-    const shield = mountSync(isMainThread ? mounts : mounts.filter((spec) => spec.tree));
+    // A volume has one holder: the main thread. A worker thread sees the read-only trees, and its
+    // calls under a volume's mount path fail with EBUSY (README, "Worker threads and child processes").
+    const shield = isMainThread ? mountSync(mounts) : mountSync(mounts.filter((spec) => spec.tree), {
+      heldElsewhere: mounts.filter((spec) => spec.volume).map((spec) => ({
+        path: spec.path, why: `the volume mounted there is held by the main thread; worker threads cannot use it`,
+      })),
+    });
     installProcessShield(shield);
     installModuleLoading(shield, mounts.filter((spec) => spec.tree));
   } catch (error) {

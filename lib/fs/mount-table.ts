@@ -110,6 +110,9 @@ export interface MountedPath {
 
 export class MountTable {
   #mounts: Mount[] = [];
+  // Mount paths whose volume another thread holds (a worker thread's view of the main thread's
+  // volumes): every call there fails instead of reaching the real directory underneath.
+  #held: { path: string; why: string }[] = [];
 
   get mounts(): readonly Mount[] {
     return this.#mounts;
@@ -124,13 +127,17 @@ export class MountTable {
     this.#mounts.push(mount);
   }
 
+  hold(path: string, why: string): void {
+    this.#held.push({ path, why });
+  }
+
   remove(mount: Mount): void {
     this.#mounts = this.#mounts.filter((m) => m !== mount);
   }
 
   /** The mount a path (string, Buffer or file: URL; relative to the working directory) lies in, or null. */
   resolve(path: unknown): MountedPath | null {
-    if (this.#mounts.length === 0) return null;
+    if (this.#mounts.length === 0 && this.#held.length === 0) return null;
     const text = pathText(path);
     if (text === null) return null;
     const absolute = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text) ? stripTrailingSlash(text) : resolvePath(text);
@@ -139,6 +146,9 @@ export class MountTable {
       if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) {
         return { mount, inner: absolute.slice(mount.path.length), virtual: absolute };
       }
+    }
+    for (const held of this.#held) {
+      if (within(absolute, held.path)) throw shieldError('EBUSY', `${absolute}: ${held.why}`, absolute);
     }
     return null;
   }

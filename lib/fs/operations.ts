@@ -21,7 +21,6 @@ type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
 interface ReadResult<B> { bytesRead: number; buffer: B }
 interface WriteResult<B> { bytesWritten: number; buffer: B }
 
-const READ_PIECE = 1 << 20;
 
 // Steps whose two forms differ: the content I/O (a native call on this thread, or on the libuv pool
 // and known to the mount's next grouped commit) and the commit itself.
@@ -202,22 +201,18 @@ export class ShieldOperations {
     try {
       const descriptor = this.descriptors.get(fd, 'read');
       if (descriptor.file.stat().type === 'directory') throw fsError('EISDIR', 'read');
+      // The size is exact (only this process changes a mounted volume, and its other handles share
+      // this content), so one read of that many bytes is the whole file, as node reads a regular file.
       const size = Math.max(0, descriptor.file.size - descriptor.position);
-      const pieces: Buffer[] = [];
-      let buffer = Buffer.allocUnsafe(size), filled = 0;
-      for (;;) {
-        if (filled === buffer.length) {
-          // The file grew since its size was read: keep reading until a read returns nothing.
-          pieces.push(buffer);
-          buffer = Buffer.allocUnsafe(READ_PIECE);
-          filled = 0;
-        }
-        const { bytesRead } = yield* this.read(fd, buffer, filled, buffer.length - filled, null);
+      const content = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        const { bytesRead } = yield* this.read(fd, content, filled, size - filled, null);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
-      const content = pieces.length === 0 ? buffer.subarray(0, filled) : Buffer.concat([...pieces, buffer.subarray(0, filled)]);
-      return encoding && encoding !== 'buffer' ? content.toString(encoding) : content;
+      const bytes = filled === size ? content : content.subarray(0, filled);
+      return encoding && encoding !== 'buffer' ? bytes.toString(encoding) : bytes;
     } finally {
       if (fd !== path) yield* this.close(fd);
     }

@@ -1,5 +1,73 @@
-// Module loading for protected trees: CommonJS resolution and ESM hooks (being written).
+// Code inside protected trees loads through `require` and `import`, as if it were on the disk.
+// Called by shieldfs/register once node:fs is the shield. Three parts (README, "Running code from
+// protected trees"):
+//   CommonJS  cjs-resolution.ts: Module._findPath and friends, for requests into trees, on this thread
+//   ESM       esm-hooks.ts: module.register() hooks, which open the trees again on their own thread
+//   .node     native-addons.ts: refused inside mounts, with the reason
+import { register } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
+import { wipeKey } from '../keys.js';
+import { resolveMountKey, type MountSpec } from '../mount-config.js';
 import type { Shield } from '../mount.js';
-import type { MountSpec } from '../mount-config.js';
+import { installCommonJsResolution } from './cjs-resolution.js';
+import type { EsmHooksData } from './esm-hooks.js';
+import { refuseNativeAddonsIn } from './native-addons.js';
+import { TreeFiles } from './tree-files.js';
 
-export function installModuleLoading(_shield: Shield, _trees: MountSpec[]): void {}
+/**
+ * Lets the process import and require .js, .mjs, .cjs and .json files inside the `trees` that
+ * `shield` has mounted (their mount specifications, as the configuration gave them).
+ */
+export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
+  if (isEsmHooksThread()) return;
+  refuseNativeAddonsIn(shield);
+  if (trees.length === 0) return;
+  const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => ({ path: mount.path, volume: mount.volume }));
+  installCommonJsResolution(new TreeFiles(mounted));
+  registerEsmHooks(trees);
+}
+
+// Set in the environment the ESM hooks thread is created with (it gets a copy of it then).
+const HOOKS_THREAD_MARK = 'SHIELDFS_ESM_HOOKS_THREAD';
+
+/**
+ * True on the thread that runs the module.register() hooks. Node 20 runs the `--require` preloads
+ * there too (internal/modules/esm/utils.js, initializeHooks), so `node -r shieldfs/register` runs
+ * this module again in that thread, where registering hooks would start yet another hooks thread
+ * (and fail).
+ */
+export function isEsmHooksThread(): boolean {
+  if (isMainThread) return false;
+  if (process.env[HOOKS_THREAD_MARK] === '1') return true;
+  // A hooks thread another preload started before ours: called from within its initialization.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 200;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  return / at initializeHooks \(node:internal\/modules\/esm\/utils/.test(stack);
+}
+
+// The hooks thread opens the trees itself: it gets each tree's directory and tag, and its key as a
+// buffer of its own that is moved (transferred) there, never copied into a string.
+function registerEsmHooks(trees: MountSpec[]): void {
+  const keys: ArrayBuffer[] = [];
+  const data: EsmHooksData = {
+    trees: trees.map((spec) => {
+      const secure = resolveMountKey(spec);
+      const key = new Uint8Array(secure.byteLength);
+      key.set(secure);
+      wipeKey(secure);
+      keys.push(key.buffer);
+      return { path: spec.path, directory: spec.tree!, tag: spec.tag!, key: key.buffer };
+    }),
+  };
+  const marked = process.env[HOOKS_THREAD_MARK];
+  process.env[HOOKS_THREAD_MARK] = '1';
+  try {
+    register(new URL('./esm-hooks.js', import.meta.url), { data, transferList: keys });
+  } finally {
+    if (marked === undefined) delete process.env[HOOKS_THREAD_MARK];
+    else process.env[HOOKS_THREAD_MARK] = marked;
+    for (const key of keys) if (key.byteLength > 0) new Uint8Array(key).fill(0);  // still here only if the transfer failed
+  }
+}

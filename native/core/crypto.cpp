@@ -39,14 +39,7 @@ const EVP_MD* sha256Digest() {
   return md;
 }
 
-// HKDF and HMAC run several times per file open: a fetch each time (a locked lookup in OpenSSL's
-// provider store) was a measurable part of opening a small file.
-EVP_KDF* hkdfAlgorithm() {
-  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (!kdf) cryptoFailure("EVP_KDF_fetch(HKDF)");
-  return kdf;
-}
-
+// HMAC runs several times per file open (HKDF is built on it below).
 EVP_MAC* hmacAlgorithm() {
   static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (!mac) cryptoFailure("EVP_MAC_fetch(HMAC)");
@@ -110,33 +103,69 @@ void wipe(void* data, size_t len) { OPENSSL_cleanse(data, len); }
 
 bool constantTimeEqual(const uint8_t* a, const uint8_t* b, size_t len) { return CRYPTO_memcmp(a, b, len) == 0; }
 
+namespace {
+
+// HMAC-SHA256 contexts are copied from one template whose digest is already set: setting it by
+// name on every call is an algorithm fetch (a locked lookup), which made opening a small file slow.
+class HmacSha256 {
+ public:
+  HmacSha256(const uint8_t* key, size_t keyLen) : ctx_(EVP_MAC_CTX_dup(keyless())) {
+    if (!ctx_ || EVP_MAC_init(ctx_, key, keyLen, nullptr) != 1) fail();
+  }
+  ~HmacSha256() { EVP_MAC_CTX_free(ctx_); }
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+
+  HmacSha256& update(const void* data, size_t len) {
+    if (len && EVP_MAC_update(ctx_, static_cast<const uint8_t*>(data), len) != 1) fail();
+    return *this;
+  }
+  void final(uint8_t out[kHashBytes]) {
+    size_t outLen = 0;
+    if (EVP_MAC_final(ctx_, out, &outLen, kHashBytes) != 1 || outLen != kHashBytes) fail();
+  }
+
+ private:
+  static EVP_MAC_CTX* keyless() {
+    static EVP_MAC_CTX* base = [] {
+      EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmacAlgorithm());
+      char digest[] = "SHA256";
+      OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+      if (!ctx || EVP_MAC_CTX_set_params(ctx, params) != 1) cryptoFailure("HMAC-SHA256 setup");
+      return ctx;
+    }();
+    return base;
+  }
+  [[noreturn]] static void fail() { cryptoFailure("HMAC-SHA256"); }
+  EVP_MAC_CTX* ctx_;
+};
+
+}  // namespace
+
+// HKDF (RFC 5869) over HMAC-SHA256: extract, then expand. The same function OpenSSL's HKDF computes
+// (test/format-crosscheck checks it against node:crypto's hkdfSync), without its per-call fetches.
 void hkdfSha256(const uint8_t* ikm, size_t ikmLen, const uint8_t* salt, size_t saltLen, std::string_view info,
                 uint8_t* out, size_t outLen) {
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(hkdfAlgorithm());
-  if (!ctx) cryptoFailure("EVP_KDF_CTX_new");
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm), ikmLen),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt), saltLen),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
-      OSSL_PARAM_construct_end()};
-  int ok = EVP_KDF_derive(ctx, out, outLen, params);
-  EVP_KDF_CTX_free(ctx);
-  if (ok != 1) cryptoFailure("EVP_KDF_derive(HKDF)");
+  if (outLen > 255 * kHashBytes) cryptoFailure("HKDF output length");
+  static const uint8_t kNoSalt[kHashBytes] = {};
+  uint8_t prk[kHashBytes];
+  WipeOnExit wipePrk{prk, sizeof prk};
+  HmacSha256(saltLen ? salt : kNoSalt, saltLen ? saltLen : kHashBytes).update(ikm, ikmLen).final(prk);
+  uint8_t block[kHashBytes];
+  WipeOnExit wipeBlock{block, sizeof block};
+  for (size_t done = 0, counter = 1; done < outLen; counter++) {
+    const uint8_t index = static_cast<uint8_t>(counter);
+    HmacSha256 expand(prk, sizeof prk);
+    if (counter > 1) expand.update(block, sizeof block);
+    expand.update(info.data(), info.size()).update(&index, 1).final(block);
+    const size_t take = std::min(outLen - done, sizeof block);
+    std::memcpy(out + done, block, take);
+    done += take;
+  }
 }
 
 void hmacSha256(const uint8_t* key, size_t keyLen, const uint8_t* data, size_t len, uint8_t out[kHashBytes]) {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmacAlgorithm());
-  if (!ctx) cryptoFailure("EVP_MAC_CTX_new");
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
-  size_t outLen = 0;
-  bool ok = EVP_MAC_init(ctx, key, keyLen, params) == 1 && EVP_MAC_update(ctx, data, len) == 1 &&
-            EVP_MAC_final(ctx, out, &outLen, kHashBytes) == 1 && outLen == kHashBytes;
-  EVP_MAC_CTX_free(ctx);
-  if (!ok) cryptoFailure("HMAC-SHA256");
+  HmacSha256(key, keyLen).update(data, len).final(out);
 }
 
 void sha256(uint8_t prefix, const uint8_t* data, size_t len, uint8_t out[kHashBytes]) {

@@ -4,6 +4,8 @@
 import * as nodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mount } from '../../lib/index.js';
 import type { Fs } from './observe.js';
 
 export interface FsSession {
@@ -26,11 +28,30 @@ export const nodeTarget: FsTarget = {
   },
 };
 
+/** shield.fs on a fresh volume mounted at /V1 (a memory tag store; 'close' commits, the default). */
+export const shieldTarget: FsTarget = {
+  name: 'shield.fs',
+  async setup() {
+    const directory = nodeFs.mkdtempSync(join(tmpdir(), 'shieldfs-compat-volume-'));
+    const shield = await mount([{
+      path: '/V1', volume: join(directory, 'v'), key: randomBytes(32).toString('hex'),
+      tagStore: `memory:compat-${randomBytes(8).toString('hex')}`, create: true,
+    }]);
+    return {
+      fs: shield.fs, root: '/V1',
+      teardown: async () => {
+        await shield.unmount();
+        nodeFs.rmSync(directory, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
 /** The observations every other target must reproduce. */
 export const referenceTarget: FsTarget = nodeTarget;
 
 /** The targets compared with the reference. */
 export const comparedTargets: FsTarget[] = [
   nodeTarget,  // a second, separate temporary directory: proves the suite itself is deterministic
-  // TODO(lead): add shieldTarget here.
+  // shieldTarget: being made to pass (lib/fs)
 ];

@@ -1,0 +1,138 @@
+// require() of code inside protected trees, on the thread that mounted them.
+//
+// Node's CommonJS loader reads sources with fs.readFileSync, which the shield has already replaced,
+// but it finds files with internal bindings that read the disk directly (internalModuleStat, its
+// package.json reader), where a tree holds only ciphertext under random names. So for requests that
+// lead into a tree (or are made from inside one) three monkey-patchable steps are taken over, and
+// everything else is left to Node untouched:
+//   Module._findPath         which file a request names: extensions, directories, package "main",
+//                            node_modules inside the tree, package "exports"
+//   Module._resolveFilename  "#imports" and a package requiring itself by name, from tree files
+//   Module._extensions.js    the format of a .js file from its package "type" in the tree (Node
+//                            would look for the package.json on the disk)
+import Module from 'node:module';
+import { isAbsolute, normalize, resolve } from 'node:path';
+import { formatOf, parsePackageSpecifier, resolveCommonJsFile, resolvePackageExports, resolvePackageImports, selfReference } from './tree-resolution.js';
+import type { TreeFiles } from './tree-files.js';
+
+// The parts of the CommonJS loader that are public in practice (monkey-patched by tools for years)
+// but not in @types/node.
+interface LoaderModule {
+  filename?: string | null;
+  _compile(source: string, filename: string, format?: 'module' | 'commonjs'): unknown;
+}
+interface CommonJsLoader {
+  _findPath(request: string, paths: string[] | null, isMain: boolean): string | false;
+  _resolveFilename(request: string, parent: LoaderModule | null | undefined, isMain: boolean, options?: unknown): string;
+  _extensions: Record<string, (module: LoaderModule, filename: string) => void>;
+  _pathCache: Record<string, string>;
+}
+
+/** Makes require() resolve and load files inside `files`' trees. */
+export function installCommonJsResolution(files: TreeFiles): void {
+  const loader = Module as unknown as CommonJsLoader;
+  const conditions = commonJsConditions();
+  const touchesTree = (lookIn: string, request: string) => files.contains(resolve(lookIn, request)) || (lookIn !== '' && files.contains(lookIn));
+
+  const findPath = loader._findPath;
+  loader._findPath = function _findPath(request, paths, isMain) {
+    const absolute = isAbsolute(request);
+    const lookIn = absolute ? [''] : paths;
+    if (!lookIn?.length || !lookIn.some((p) => touchesTree(p, request))) return findPath.call(this, request, paths, isMain);
+    const cacheKey = `${request}\x00${lookIn.join('\x00')}`;
+    const cached = loader._pathCache[cacheKey];
+    if (cached) return cached;
+    // As Node: a directory named with a trailing slash (or "." / "..") is never a file.
+    const trailingSlash = request.endsWith('/') || /(^|\/)\.\.?$/.test(request);
+    const insidePath = !(isRelative(request) && normalize(request).startsWith('..'));
+    for (const directory of lookIn) {
+      let found: string | false | null = null;
+      if (!touchesTree(directory, request)) {
+        found = findPath.call(this, request, absolute ? paths : [directory], isMain);
+      } else {
+        if (insidePath && directory !== '' && files.kind(directory) !== 'directory') continue;
+        const specifier = absolute ? null : parsePackageSpecifier(request);
+        const pkg = specifier ? files.packageJson(resolve(directory, specifier.name)) : null;
+        if (specifier && pkg && pkg.exports !== undefined && pkg.exports !== null) {
+          found = existingFile(files, resolvePackageExports(pkg, specifier.subpath, conditions, directory), request, pkg.directory);
+        } else {
+          found = resolveCommonJsFile(files, resolve(directory, request), Object.keys(loader._extensions), trailingSlash, request);
+        }
+      }
+      if (found) {
+        loader._pathCache[cacheKey] = found;
+        return found;
+      }
+    }
+    return false;
+  };
+
+  const resolveFilename = loader._resolveFilename;
+  loader._resolveFilename = function _resolveFilename(request, parent, isMain, options) {
+    const from = parent?.filename;
+    if (typeof request === 'string' && from && files.contains(from) && !isRelative(request) && !isAbsolute(request)) {
+      const scope = files.packageScope(from);
+      // As Node: "#…" is looked up in the package's "imports" when it has some.
+      if (request.startsWith('#') && scope?.imports !== undefined && scope.imports !== null) {
+        const target = resolvePackageImports(scope, request, conditions, from);
+        // "#dep": "dep" maps to another package, found the usual way.
+        if (!isAbsolute(target)) return resolveFilename.call(this, target, parent, isMain, options);
+        return existingFile(files, target, request, scope.directory);
+      }
+      const self = selfReference(scope, request);
+      if (self) return existingFile(files, resolvePackageExports(self.pkg, self.subpath, conditions, from), request, self.pkg.directory);
+    }
+    const filename = resolveFilename.call(this, request, parent, isMain, options);
+    if (files.contains(filename) && calledByExportNameScan()) {
+      // Node's ESM loader is listing the names a CommonJS module re-exports from another file, and
+      // would read that file with its own copy of fs.readFileSync, which cannot read a tree.
+      // Failing here makes it skip the file; the ESM hooks supplied those names (cjs-export-names.ts).
+      throw Object.assign(new Error(`shieldfs: ${filename} is inside a protected tree: its export names are not scanned`), { code: 'MODULE_NOT_FOUND' });
+    }
+    return filename;
+  };
+
+  const loadJs = loader._extensions['.js']!;
+  loader._extensions['.js'] = function (module, filename) {
+    if (!files.contains(filename)) return loadJs.call(this, module, filename);
+    const format = formatOf(files, filename);
+    // No "type" (undefined): Node's own syntax detection decides, while compiling.
+    module._compile(files.read(filename).toString('utf8'), filename, format === 'module' || format === 'commonjs' ? format : undefined);
+  };
+}
+
+// A mapped file must exist, as Node's finalizeEsmResolution checks.
+function existingFile(files: TreeFiles, path: string, request: string, packageDirectory: string): string {
+  if (files.kind(path) === 'file') return path;
+  throw Object.assign(new Error(`Cannot find module '${path}'`), { code: 'MODULE_NOT_FOUND', path: resolve(packageDirectory, 'package.json'), requestPath: request });
+}
+
+function isRelative(request: string): boolean {
+  return request === '.' || request === '..' || request.startsWith('./') || request.startsWith('../');
+}
+
+// The CommonJS loader's conditions: require, node, node-addons, module-sync, and --conditions.
+function commonJsConditions(): ReadonlySet<string> {
+  const conditions = new Set(['require', 'node']);
+  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  if (!args.includes('--no-addons')) conditions.add('node-addons');
+  if (!args.includes('--no-experimental-require-module')) conditions.add('module-sync');
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const inline = /^(?:--conditions|-C)=(.+)$/.exec(arg);
+    if (inline) conditions.add(inline[1]!);
+    else if ((arg === '--conditions' || arg === '-C') && args[i + 1]) conditions.add(args[++i]!);
+  }
+  return conditions;
+}
+
+// Node 20's ESM loader lists a CommonJS module's exports, and for `module.exports = require('./x')`
+// resolves ./x through Module._resolveFilename, from its function cjsPreparseModuleExports.
+function calledByExportNameScan(): boolean {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 3;
+  const probe: { stack?: string } = {};
+  Error.captureStackTrace(probe, calledByExportNameScan);
+  Error.stackTraceLimit = limit;
+  return / at cjsPreparseModuleExports \(node:internal\/modules\/esm\/translators/.test(probe.stack ?? '');
+}
