@@ -38,6 +38,8 @@ export interface NativeFile {
   closeSync(): string;
   close(callback: Callback<string>): void;
   info(): NativeFileInfo;
+  /** info().size without building the rest. */
+  size(): number;
 }
 
 /**

@@ -3,28 +3,8 @@
 // the shield the process's node:fs, and lets code inside protected trees be imported and required.
 // Without SHIELD_CONFIG it does nothing. A failure ends the process before the application starts,
 // with `shield: CODE: message` on stderr and the exit status of the `shield` CLI.
-import { isMainThread } from 'node:worker_threads';
-import { loadShieldConfig } from './mount-config.js';
-import { mountSync } from './mount.js';
-import { installProcessShield, reportFailure } from './process-shield.js';
-import { installModuleLoading, isEsmHooksThread } from './register/module-loading.js';
+import { createRequire } from 'node:module';
 
-const configFile = process.env.SHIELD_CONFIG;
-// Node 20 also evaluates `-r` preloads on its module-loader thread, which has its own tree readers.
-if (configFile && !isEsmHooksThread()) {
-  try {
-    const { mounts } = loadShieldConfig(configFile);
-    // A volume has one holder: the main thread. A worker thread sees the read-only trees, and its
-    // calls under a volume's mount path fail with EBUSY (README, "Worker threads and child processes").
-    const shield = isMainThread ? mountSync(mounts) : mountSync(mounts.filter((spec) => spec.tree), {
-      heldElsewhere: mounts.filter((spec) => spec.volume).map((spec) => ({
-        path: spec.path, why: `the volume mounted there is held by the main thread; worker threads cannot use it`,
-      })),
-    });
-    installProcessShield(shield);
-    installModuleLoading(shield, mounts.filter((spec) => spec.tree));
-  } catch (error) {
-    reportFailure(error);
-    process.exit();
-  }
-}
+// Everything else loads only when there is something to mount: a preload without SHIELD_CONFIG
+// costs a process nothing. (A synchronous require, since `node -r` cannot wait for an import.)
+if (process.env.SHIELD_CONFIG) createRequire(import.meta.url)('./register/install.js');

@@ -102,7 +102,7 @@ export class ShieldedFile {
 
   /** Plaintext size in bytes, including writes not yet flushed. */
   get size(): number {
-    return this.#info().size;
+    return this.#native.size();
   }
 
   /** Tag of the last flushed state (64 hex characters). */

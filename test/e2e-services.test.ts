@@ -6,8 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cliRunner, expectSuccess } from './support/cli-run.js';
+import { ETCD_INSTALL_HINT, findEtcdBinary, startEtcdServer, type EtcdServer } from './support/etcd-server.js';
 import { useTempDir } from './support/temp.js';
 
 const REGISTER_JS = fileURLToPath(new URL('../dist/register.js', import.meta.url));
@@ -121,6 +122,71 @@ describe('the counter service (CommonJS, require("fs"), code in an encrypted tre
     expect(edited.stdout).toBe('');
     expect(edited.stderr).toMatch(/EINTEGRITY/);
     expect(edited.status).not.toBe(0);
+  });
+});
+
+const etcdBinary = findEtcdBinary();
+const etcdMissing = etcdBinary === null && process.env.SHIELDFS_REQUIRE_ETCD !== '1';
+
+describe.skipIf(etcdMissing)(`the counter service with an etcd tag store${etcdMissing ? ` (skipped: ${ETCD_INSTALL_HINT})` : ''}`, () => {
+  let server: EtcdServer | undefined;
+  beforeAll(async () => {
+    if (etcdBinary === null) throw new Error(`SHIELDFS_REQUIRE_ETCD=1 but there is no etcd on PATH: ${ETCD_INSTALL_HINT}`);
+    server = await startEtcdServer(etcdBinary);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  // The service's synchronous writeFileSync commits through the etcd store's synchronous twin (a
+  // worker thread); a restored volume is refused by what etcd holds.
+  test('runs 0, 1; a restored volume is EROLLBACK', () => {
+    const key = keyPath('etcd-v1.key'), volume = temp('etcd-volume'), store = server!.url;
+    expectSuccess(shield(['volume', 'create', volume, '--key-file', key, '--tag-store', store]));
+    const source = temp('etcd-src');
+    mkdirSync(source);
+    writeFileSync(join(source, 'counter.js'), COUNTER_JS);
+    const config = temp('etcd.yaml');
+    writeFileSync(config, `mounts:\n  - { path: /V1, volume: ${volume}, keyFile: ${key}, tagStore: "${store}" }\n`);
+    const counter = join(source, 'counter.js');
+    expect(shieldRun(config, [process.execPath, counter])).toMatchObject({ status: 0, stdout: '0\n', stderr: '' });
+    const afterFirst = temp('etcd-volume-after-first');
+    cpSync(volume, afterFirst, { recursive: true });
+    expect(shieldRun(config, [process.execPath, counter])).toMatchObject({ status: 0, stdout: '1\n', stderr: '' });
+    rmSync(volume, { recursive: true });
+    cpSync(afterFirst, volume, { recursive: true });
+    const replayed = shieldRun(config, [process.execPath, counter]);
+    expect(replayed.stderr).toMatch(/^shield: EROLLBACK: /);
+    expect(replayed.status).toBe(4);
+  });
+});
+
+describe('commits at exit and at SIGTERM under `shield run`', () => {
+  test.each(['exit', 'SIGTERM', 'SIGINT'] as const)('%s: what the service wrote (commit: sync, never fsynced) is committed', async (how) => {
+    const key = keyPath(`stop-${how}.key`), volume = temp(`stop-${how}-volume`), tags = temp(`stop-${how}-tags.json`);
+    expectSuccess(shield(['volume', 'create', volume, '--key-file', key, '--tag-store', `file:${tags}`]));
+    const config = temp(`stop-${how}.yaml`);
+    writeFileSync(config, `mounts:\n  - { path: /V1, volume: ${volume}, keyFile: ${key}, tagStore: "file:${tags}", commit: sync }\n`);
+    const service = temp(`stop-${how}.cjs`);
+    writeFileSync(service, `const fs = require('fs');
+fs.writeFileSync('/V1/state', 'written before ${how}');
+console.log('ready');
+${how === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}
+`);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../dist/cli/shield.js', import.meta.url)),
+      'run', '--config', config, '--', process.execPath, service], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    if (how !== 'exit') child.kill(how);
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    expect(stderr).toBe('');
+    if (how === 'exit') expect(code).toBe(0);
+    else expect(signal ?? code).toBe(signal ? how : 128 + (how === 'SIGTERM' ? 15 : 2));
+    const read = shield(['volume', 'read', volume, '/state', '--key-file', key, '--tag-store', `file:${tags}`]);
+    expect(read.stderr).toBe('');
+    expect(read.out).toBe(`written before ${how}`);
   });
 });
 

@@ -28,6 +28,7 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   Napi::Value CloseSync(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value IoSync(const Napi::CallbackInfo& info, bool write);
   Napi::Value IoAsync(const Napi::CallbackInfo& info, bool write);
 

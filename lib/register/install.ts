@@ -1,0 +1,27 @@
+// What shieldfs/register does when SHIELD_CONFIG is set (lib/register.ts loads this module only
+// then): mount synchronously, patch node:fs, install module loading for the trees.
+import { isMainThread } from 'node:worker_threads';
+import { loadShieldConfig } from '../mount-config.js';
+import { mountSync } from '../mount.js';
+import { installProcessShield, reportFailure } from '../process-shield.js';
+import { installModuleLoading, isEsmHooksThread } from './module-loading.js';
+
+const configFile = process.env.SHIELD_CONFIG;
+// Node 20 also evaluates `-r` preloads on its module-loader thread, which has its own tree readers.
+if (configFile && !isEsmHooksThread()) {
+  try {
+    const { mounts } = loadShieldConfig(configFile);
+    // A volume has one holder: the main thread. A worker thread sees the read-only trees, and its
+    // calls under a volume's mount path fail with EBUSY (README, "Worker threads and child processes").
+    const shield = isMainThread ? mountSync(mounts) : mountSync(mounts.filter((spec) => spec.tree), {
+      heldElsewhere: mounts.filter((spec) => spec.volume).map((spec) => ({
+        path: spec.path, why: `the volume mounted there is held by the main thread; worker threads cannot use it`,
+      })),
+    });
+    installProcessShield(shield);
+    installModuleLoading(shield, mounts.filter((spec) => spec.tree));
+  } catch (error) {
+    reportFailure(error);
+    process.exit();
+  }
+}
