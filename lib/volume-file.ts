@@ -15,6 +15,7 @@ export interface OpenContent {
   handles: number;
   dirty: boolean;          // written since the last flush the manifest recorded
   copied: boolean;         // authenticated content: already copied in this transaction
+  appending?: Promise<unknown>;  // the last O_APPEND write of any handle: the next one waits for it
 }
 
 /** The volume's side of a handle. */
@@ -55,9 +56,19 @@ export class VolumeFile {
     }
   }
 
-  /** Writes at `position` (at the end in append mode, as O_APPEND does). */
+  /**
+   * Writes at `position` (at the end in append mode, as O_APPEND does). Appends of all handles of
+   * the file take turns: the end is read when a write starts, so two in flight would both land there.
+   */
   async write(buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
     const open = this.#writable('write');
+    if (!this.flags.append) return this.#write(open, buffer, offset, length, position);
+    const turn = (open.appending ?? Promise.resolve()).then(() => this.#write(open, buffer, offset, length, position));
+    open.appending = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #write(open: OpenContent, buffer: ArrayBufferView, offset?: number, length?: number, position?: number): Promise<number> {
     await this.host.beforeWriteAsync(open, this.path);
     const written = await open.content.write(buffer, offset, length, this.flags.append ? open.content.size : position)
       .catch((error) => this.#relabel(error));

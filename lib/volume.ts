@@ -69,6 +69,8 @@ export interface VolumeStats {
   tag?: string;
   /** A number unique among the volume's current entries (its manifest slot + 1); 0 for not-protected paths. */
   ino: number;
+  /** Names the entry has: 0 for a file removed (unlinked, renamed over) while a handle still has it open. */
+  nlink: number;
 }
 
 export interface DirectoryEntry {
@@ -428,7 +430,7 @@ export class Volume implements FileHost {
       const s = fs.statSync(this.#realPath(p), { bigint: true });
       return {
         type: s.isDirectory() ? 'directory' : 'file', mode: Number(s.mode), size: Number(s.size), mtimeNs: s.mtimeNs,
-        ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs, atimeNs: s.atimeNs, region, ino: 0,
+        ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs, atimeNs: s.atimeNs, region, ino: 0, nlink: Number(s.nlink),
       };
     }
     return this.#statsOf(this.#lookup(p, 'stat'), region);
@@ -440,6 +442,7 @@ export class Volume implements FileHost {
       size: entry.type === 'file' ? this.#sizeOf(entry) : 0, mtimeNs: entry.mtimeNs, ctimeNs: entry.ctimeNs,
       birthtimeNs: entry.birthtimeNs, atimeNs: entry.atimeNs, region: entry.type === 'file' ? entry.storage : region,
       ino: entry.slot + 1,
+      nlink: entry.type === 'directory' ? 2 : this.#attached(entry) ? 1 : 0,
       ...(entry.type === 'file' ? { tag: entry.tag } : {}),
     };
   }
@@ -522,7 +525,8 @@ export class Volume implements FileHost {
       for (const name of pathComponents(p)) {
         at = joinVolumePath(at, name);
         const existing = this.#find(at);
-        if (existing?.type === 'file') throw fsError('ENOTDIR', 'mkdir', path);
+        // A file as the last name already exists (EEXIST); on the way it is not a directory.
+        if (existing?.type === 'file') throw fsError(at === p ? 'EEXIST' : 'ENOTDIR', 'mkdir', path);
         if (!existing) this.#mkdirOne(at, mode, path);
       }
       return;
@@ -834,8 +838,14 @@ export class Volume implements FileHost {
   }
 
   // Authenticated contents are copied on their first write of a transaction: they are not kept.
+  // Nor is the content of a file removed while it was open: no name leads to it any more.
   #keepsIdle(open: OpenContent): boolean {
-    return open.entry !== null && open.entry.storage === 'encrypted' && this.#open.get(open.entry) === open;
+    return open.entry !== null && open.entry.storage === 'encrypted' && this.#open.get(open.entry) === open && this.#attached(open.entry);
+  }
+
+  // Still in its directory (an unlinked or replaced entry lives on only through its open handles).
+  #attached(entry: Entry): boolean {
+    return entry.parent === null || entry.parent.children!.get(entry.name) === entry;
   }
 
   #makeIdle(open: OpenContent): void {

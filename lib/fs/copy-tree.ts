@@ -1,48 +1,156 @@
-// fs.cp for copies that start or end inside a mount: files, and directories with `recursive`, each
-// side read and written through the shield's fs calls (so either side may be real or protected).
+// fs.cp for copies that start or end inside a mount, following node's own cp (lib/internal/fs/cp):
+// the same checks in the same order, the same SystemErrors, the same filter, force, errorOnExist,
+// preserveTimestamps and modes. Each side is read and written through the shield's operations or
+// the real node:fs, so either side may be real or protected. One implementation for cpSync, cp and
+// fs.promises.cp: where node's sync and async versions differ (one errno), isAsync() says which.
 import type * as nodeFs from 'node:fs';
-import { constants } from 'node:fs';
-import { join } from 'node:path';
+import { constants } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import gensync from 'gensync';
 import type { Steps } from '../sync-or-async.js';
-import { nodeSteps, type ShieldOperations } from './operations.js';
+import { pathText } from './mount-table.js';
+import { invalidArgType, systemError } from './node-errors.js';
+import { isAsync, nodeCall, type ShieldOperations } from './operations.js';
 
-export function* copyTree(ops: ShieldOperations, source: string, destination: string, options: nodeFs.CopyOptions = {}): Steps<void> {
-  const stats = (yield* statEither(ops, source))!;
-  if (stats.isDirectory()) {
-    if (!options.recursive) {
-      throw Object.assign(new Error(`Recursive option is required to copy a directory: ${source}`), {
-        code: 'ERR_FS_EISDIR', syscall: 'cp', path: source,
+const { EEXIST, EINVAL, EISDIR, ENOTDIR } = constants.errno;
+
+interface CopyOptions {
+  dereference: boolean;
+  errorOnExist: boolean;
+  filter?: (source: string, destination: string) => boolean | Promise<boolean>;
+  force: boolean;
+  mode: number;
+  preserveTimestamps: boolean;
+  recursive: boolean;
+}
+
+/** A filter's answer: awaited by the asynchronous forms; cpSync needs a boolean (as node). */
+const filterAnswer = gensync({
+  sync: (answer: unknown): boolean => {
+    if (answer instanceof Promise) {
+      throw Object.assign(new TypeError(`Expected a boolean to be returned from the "filter" function, but got an instance of Promise.`),
+        { code: 'ERR_INVALID_RETURN_VALUE' });
+    }
+    return !!answer;
+  },
+  async: async (answer: unknown): Promise<boolean> => !!(await answer),
+});
+
+export function* copyTree(ops: ShieldOperations, source: unknown, destination: unknown, options?: nodeFs.CopyOptions): Steps<void> {
+  const opts = copyOptions(options);
+  const src = pathText(source) ?? '', dest = pathText(destination) ?? '';
+  const checked = yield* checkPaths(ops, src, dest, opts);
+  if (!checked) return;
+  if (!(yield* exists(ops, dirname(dest)))) yield* on(ops, 'mkdir', dirname(dest), { recursive: true });
+  yield* copyEntry(ops, checked.destStat, src, dest, opts);
+}
+
+function copyOptions(options: nodeFs.CopyOptions | undefined): CopyOptions {
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw invalidArgType('options', 'of type object', options);
+  return {
+    dereference: false, errorOnExist: false, force: true, mode: 0, preserveTimestamps: false, recursive: false,
+    ...(options as Partial<CopyOptions>),
+  };
+}
+
+// The filter, then both stats (a missing source is lstat's ENOENT), then what may not be copied.
+function* checkPaths(ops: ShieldOperations, src: string, dest: string, opts: CopyOptions): Steps<{ destStat: nodeFs.BigIntStats | null } | null> {
+  if (opts.filter && !(yield* filterAnswer(opts.filter(src, dest)))) return null;
+  const statName = opts.dereference ? 'stat' : 'lstat';
+  const srcStat = (yield* on(ops, statName, src, { bigint: true })) as nodeFs.BigIntStats;
+  let destStat: nodeFs.BigIntStats | null = null;
+  try {
+    destStat = (yield* on(ops, statName, dest, { bigint: true })) as nodeFs.BigIntStats;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (destStat) {
+    if (destStat.ino && destStat.dev && destStat.ino === srcStat.ino && destStat.dev === srcStat.dev) {
+      throw systemError('ERR_FS_CP_EINVAL', 'Invalid src or dest',
+        { code: 'EINVAL', message: 'src and dest cannot be the same', syscall: 'cp', path: dest, errno: EINVAL });
+    }
+    if (srcStat.isDirectory() && !destStat.isDirectory()) {
+      throw systemError('ERR_FS_CP_DIR_TO_NON_DIR', 'Cannot overwrite directory with non-directory',
+        { code: 'EISDIR', message: `cannot overwrite directory ${src} with non-directory ${dest}`, syscall: 'cp', path: dest, errno: EISDIR });
+    }
+    if (!srcStat.isDirectory() && destStat.isDirectory()) {
+      throw systemError('ERR_FS_CP_NON_DIR_TO_DIR', 'Cannot overwrite non-directory with directory',
+        { code: 'ENOTDIR', message: `cannot overwrite non-directory ${src} with directory ${dest}`, syscall: 'cp', path: dest, errno: ENOTDIR });
+    }
+  }
+  if (srcStat.isDirectory() && isSubdirectory(src, dest)) {
+    throw systemError('ERR_FS_CP_EINVAL', 'Invalid src or dest',
+      { code: 'EINVAL', message: `cannot copy ${src} to a subdirectory of self ${dest}`, syscall: 'cp', path: dest, errno: EINVAL });
+  }
+  return { destStat };
+}
+
+function isSubdirectory(src: string, dest: string): boolean {
+  const srcParts = resolve(src).split(sep).filter(Boolean);
+  const destParts = resolve(dest).split(sep).filter(Boolean);
+  return srcParts.every((part, i) => destParts[i] === part);
+}
+
+function* copyEntry(ops: ShieldOperations, destStat: nodeFs.BigIntStats | null, src: string, dest: string, opts: CopyOptions): Steps<void> {
+  const srcStat = (yield* on(ops, opts.dereference ? 'stat' : 'lstat', src)) as nodeFs.Stats;
+  if (srcStat.isDirectory()) {
+    if (!opts.recursive) {
+      // node's cpSync says EINVAL here and its asynchronous cp EISDIR.
+      throw systemError('ERR_FS_EISDIR', 'Path is a directory', {
+        code: 'EISDIR', message: `Recursive option is required to copy a directory: ${src}`, syscall: 'cp', path: src,
+        errno: (yield* isAsync()) ? EISDIR : EINVAL,
       });
     }
-    if (!(yield* statEither(ops, destination, true))) yield* mkdirEither(ops, destination);
-    for (const name of (yield* readdirEither(ops, source))) {
-      yield* copyTree(ops, join(source, name), join(destination, name), options);
+    if (!destStat) {
+      yield* on(ops, 'mkdir', dest);
+      yield* copyDirectory(ops, src, dest, opts);
+      yield* on(ops, 'chmod', dest, Number(srcStat.mode));
+    } else {
+      yield* copyDirectory(ops, src, dest, opts);
     }
     return;
   }
-  const existing = yield* statEither(ops, destination, true);
-  if (existing) {
-    if (options.errorOnExist && options.force === false) {
-      throw Object.assign(new Error(`Target already exists: cp returned EEXIST (${destination} already exists)`), {
-        code: 'ERR_FS_CP_EEXIST', syscall: 'cp', path: destination,
-      });
+  if (destStat) {
+    if (opts.force) {
+      yield* on(ops, (yield* isAsync()) ? 'rm' : 'unlink', dest);
+    } else {
+      if (opts.errorOnExist) {
+        throw systemError('ERR_FS_CP_EEXIST', 'Target already exists',
+          { code: 'EEXIST', message: `${dest} already exists`, syscall: 'cp', path: dest, errno: EEXIST });
+      }
+      return;
     }
-    if (options.force === false) return;
   }
-  yield* ops.copyFile(source, destination, 0 & constants.COPYFILE_EXCL);
+  yield* ops.copyFile(src, dest, opts.mode);
+  const mode = Number(srcStat.mode);
+  if (opts.preserveTimestamps) {
+    // The destination must be writable for its times to be set.
+    if ((mode & 0o200) === 0) yield* on(ops, 'chmod', dest, mode | 0o200);
+    const updated = (yield* on(ops, 'stat', src)) as nodeFs.Stats;
+    yield* on(ops, 'utimes', dest, updated.atime, updated.mtime);
+  }
+  yield* on(ops, 'chmod', dest, mode);
 }
 
-function* statEither(ops: ShieldOperations, path: string, mayBeMissing = false): Steps<nodeFs.Stats | undefined> {
-  if (ops.locate(path)) return (yield* ops.stat(path, { throwIfNoEntry: !mayBeMissing })) as nodeFs.Stats | undefined;
-  return yield* nodeSteps.stat(path, mayBeMissing);
+function* copyDirectory(ops: ShieldOperations, src: string, dest: string, opts: CopyOptions): Steps<void> {
+  for (const name of (yield* on(ops, 'readdir', src)) as string[]) {
+    const srcItem = join(src, name), destItem = join(dest, name);
+    const checked = yield* checkPaths(ops, srcItem, destItem, opts);
+    if (checked) yield* copyEntry(ops, checked.destStat, srcItem, destItem, opts);
+  }
 }
 
-function* mkdirEither(ops: ShieldOperations, path: string): Steps<void> {
-  if (ops.locate(path)) yield* ops.mkdir(path, { recursive: true });
-  else yield* nodeSteps.mkdir(path);
+// One fs call on whichever side the path is: a mount's operation, or the real node:fs.
+function* on(ops: ShieldOperations, name: 'stat' | 'lstat' | 'mkdir' | 'chmod' | 'utimes' | 'unlink' | 'rm' | 'readdir', path: string, ...args: unknown[]): Steps<unknown> {
+  if (ops.locate(path)) return yield* (ops[name] as (...a: unknown[]) => Steps<unknown>).call(ops, path, ...args);
+  return yield* nodeCall(name, path, ...args);
 }
 
-function* readdirEither(ops: ShieldOperations, path: string): Steps<string[]> {
-  if (ops.locate(path)) return (yield* ops.readdir(path)) as string[];
-  return yield* nodeSteps.readdir(path);
+function* exists(ops: ShieldOperations, path: string): Steps<boolean> {
+  try {
+    yield* on(ops, 'stat', path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,18 +1,78 @@
 // Descriptors of files opened inside mounts. Their numbers start at 2^30, far above anything the
 // kernel hands out (its limit, fs.nr_open, is 2^20 by default), so they never collide with real ones
 // and a call can tell by the number alone which side a descriptor belongs to.
+import type { FileContent } from '../file-content.js';
 import { fsError } from '../fs-errors.js';
 import type { OpenFlags } from '../open-flags.js';
-import type { VolumeFile } from '../volume-file.js';
+import type { VolumeStats } from '../volume.js';
 import type { Mount } from './mount-table.js';
 
 export const FIRST_DESCRIPTOR = 2 ** 30;
 const LAST_DESCRIPTOR = 2 ** 31 - 1;
 
+/** What a descriptor reads, writes and stats: a VolumeFile, or a DirectoryFile. */
+export interface DescriptorFile extends Pick<FileContent, 'size' | 'read' | 'readSync' | 'write' | 'writeSync' | 'truncate' | 'truncateSync'> {
+  readonly path: string;
+  stat(): VolumeStats;
+  utimes(atimeNs: bigint, mtimeNs: bigint): void;
+  chmod(mode: number): void;
+  closeSync(): void;
+}
+
+/**
+ * A directory opened for reading (open(dir, 'r') succeeds on Linux): fstat, futimes and fchmod
+ * work; reading is EISDIR with no path, as read(2) says. It holds no content, only the name.
+ */
+export class DirectoryFile implements DescriptorFile {
+  constructor(private readonly mount: Mount, readonly path: string) {}
+
+  get size(): number {
+    return 0;
+  }
+
+  async read(): Promise<number> {
+    return this.readSync();
+  }
+
+  readSync(): number {
+    throw fsError('EISDIR', 'read');
+  }
+
+  async write(): Promise<number> {
+    return this.writeSync();
+  }
+
+  writeSync(): number {
+    throw fsError('EBADF', 'write');
+  }
+
+  async truncate(): Promise<void> {
+    this.truncateSync();
+  }
+
+  truncateSync(): void {
+    throw fsError('EINVAL', 'ftruncate');
+  }
+
+  stat(): VolumeStats {
+    return this.mount.volume.stat(this.path);
+  }
+
+  utimes(atimeNs: bigint, mtimeNs: bigint): void {
+    this.mount.volume.utimes(this.path, atimeNs, mtimeNs);
+  }
+
+  chmod(mode: number): void {
+    this.mount.volume.chmod(this.path, mode);
+  }
+
+  closeSync(): void {}
+}
+
 export interface OpenDescriptor {
   readonly fd: number;
   readonly mount: Mount;
-  readonly file: VolumeFile;
+  readonly file: DescriptorFile;
   /** The virtual path it was opened by (for messages and streams). */
   readonly path: string;
   readonly flags: OpenFlags;
@@ -31,7 +91,7 @@ export class DescriptorTable {
     return typeof fd === 'number' && fd >= FIRST_DESCRIPTOR && fd <= LAST_DESCRIPTOR && Number.isInteger(fd);
   }
 
-  add(mount: Mount, file: VolumeFile, path: string, flags: OpenFlags): OpenDescriptor {
+  add(mount: Mount, file: DescriptorFile, path: string, flags: OpenFlags): OpenDescriptor {
     while (this.#open.has(this.#next)) this.#advance();
     const descriptor: OpenDescriptor = { fd: this.#next, mount, file, path, flags, position: 0, changed: false };
     this.#open.set(descriptor.fd, descriptor);

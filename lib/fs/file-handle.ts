@@ -6,7 +6,6 @@ import type { FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import { fsError } from '../fs-errors.js';
 import { runAsync } from '../sync-or-async.js';
 import type { ShieldOperations } from './operations.js';
 
@@ -24,8 +23,9 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
     return this.#fd;
   }
 
+  // node's FileHandle after close: 'file closed', code EBADF, no errno.
   #open(syscall: string): number {
-    if (this.#fd === -1) throw fsError('EBADF', syscall);
+    if (this.#fd === -1) throw Object.assign(new Error('file closed'), { code: 'EBADF', syscall });
     return this.#fd;
   }
 
@@ -42,11 +42,24 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
   }
 
   createReadStream(options?: any): nodeFs.ReadStream {
-    return this.fs.createReadStream('', { ...options, fd: this.#open('read') });
+    return this.#closedWith(this.fs.createReadStream('', { ...options, fd: this.#open('read') }), options);
   }
 
   createWriteStream(options?: any): nodeFs.WriteStream {
-    return this.fs.createWriteStream('', { ...options, fd: this.#open('write') });
+    return this.#closedWith(this.fs.createWriteStream('', { ...options, fd: this.#open('write') }), options);
+  }
+
+  // A stream over a FileHandle closes the handle when it closes (unless autoClose is false): the
+  // stream closed the descriptor, so the handle is closed too (fd -1, 'file closed' afterwards).
+  #closedWith<S extends NodeJS.EventEmitter>(stream: S, options?: any): S {
+    if (options?.autoClose === false) return stream;
+    const fd = this.#fd;
+    stream.once('close', () => {
+      if (this.#fd !== fd) return;
+      this.#fd = -1;
+      this.emit('close');
+    });
+    return stream;
   }
 
   async datasync(): Promise<void> {

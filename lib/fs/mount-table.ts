@@ -104,8 +104,17 @@ export interface MountedPath {
   mount: Mount;
   /** The path inside the volume ("/" is the mount point itself). */
   inner: string;
-  /** The absolute virtual path, as the caller would see it in messages. */
+  /** The path as the caller spelled it ('/V1/d/../f/'): node:fs names exactly that in errors. */
   virtual: string;
+  /** The absolute, normalized virtual path ('/V1/f'). */
+  absolute: string;
+  /**
+   * Inner paths the spelling requires to be existing directories: a name followed by '.' or '..'
+   * (the kernel looks each component up, so 'missing/../f' is ENOENT and 'file/..' ENOTDIR).
+   */
+  directories?: string[];
+  /** Spelled with a trailing slash: the final name must be a directory ('f/' of a file is ENOTDIR). */
+  trailingSlash?: boolean;
 }
 
 export class MountTable {
@@ -140,12 +149,20 @@ export class MountTable {
     if (this.#mounts.length === 0 && this.#held.length === 0) return null;
     const text = pathText(path);
     if (text === null) return null;
-    const absolute = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text) ? stripTrailingSlash(text) : resolvePath(text);
+    const plain = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text);
+    const absolute = plain ? stripTrailingSlash(text) : resolvePath(text);
     for (const mount of this.#mounts) {
-      if (absolute === mount.path) return { mount, inner: '/', virtual: absolute };
-      if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) {
-        return { mount, inner: absolute.slice(mount.path.length), virtual: absolute };
+      let inner: string;
+      if (absolute === mount.path) inner = '/';
+      else if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) inner = absolute.slice(mount.path.length);
+      else continue;
+      const located: MountedPath = { mount, inner, virtual: text, absolute };
+      if (text.length > 1 && text.endsWith('/')) located.trailingSlash = true;
+      if (!plain) {
+        const directories = spelledDirectories(text).filter((p) => p.startsWith(mount.path + '/')).map((p) => p.slice(mount.path.length));
+        if (directories.length > 0) located.directories = directories;
       }
+      return located;
     }
     for (const held of this.#held) {
       if (within(absolute, held.path)) throw shieldError('EBUSY', `${absolute}: ${held.why}`, absolute);
@@ -156,6 +173,23 @@ export class MountTable {
 
 function within(path: string, ancestor: string): boolean {
   return path === ancestor || path.startsWith(ancestor + '/');
+}
+
+// The absolute paths a spelling looks up as directories before '.' or '..' ('/V1/a/../b': '/V1/a').
+function spelledDirectories(text: string): string[] {
+  const stack: string[] = [];
+  const found: string[] = [];
+  const parts = (text.startsWith('/') ? text : `${process.cwd()}/${text}`).split('/');
+  for (const part of parts) {
+    if (part === '') continue;
+    if (part === '.' || part === '..') {
+      if (stack.length > 0) found.push('/' + stack.join('/'));
+      if (part === '..') stack.pop();
+    } else {
+      stack.push(part);
+    }
+  }
+  return found;
 }
 
 function stripTrailingSlash(path: string): string {

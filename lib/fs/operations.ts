@@ -6,18 +6,20 @@
 import { randomBytes } from 'node:crypto';
 import type * as nodeFs from 'node:fs';
 import { constants } from 'node:fs';
+import { join as joinPath } from 'node:path';
 import gensync from 'gensync';
 import { fsError, shieldError } from '../fs-errors.js';
 import { parseOpenFlags } from '../open-flags.js';
 import type { Steps } from '../sync-or-async.js';
-import type { VolumeFile } from '../volume-file.js';
-import { joinVolumePath } from '../volume-path.js';
-import { DescriptorTable, type OpenDescriptor } from './descriptors.js';
+import { joinVolumePath, pathComponents } from '../volume-path.js';
+import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
+import { checkBuffer, fileMode, openFlags, outOfRange, systemError } from './node-errors.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
 
 type Data = string | NodeJS.ArrayBufferView;
 type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
+interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
 interface ReadResult<B> { bytesRead: number; buffer: B }
 interface WriteResult<B> { bytesWritten: number; buffer: B }
 
@@ -49,7 +51,15 @@ const truncateFile = gensync({
 // fail. What a close does on this thread is small: the chunks were encrypted by the writes; it
 // seals the last Merkle nodes.
 const closeFile = gensync({
-  sync: (file: VolumeFile) => file.closeSync(),
+  sync: (file: DescriptorFile) => file.closeSync(),
+});
+/**
+ * Whether the operation runs asynchronously (callback and promise forms). For the few details in
+ * which node's own sync and async implementations differ (an errno of cp, the path of opendir).
+ */
+export const isAsync = gensync({
+  sync: () => false,
+  async: async () => true,
 });
 const commitMount = gensync({
   sync: (mount: Mount) => mount.commitNow(),
@@ -76,19 +86,38 @@ export class ShieldOperations {
     return this.table.resolve(path);
   }
 
-  #at(path: unknown, syscall: string): MountedPath {
+  /**
+   * The mounted path, its spelling checked as the kernel would walk it: a name before '.' or '..'
+   * must be a directory, and so must the final name when spelled with a trailing slash (unless
+   * `final` is false: mkdir and creating opens decide that themselves).
+   */
+  #at(path: unknown, syscall: string, final = true): MountedPath {
     const located = this.table.resolve(path);
     if (!located) throw fsError('EXDEV', syscall, pathText(path) ?? String(path));
+    if (located.directories || located.trailingSlash) checkSpelling(located, syscall, final);
     return located;
   }
 
   // ---------------------------------------------------------------------------------------------
   // Descriptors
 
-  *open(path: nodeFs.PathLike, flags: nodeFs.OpenMode | undefined = 'r', mode: nodeFs.Mode | undefined = 0o666): Steps<number> {
-    const at = this.#at(path, 'open');
-    const parsed = parseOpenFlags(flags ?? 'r');
-    const file = yield* relabelled(openFile(at.mount, at.inner, flags ?? 'r', toMode(mode, 0o666)), at);
+  *open(path: nodeFs.PathLike, flags?: nodeFs.OpenMode, mode?: nodeFs.Mode): Steps<number> {
+    const given = openFlags(flags);
+    const createMode = fileMode(mode, 'mode', 0o666);
+    const parsed = parseOpenFlags(given);
+    const at = this.#at(path, 'open', !parsed.create);
+    // open("name/", O_CREAT) is EISDIR on Linux whatever the name is (EEXIST first with O_EXCL).
+    if (at.trailingSlash && parsed.create) {
+      throw fsError(parsed.exclusive && at.mount.volume.exists(at.inner) ? 'EEXIST' : 'EISDIR', 'open', at.virtual);
+    }
+    let file: DescriptorFile;
+    try {
+      file = yield* relabelled(openFile(at.mount, at.inner, given, createMode), at);
+    } catch (error) {
+      // A directory opened for reading only is a descriptor too (fstat works, read is EISDIR).
+      if (!opensAsDirectory(error, at, parsed)) throw error;
+      file = new DirectoryFile(at.mount, at.inner);
+    }
     const descriptor = this.descriptors.add(at.mount, file, at.virtual, parsed);
     // A file made or emptied by this open is a change even if nothing is ever written to it.
     descriptor.changed = parsed.create || parsed.truncate;
@@ -129,7 +158,9 @@ export class ShieldOperations {
     }
     const from = descriptor.flags.append ? descriptor.file.size : at ?? descriptor.position;
     const written = yield* this.#writeAll(descriptor, bytes, offset, length, from);
-    if (at === null) descriptor.position = from + written;
+    // O_APPEND: the write landed at the end as it was when it ran (appends take turns); write()
+    // leaves the offset there, pwrite() leaves it alone.
+    if (at === null) descriptor.position = descriptor.flags.append ? descriptor.file.size : from + written;
     return { bytesWritten: written, buffer: data };
   }
 
@@ -182,8 +213,9 @@ export class ShieldOperations {
   }
 
   *fchmod(fd: number, mode: nodeFs.Mode): Steps<void> {
+    const bits = fileMode(mode, 'mode', 0);
     const descriptor = this.descriptors.get(fd, 'fchmod');
-    descriptor.file.chmod(toMode(mode, 0));
+    descriptor.file.chmod(bits);
     descriptor.changed = true;
   }
 
@@ -249,15 +281,30 @@ export class ShieldOperations {
     }
   }
 
+  /**
+   * copyfile(3) as libuv does it: the content, then the source's permission bits set exactly on the
+   * destination (new or overwritten). Either side may be outside the mounts. Every failure is
+   * reported as node reports it: syscall 'copyfile', the source as path and the destination as dest.
+   */
   *copyFile(source: nodeFs.PathLike, destination: nodeFs.PathLike, mode?: number): Steps<void> {
     const exclusive = ((mode ?? 0) & constants.COPYFILE_EXCL) !== 0;
     const from = this.locate(source), to = this.locate(destination);
-    const content = (from ? yield* this.readFile(source) : yield* nodeSteps.readFile(source)) as Buffer;
-    const sourceMode = from ? from.mount.volume.stat(from.inner).mode & 0o777 : 0o666;
-    if (to) {
-      yield* this.writeFile(destination, content, { flag: exclusive ? 'wx' : 'w', mode: sourceMode });
-    } else {
-      yield* nodeSteps.writeFile(destination, content, { flag: exclusive ? 'wx' : 'w', mode: sourceMode });
+    try {
+      const content = (from ? yield* this.readFile(source) : yield* nodeCall('readFile', source)) as Buffer;
+      const sourceStats = (from ? yield* this.stat(source) : yield* nodeCall('stat', source)) as nodeFs.Stats;
+      const bits = sourceStats.mode & 0o7777;
+      const options = { flag: exclusive ? 'wx' : 'w', mode: bits };
+      if (to) {
+        yield* this.writeFile(destination, content, options);
+        // The umask applied at creation, an existing destination kept its bits: set the source's
+        // (a change, so a commit of its own in 'close' mode: only when they differ).
+        if ((((yield* this.stat(destination)) as nodeFs.Stats).mode & 0o7777) !== bits) yield* this.chmod(destination, bits);
+      } else {
+        yield* nodeCall('writeFile', destination, content, options);
+        yield* nodeCall('chmod', destination, bits);
+      }
+    } catch (error) {
+      throw asSyscall(error, 'copyfile', pathText(source) ?? '', pathText(destination) ?? '');
     }
   }
 
@@ -265,18 +312,30 @@ export class ShieldOperations {
   // Names
 
   *stat(path: nodeFs.PathLike, options?: nodeFs.StatSyncOptions): Steps<nodeFs.Stats | nodeFs.BigIntStats | undefined> {
-    const at = this.#at(path, 'stat');
+    return this.#stat(path, options, 'stat');
+  }
+
+  /** Nothing in a volume is a link: lstat is stat, with its own syscall name in errors. */
+  *lstat(path: nodeFs.PathLike, options?: nodeFs.StatSyncOptions): Steps<nodeFs.Stats | nodeFs.BigIntStats | undefined> {
+    return this.#stat(path, options, 'lstat');
+  }
+
+  #stat(path: nodeFs.PathLike, options: nodeFs.StatSyncOptions | undefined, syscall: string): nodeFs.Stats | nodeFs.BigIntStats | undefined {
     try {
-      return toStats(at.mount.volume.stat(at.inner), at.mount.dev, options?.bigint);
+      const at = this.#at(path, syscall);
+      return toStats(call(() => at.mount.volume.stat(at.inner), at, syscall), at.mount.dev, options?.bigint);
     } catch (error) {
-      if (options?.throwIfNoEntry === false && isMissing(error)) return undefined;
-      throw relabel(error, at);
+      // Only a missing entry: a file used as a directory (ENOTDIR) still throws, as in node.
+      if (options?.throwIfNoEntry === false && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
     }
   }
 
   *exists(path: nodeFs.PathLike): Steps<boolean> {
-    const at = this.locate(path);
-    return !!at && attempt(() => at.mount.volume.exists(at.inner), false);
+    return attempt(() => {
+      const at = this.#at(path, 'access');
+      return at.mount.volume.exists(at.inner);
+    }, false);
   }
 
   *access(path: nodeFs.PathLike, mode?: number): Steps<void> {
@@ -287,32 +346,49 @@ export class ShieldOperations {
     if ((wanted & constants.X_OK) && (stats.mode & 0o111) === 0) throw fsError('EACCES', 'access', at.virtual);
   }
 
-  *readdir(path: nodeFs.PathLike, options?: { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean } | BufferEncoding | null):
-    Steps<(string | Buffer | nodeFs.Dirent)[]> {
+  *readdir(path: nodeFs.PathLike, options?: ListOptions | BufferEncoding | null): Steps<(string | Buffer | nodeFs.Dirent)[]> {
     const at = this.#at(path, 'scandir');
-    const { encoding, withFileTypes, recursive } = typeof options === 'string' ? { encoding: options, withFileTypes: false, recursive: false } : options ?? {};
+    return this.#list(at, typeof options === 'string' ? { encoding: options } : options ?? {}, 'scandir');
+  }
+
+  /** The entries of a Dir (read at once: a volume's directory is in memory). */
+  *opendir(path: nodeFs.PathLike, options?: nodeFs.OpenDirOptions): Steps<nodeFs.Dirent[]> {
+    try {
+      const at = this.#at(path, 'opendir');
+      return this.#list(at, { withFileTypes: true, recursive: options?.recursive, encoding: options?.encoding }, 'opendir') as nodeFs.Dirent[];
+    } catch (error) {
+      // node's opendirSync names no path in its errors; the asynchronous forms do.
+      if (!isErrno(error)) throw error;
+      const path = (yield* isAsync()) ? (error as NodeJS.ErrnoException).path : undefined;
+      throw fsError((error as NodeJS.ErrnoException).code!, 'opendir', path);
+    }
+  }
+
+  // Names as node lists them: `encoding` applied to each, Dirents whose parentPath is the directory
+  // as the caller spelled it (and that joined with the subdirectory below it, when recursive).
+  #list(at: MountedPath, { encoding, withFileTypes, recursive }: ListOptions, syscall: string): (string | Buffer | nodeFs.Dirent)[] {
+    const encode = (name: string): string | Buffer => encoding === 'buffer' ? Buffer.from(name)
+      : encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(name).toString(encoding) : name;
     const results: (string | Buffer | nodeFs.Dirent)[] = [];
     const pending: [string, string][] = [[at.inner, '']];
     while (pending.length > 0) {
       const [inner, relative] = pending.shift()!;
-      const entries = call(() => at.mount.volume.readdirEntries(inner), { ...at, inner }, 'scandir', at.mount.outside(inner));
+      const entries = call(() => at.mount.volume.readdirEntries(inner), at, syscall, relative ? joinPath(at.virtual, relative) : at.virtual);
+      const parentPath = relative ? joinPath(at.virtual, relative) : at.virtual;
       for (const entry of entries) {
         const name = relative ? `${relative}/${entry.name}` : entry.name;
-        if (withFileTypes) results.push(toDirent(entry.name, entry.type, at.mount.outside(inner)));
-        else results.push(encoding === 'buffer' ? Buffer.from(name) : name);
+        if (withFileTypes) results.push(toDirent(encode(entry.name), entry.type, parentPath));
+        else results.push(encode(name));
         if (recursive && entry.type === 'directory') pending.push([joinVolumePath(inner, entry.name), name]);
       }
     }
     return results;
   }
 
-  *opendirEntries(path: nodeFs.PathLike): Steps<nodeFs.Dirent[]> {
-    return (yield* this.readdir(path, { withFileTypes: true })) as nodeFs.Dirent[];
-  }
-
   *mkdir(path: nodeFs.PathLike, options?: nodeFs.Mode | nodeFs.MakeDirectoryOptions | null): Steps<string | undefined> {
-    const at = this.#at(path, 'mkdir');
     const { recursive, mode } = typeof options === 'object' && options !== null ? options : { recursive: false, mode: options ?? undefined };
+    const bits = mode === undefined ? undefined : fileMode(mode, 'mode', 0o777);
+    const at = this.#at(path, 'mkdir', false);
     let firstCreated: string | undefined;
     if (recursive) {
       const parts = at.inner.split('/').filter(Boolean);
@@ -321,7 +397,7 @@ export class ShieldOperations {
         if (!at.mount.volume.exists(inner)) firstCreated = at.mount.outside(inner);
       }
     }
-    call(() => at.mount.volume.mkdir(at.inner, { recursive, mode: mode === undefined ? undefined : toMode(mode, 0o777) }), at, 'mkdir');
+    call(() => at.mount.volume.mkdir(at.inner, { recursive, mode: bits }), at, 'mkdir');
     yield* this.#changed(at.mount);
     return firstCreated;
   }
@@ -329,10 +405,15 @@ export class ShieldOperations {
   *mkdtemp(prefix: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
     for (;;) {
       const candidate = prefix + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 6);
-      const at = this.#at(candidate, 'mkdtemp');
-      if (at.mount.volume.exists(at.inner)) continue;
-      call(() => at.mount.volume.mkdir(at.inner, { mode: 0o700 }), at, 'mkdtemp');
-      yield* this.#changed(at.mount);
+      try {
+        const at = this.#at(candidate, 'mkdtemp');
+        if (at.mount.volume.exists(at.inner)) continue;
+        at.mount.volume.mkdir(at.inner, { mode: 0o700 });
+        yield* this.#changed(at.mount);
+      } catch (error) {
+        // node names the template it was given: the prefix and 'XXXXXX'.
+        throw asSyscall(error, 'mkdtemp', `${prefix}XXXXXX`);
+      }
       const encoding = typeof options === 'string' ? options : options?.encoding;
       return encoding === 'buffer' ? Buffer.from(candidate) : candidate;
     }
@@ -345,23 +426,22 @@ export class ShieldOperations {
     yield* this.#changed(at.mount);
   }
 
+  /** As node's rm: an lstat first (its errors say 'lstat'), then the removal. */
   *rm(path: nodeFs.PathLike, options?: nodeFs.RmOptions): Steps<void> {
-    const at = this.#at(path, 'rm');
-    const volume = at.mount.volume;
-    let stats;
+    let at: MountedPath, stats;
     try {
-      stats = volume.stat(at.inner);
+      at = this.#at(path, 'lstat');
+      stats = call(() => at.mount.volume.stat(at.inner), at, 'lstat');
     } catch (error) {
-      if (options?.force && isMissing(error)) return;
-      throw relabel(error, at, 'rm');
+      if (options?.force && (error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
     }
+    const volume = at.mount.volume;
     if (stats.type === 'directory') {
       if (!options?.recursive) {
-        throw Object.assign(new Error(`Path is a directory: rm returned EISDIR (is a directory) ${at.virtual}`), {
-          code: 'ERR_FS_EISDIR', errno: 21, syscall: 'rm', path: at.virtual,
-        });
+        throw systemError('ERR_FS_EISDIR', 'Path is a directory', { code: 'EISDIR', message: 'is a directory', syscall: 'rm', path: at.virtual });
       }
-      removeTree(volume, at.inner);
+      call(() => removeTree(volume, at.inner), at, 'rm');
     } else {
       call(() => volume.unlink(at.inner), at, 'rm');
     }
@@ -380,9 +460,12 @@ export class ShieldOperations {
       throw fsError('EXDEV', 'rename', pathText(oldPath) ?? '', pathText(newPath) ?? '');
     }
     try {
+      this.#at(oldPath, 'rename');
+      this.#at(newPath, 'rename', false);
       from.mount.volume.rename(from.inner, to.inner);
     } catch (error) {
-      throw relabel(error, from, 'rename', to);
+      // rename's errors always name both paths, as the caller spelled them.
+      throw asSyscall(error, 'rename', from.virtual, to.virtual);
     }
     yield* this.#changed(from.mount);
   }
@@ -394,8 +477,9 @@ export class ShieldOperations {
   }
 
   *chmod(path: nodeFs.PathLike, mode: nodeFs.Mode): Steps<void> {
+    const bits = fileMode(mode, 'mode', 0);
     const at = this.#at(path, 'chmod');
-    call(() => at.mount.volume.chmod(at.inner, toMode(mode, 0)), at, 'chmod');
+    call(() => at.mount.volume.chmod(at.inner, bits), at, 'chmod');
     yield* this.#changed(at.mount);
   }
 
@@ -405,11 +489,31 @@ export class ShieldOperations {
     call(() => at.mount.volume.stat(at.inner), at, 'chown');
   }
 
+  /**
+   * fs.realpath and fs.realpathSync (node's JavaScript realpath): the path is resolved as text first
+   * ('missing/..' is fine), then each component is looked up; the first that fails is named, with
+   * syscall 'lstat'.
+   */
   *realpath(path: nodeFs.PathLike, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
+    const at = this.table.resolve(path);
+    if (!at) throw fsError('EXDEV', 'lstat', pathText(path) ?? String(path));
+    let walked = '/';
+    for (const name of pathComponents(at.inner)) {
+      walked = joinVolumePath(walked, name);
+      try {
+        at.mount.volume.stat(walked);
+      } catch (error) {
+        throw asSyscall(error, 'lstat', at.mount.outside(walked));
+      }
+    }
+    return encoded(at.absolute, options);
+  }
+
+  /** realpath.native, realpathSync.native and fs.promises.realpath: realpath(3), syscall 'realpath'. */
+  *realpathNative(path: nodeFs.PathLike, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
     const at = this.#at(path, 'realpath');
     call(() => at.mount.volume.stat(at.inner), at, 'realpath');
-    const encoding = typeof options === 'string' ? options : options?.encoding;
-    return encoding === 'buffer' ? Buffer.from(at.virtual) : at.virtual;
+    return encoded(at.absolute, options);
   }
 
   /** Nothing in a volume is a symbolic link: an existing path is EINVAL, as readlink of a regular file. */
@@ -422,7 +526,7 @@ export class ShieldOperations {
   *statfs(path: nodeFs.PathLike, options?: nodeFs.StatFsOptions): Steps<nodeFs.StatsFs | nodeFs.BigIntStatsFs> {
     const at = this.#at(path, 'statfs');
     call(() => at.mount.volume.stat(at.inner), at, 'statfs');
-    return yield* nodeSteps.statfs(at.mount.volume.directory, options);
+    return (yield* nodeCall('statfs', at.mount.volume.directory, options)) as nodeFs.StatsFs;
   }
 
   /** After a call that changed a volume: in 'close' mode it is committed before the call returns. */
@@ -436,31 +540,16 @@ export function unsupported(syscall: string, path: string, why: string): Error {
   return shieldError('ENOTSUP', `${syscall} '${path}': ${why}`, path);
 }
 
-// node:fs steps for the other side of a copy that leaves or enters a mount. The real node:fs is
-// bound when the surface is built (it may be patched later, and must not call back into us).
-export const nodeSteps = {
-  readFile: gensync({ sync: (path: nodeFs.PathLike) => realFs().readFileSync(path), async: (path: nodeFs.PathLike) => realFs().promises.readFile(path) }),
-  writeFile: gensync({
-    sync: (path: nodeFs.PathLike, data: Buffer, options: nodeFs.WriteFileOptions) => realFs().writeFileSync(path, data, options),
-    async: (path: nodeFs.PathLike, data: Buffer, options: nodeFs.WriteFileOptions) => realFs().promises.writeFile(path, data, options),
-  }),
-  stat: gensync({
-    sync: (path: string, mayBeMissing: boolean) => realFs().statSync(path, { throwIfNoEntry: !mayBeMissing }),
-    async: (path: string, mayBeMissing: boolean) => realFs().promises.stat(path).catch((error: NodeJS.ErrnoException) => {
-      if (mayBeMissing && error.code === 'ENOENT') return undefined;
-      throw error;
-    }),
-  }),
-  mkdir: gensync({
-    sync: (path: string) => void realFs().mkdirSync(path, { recursive: true }),
-    async: async (path: string) => void (await realFs().promises.mkdir(path, { recursive: true })),
-  }),
-  readdir: gensync({ sync: (path: string) => realFs().readdirSync(path), async: (path: string) => realFs().promises.readdir(path) }),
-  statfs: gensync({
-    sync: (path: string, options?: nodeFs.StatFsOptions) => realFs().statfsSync(path, options),
-    async: (path: string, options?: nodeFs.StatFsOptions) => realFs().promises.statfs(path, options),
-  }),
-};
+/**
+ * A node:fs call on the other side of a copy that leaves or enters a mount, in the form the
+ * operation runs in: fs.nameSync(...args), or fs.promises.name(...args). The real node:fs is bound
+ * when the surface is built (it may be patched later, and must not call back into us).
+ */
+export const nodeCall = gensync({
+  sync: (name: string, ...args: unknown[]): unknown => (realFs() as unknown as Record<string, (...a: unknown[]) => unknown>)[`${name}Sync`]!(...args),
+  async: (name: string, ...args: unknown[]): Promise<unknown> =>
+    (realFs().promises as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args),
+});
 let originals: typeof nodeFs | null = null;
 export function bindRealFs(fs: typeof nodeFs): void {
   originals ??= fs;
@@ -495,7 +584,7 @@ function* relabelled<T>(steps: Steps<T>, at: MountedPath | OpenDescriptor): Step
   try {
     return yield* steps;
   } catch (error) {
-    throw relabel(error, 'inner' in at ? at : { mount: at.mount, inner: at.file.path, virtual: at.path });
+    throw relabel(error, 'inner' in at ? at : { inner: at.file.path, virtual: at.path });
   }
 }
 
@@ -503,7 +592,7 @@ function* relabelled<T>(steps: Steps<T>, at: MountedPath | OpenDescriptor): Step
  * The volume names paths inside itself ('/x'); the caller named them '/V1/x'. Errors say the
  * caller's path, in the fields and in the message, exactly where node:fs would put it.
  */
-export function relabel(error: unknown, at: MountedPath, syscall?: string, destination?: MountedPath): unknown {
+export function relabel(error: unknown, at: Pick<MountedPath, 'inner' | 'virtual'>, syscall?: string, destination?: MountedPath): unknown {
   if (!(error instanceof Error)) return error;
   const e = error as NodeJS.ErrnoException & { dest?: string };
   const swap = (inner: string, virtual: string) => {
@@ -525,9 +614,49 @@ export function relabel(error: unknown, at: MountedPath, syscall?: string, desti
   return e;
 }
 
-function isMissing(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+/** An error of a system call (ENOENT, EISDIR, …), as opposed to a shield failure or a bad argument. */
+function isErrno(error: unknown): boolean {
+  const e = error as NodeJS.ErrnoException;
+  return error instanceof Error && typeof e.errno === 'number' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code ?? '');
+}
+
+/** A system call's error made again as node reports it from `syscall` on these paths. */
+function asSyscall(error: unknown, syscall: string, path?: string, dest?: string): unknown {
+  return isErrno(error) ? fsError((error as NodeJS.ErrnoException).code!, syscall, path, dest) : error;
+}
+
+// The kernel looks up every component of a spelling: a name before '.' or '..' must be a
+// directory, and with a trailing slash the final name too when it exists.
+function checkSpelling(at: MountedPath, syscall: string, final: boolean): void {
+  const typeOf = (inner: string): string | null => {
+    try {
+      return at.mount.volume.stat(inner).type;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      if (code === 'ENOTDIR') return 'file';
+      throw relabel(error, at, syscall);
+    }
+  };
+  for (const inner of at.directories ?? []) {
+    const type = typeOf(inner);
+    if (type !== 'directory') throw fsError(type === null ? 'ENOENT' : 'ENOTDIR', syscall, at.virtual);
+  }
+  if (at.trailingSlash && final) {
+    const type = typeOf(at.inner);
+    if (type !== null && type !== 'directory') throw fsError('ENOTDIR', syscall, at.virtual);
+  }
+}
+
+// open(dir, O_RDONLY) succeeds on Linux; any write access or O_CREAT on a directory is EISDIR.
+function opensAsDirectory(error: unknown, at: MountedPath, flags: ReturnType<typeof parseOpenFlags>): boolean {
+  if ((error as NodeJS.ErrnoException).code !== 'EISDIR' || flags.write || flags.create) return false;
+  return attempt(() => at.mount.volume.stat(at.inner).type === 'directory', false);
+}
+
+function encoded(path: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): string | Buffer {
+  const encoding = typeof options === 'string' ? options : options?.encoding;
+  return encoding === 'buffer' ? Buffer.from(path) : encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(path).toString(encoding) : path;
 }
 
 function attempt<T>(action: () => T, fallback: T): T {
@@ -536,11 +665,6 @@ function attempt<T>(action: () => T, fallback: T): T {
   } catch {
     return fallback;
   }
-}
-
-function toMode(mode: nodeFs.Mode | undefined | null, fallback: number): number {
-  if (mode === undefined || mode === null) return fallback;
-  return typeof mode === 'string' ? parseInt(mode, 8) : mode;
 }
 
 function isData(data: unknown): data is Data {
@@ -556,7 +680,7 @@ function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag:
   if (typeof options === 'string') return { encoding: options, mode: 0o666, flag: defaultFlag };
   return {
     encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
-    mode: toMode(options?.mode, 0o666),
+    mode: fileMode(options?.mode, 'mode', 0o666),
     flag: String(options?.flag ?? defaultFlag),
   };
 }
@@ -569,21 +693,15 @@ function readArguments<B extends NodeJS.ArrayBufferView>(bufferOrOptions?: B | n
     options = (bufferOrOptions ?? {}) as nodeFs.ReadAsyncOptions<B>;
     buffer = options.buffer ?? Buffer.alloc(16384);
   } else {
+    checkBuffer(bufferOrOptions);
     buffer = bufferOrOptions;
     if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') options = offsetOrOptions;
     else options = { offset: offsetOrOptions ?? 0, length: length ?? undefined, position: position ?? null };
   }
   const offset = options.offset ?? 0;
   const count = options.length ?? buffer.byteLength - offset;
-  if (offset < 0 || offset > buffer.byteLength) throw rangeError('offset', offset, buffer.byteLength);
-  if (count < 0 || offset + count > buffer.byteLength) throw rangeError('length', count, buffer.byteLength - offset);
+  if (offset < 0 || offset > buffer.byteLength) throw outOfRange('offset', `>= 0 && <= ${buffer.byteLength}`, offset);
+  if (count < 0 || offset + count > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - offset}`, count);
   const at = options.position;
   return { buffer, offset, length: count, position: typeof at === 'bigint' ? Number(at) : at === undefined || at === null || at < 0 ? null : at };
 }
-
-function rangeError(name: string, value: number, max: number): Error {
-  return Object.assign(new RangeError(`The value of "${name}" is out of range. It must be >= 0 && <= ${max}. Received ${value}`), {
-    code: 'ERR_OUT_OF_RANGE',
-  });
-}
-

@@ -17,7 +17,7 @@ export function toStats(stats: VolumeStats, dev: number, bigint: true): fs.BigIn
 export function toStats(stats: VolumeStats, dev: number, bigint?: boolean): fs.Stats;
 export function toStats(stats: VolumeStats, dev: number, bigint?: boolean): fs.Stats | fs.BigIntStats {
   const blocks = Math.ceil(stats.size / BLOCK) * (BLOCK / 512);
-  const nlink = stats.type === 'directory' ? 2 : 1;
+  const nlink = stats.nlink;
   if (bigint) {
     return new BigIntStatsClass(BigInt(dev), BigInt(stats.mode), BigInt(nlink), BigInt(uid), BigInt(gid), 0n, BigInt(BLOCK),
       BigInt(stats.ino), BigInt(stats.size), BigInt(blocks), stats.atimeNs, stats.mtimeNs, stats.ctimeNs, stats.birthtimeNs);
@@ -26,16 +26,17 @@ export function toStats(stats: VolumeStats, dev: number, bigint?: boolean): fs.S
     nsToMs(stats.atimeNs), nsToMs(stats.mtimeNs), nsToMs(stats.ctimeNs), nsToMs(stats.birthtimeNs));
 }
 
+/** Milliseconds as node computes them (whole ms + fraction): Number(ns) alone loses the last digits. */
 export function nsToMs(ns: bigint): number {
-  return Number(ns) / 1e6;
+  return Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
 }
 
 /** fs.Dirent for a volume entry. */
-export function toDirent(name: string, type: 'file' | 'directory', parentPath: string): fs.Dirent {
+export function toDirent(name: string | Buffer, type: 'file' | 'directory', parentPath: string): fs.Dirent {
   // libuv's dirent types, which node's Dirent takes (fs.constants has them; its typings do not).
   const { UV_DIRENT_DIR, UV_DIRENT_FILE } = fs.constants as typeof fs.constants & { UV_DIRENT_DIR: number; UV_DIRENT_FILE: number };
   const kind = type === 'directory' ? UV_DIRENT_DIR : UV_DIRENT_FILE;
-  return new (fs.Dirent as unknown as new (name: string, type: number, path: string) => fs.Dirent)(name, kind, parentPath);
+  return new (fs.Dirent as unknown as new (name: string | Buffer, type: number, path: string) => fs.Dirent)(name, kind, parentPath);
 }
 
 /** A time argument of utimes (seconds as number or numeric string, or a Date) in nanoseconds. */

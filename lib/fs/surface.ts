@@ -3,6 +3,7 @@
 // descriptor inside a mount goes to the operation, anything else to the real node:fs untouched.
 import * as nodeFs from 'node:fs';
 import type * as nodePromises from 'node:fs/promises';
+import gensync, { type Handler } from 'gensync';
 import { runAsync, runSync, type Steps } from '../sync-or-async.js';
 import { DescriptorTable } from './descriptors.js';
 import { ShieldDir } from './dir.js';
@@ -10,6 +11,7 @@ import { ShieldFileHandle } from './file-handle.js';
 import { bindRealFs, ShieldOperations, unsupported } from './operations.js';
 import { pathText } from './mount-table.js';
 import { copyTree } from './copy-tree.js';
+import { isArgumentError } from './node-errors.js';
 
 type AnyFunction = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Route = 'path' | 'fd' | 'pathOrFd' | 'eitherPath' | 'secondPath' | 'fileHandleOrPath';
@@ -20,7 +22,7 @@ interface Derivation {
   steps: (ops: ShieldOperations, args: unknown[]) => Steps<unknown>;
   /** What fs.xxxSync returns, from the operation's result (default: the result). */
   syncResult?: (result: any) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
-  /** The callback's arguments after the error (default: [result]). */
+  /** The callback's arguments after the error (default: [result], or none for undefined, as node). */
   callbackResult?: (result: any) => unknown[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Which forms node:fs has. */
   forms: { sync?: boolean; callback?: boolean; promise?: boolean };
@@ -37,7 +39,10 @@ const DERIVATIONS: Record<string, Derivation> = {
   chown: { route: 'path', steps: op('chown'), forms: ALL },
   close: { route: 'fd', steps: op('close'), forms: NO_PROMISE },
   copyFile: { route: 'eitherPath', steps: op('copyFile'), forms: ALL },
-  cp: { route: 'eitherPath', steps: (ops, [from, to, options]) => copyTree(ops, from as string, to as string, options as nodeFs.CopyOptions), forms: ALL },
+  cp: {
+    route: 'eitherPath', steps: (ops, [from, to, options]) => copyTree(ops, from, to, options as nodeFs.CopyOptions), forms: ALL,
+    callbackResult: () => [undefined],  // node's cp calls back (null, undefined)
+  },
   exists: { route: 'path', steps: op('exists'), forms: NO_PROMISE },
   fchmod: { route: 'fd', steps: op('fchmod'), forms: NO_PROMISE },
   fchown: { route: 'fd', steps: op('fchown'), forms: NO_PROMISE },
@@ -47,7 +52,7 @@ const DERIVATIONS: Record<string, Derivation> = {
   ftruncate: { route: 'fd', steps: op('ftruncate'), forms: NO_PROMISE },
   futimes: { route: 'fd', steps: op('futimes'), forms: NO_PROMISE },
   lchown: { route: 'path', steps: op('chown'), forms: ALL },
-  lstat: { route: 'path', steps: op('stat'), forms: ALL },
+  lstat: { route: 'path', steps: op('lstat'), forms: ALL },
   lutimes: { route: 'path', steps: op('utimes'), forms: ALL },
   mkdir: { route: 'path', steps: op('mkdir'), forms: ALL },
   mkdtemp: { route: 'path', steps: op('mkdtemp'), forms: ALL },
@@ -63,7 +68,8 @@ const DERIVATIONS: Record<string, Derivation> = {
     route: 'fd', steps: op('readv'), forms: NO_PROMISE,
     syncResult: (r: { bytesRead: number }) => r.bytesRead, callbackResult: (r: { bytesRead: number; buffers: unknown }) => [r.bytesRead, r.buffers],
   },
-  realpath: { route: 'path', steps: op('realpath'), forms: ALL },
+  // fs.promises.realpath is realpath(3), as .native (set up below); the other two are node's own walk.
+  realpath: { route: 'path', steps: op('realpath'), forms: NO_PROMISE },
   rename: { route: 'eitherPath', steps: op('rename'), forms: ALL },
   rm: { route: 'path', steps: op('rm'), forms: ALL },
   rmdir: { route: 'path', steps: op('rmdir'), forms: ALL },
@@ -118,7 +124,7 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   for (const [name, derivation] of Object.entries(DERIVATIONS)) {
     const { route, steps, forms } = derivation;
     const syncResult = derivation.syncResult ?? ((r: unknown) => r);
-    const callbackResult = derivation.callbackResult ?? ((r: unknown) => [r]);
+    const callbackResult = derivation.callbackResult ?? ((r: unknown) => (r === undefined ? [] : [r]));
     if (forms.sync) {
       const realSync = realCallbacks[`${name}Sync`]!;
       fs[`${name}Sync`] = named(`${name}Sync`, (...args: unknown[]) =>
@@ -133,11 +139,12 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
         if (typeof callback !== 'function' && name !== 'close') return realCallback(...args);
         const given = typeof callback === 'function' ? args.slice(0, -1) : args;
         if (!ours(route, given)) return realCallback(...args);
-        runAsync(steps(ops, given)).then(
-          (result) => typeof callback === 'function' &&
-            process.nextTick(() => (isExists ? callback(result) : callback(null, ...callbackResult(result)))),
-          (error: unknown) => typeof callback === 'function' && process.nextTick(() => (isExists ? callback(false) : callback(error))),
-        );
+        runCallback(steps(ops, given), (error, result) => {
+          if (typeof callback !== 'function') return;
+          if (isExists) callback(error ? false : result);
+          else if (error) callback(error);
+          else callback(null, ...callbackResult(result));
+        });
         return undefined;
       });
     }
@@ -156,27 +163,36 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     return new ShieldFileHandle(await runAsync(ops.open(...(args as Parameters<ShieldOperations['open']>))), fs as unknown as typeof nodeFs, ops);
   });
   const dirOf = (path: nodeFs.PathLike, entries: nodeFs.Dirent[]) => new ShieldDir(pathText(path) ?? String(path), entries);
+  const opendirSteps = (args: unknown[]) => ops.opendir(args[0] as nodeFs.PathLike, args[1] as nodeFs.OpenDirOptions | undefined);
   fs.opendirSync = named('opendirSync', (...args: unknown[]) => {
     if (!ours('path', args)) return realCallbacks.opendirSync!(...args);
-    return dirOf(args[0] as nodeFs.PathLike, runSync(ops.opendirEntries(args[0] as nodeFs.PathLike)));
+    return dirOf(args[0] as nodeFs.PathLike, runSync(opendirSteps(args)));
   });
   fs.opendir = named('opendir', (...args: unknown[]) => {
     const callback = args[args.length - 1];
     if (typeof callback !== 'function' || !ours('path', args)) return realCallbacks.opendir!(...args);
-    runAsync(ops.opendirEntries(args[0] as nodeFs.PathLike)).then(
-      (entries) => process.nextTick(() => callback(null, dirOf(args[0] as nodeFs.PathLike, entries))),
-      (error: unknown) => process.nextTick(() => callback(error)),
-    );
+    runCallback(opendirSteps(args.slice(0, -1)), (error, entries) => (error ? callback(error) : callback(null, dirOf(args[0] as nodeFs.PathLike, entries!))));
     return undefined;
   });
   promises.opendir = named('opendir', async (...args: unknown[]) => {
     if (!ours('path', args)) return realPromises.opendir!(...args);
-    return dirOf(args[0] as nodeFs.PathLike, await runAsync(ops.opendirEntries(args[0] as nodeFs.PathLike)));
+    return dirOf(args[0] as nodeFs.PathLike, await runAsync(opendirSteps(args)));
   });
 
-  // realpath has a .native twin, which node's own module loader uses.
-  (fs.realpath as { native?: unknown }).native = fs.realpath;
-  (fs.realpathSync as { native?: unknown }).native = fs.realpathSync;
+  // realpath(3): realpath.native, realpathSync.native (node's module loader uses it) and
+  // fs.promises.realpath, which node implements with it too.
+  const realNative = realFs.realpath.native as unknown as AnyFunction;
+  const realNativeSync = realFs.realpathSync.native as unknown as AnyFunction;
+  (fs.realpathSync as { native?: unknown }).native = named('native', (...args: unknown[]) =>
+    (ours('path', args) ? runSync(ops.realpathNative(...(args as [nodeFs.PathLike]))) : realNativeSync(...args)));
+  (fs.realpath as { native?: unknown }).native = named('native', (...args: unknown[]) => {
+    const callback = args[args.length - 1];
+    if (typeof callback !== 'function' || !ours('path', args)) return realNative(...args);
+    runCallback(ops.realpathNative(...(args.slice(0, -1) as [nodeFs.PathLike])), (error, result) => (error ? callback(error) : callback(null, result)));
+    return undefined;
+  });
+  promises.realpath = named('realpath', async (...args: unknown[]) =>
+    (ours('path', args) ? runAsync(ops.realpathNative(...(args as [nodeFs.PathLike]))) : realPromises.realpath!(...args)));
 
   // Streams: node's own ReadStream/WriteStream, doing their I/O through this object.
   fs.createReadStream = named('createReadStream', (path: unknown, options?: unknown) => {
@@ -219,6 +235,28 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
 
   fs.promises = promises;
   return { fs: fs as unknown as typeof nodeFs, promises: promises as unknown as typeof nodePromises };
+}
+
+const drive = gensync(function* (steps: Handler<unknown>): Handler<unknown> {
+  return yield* steps;
+});
+
+/**
+ * Runs an operation for a callback form: `done` is called on a later tick, never synchronously.
+ * An argument error (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, …), found before the operation's first
+ * asynchronous step, is thrown to the caller at once, as node:fs throws it.
+ */
+function runCallback<R>(steps: Steps<R>, done: (error: unknown, result?: R) => void): void {
+  let early = true, thrown: { error: unknown } | null = null;
+  drive.errback(steps, (error: unknown, result?: unknown) => {
+    if (early && error && isArgumentError(error)) {
+      thrown = { error };
+      return;
+    }
+    process.nextTick(() => done(error ?? null, result as R));
+  });
+  early = false;
+  if (thrown) throw (thrown as { error: unknown }).error;
 }
 
 function named<F extends AnyFunction>(name: string, fn: F): F {
