@@ -8,7 +8,8 @@ import { shieldError } from '../fs-errors.js';
 
 /** One mount: a volume (read-write or read-only) or a protected tree (read-only, pinned to a tag). */
 export class Mount {
-  #scheduled: Promise<void> | null = null;
+  #scheduled: Promise<void> | null = null;   // a grouped commit asked for, not finished
+  #barrier: Promise<void> | null = null;     // a grouped commit running: new async I/O waits for it
   #inFlight = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | null = null;
   #unusable: Error | null = null;
@@ -58,32 +59,40 @@ export class Mount {
 
   /**
    * Commits for an asynchronous caller. Callers in the same turn of the event loop share one commit
-   * (one tag-store round trip for many small writes); it runs once the asynchronous reads and writes
-   * already under way on this volume have finished (a commit ends the undo journal they write to).
+   * (one tag-store round trip for many small writes). The commit ends the volume's undo journal, so
+   * no native read or write may be under way on the libuv pool when it runs: from the moment it
+   * starts, new asynchronous I/O on this volume waits for it (track), and the I/O already under way
+   * finishes first.
    */
   commitGrouped(): Promise<void> {
     this.#scheduled ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        this.#scheduled = null;
-        void Promise.allSettled([...this.#inFlight]).then(() => {
-          try {
-            this.commitNow();
-            resolve();
-          } catch (error) {
-            reject(error);
-          }
+        const commit = this.#drainAndCommit();
+        this.#barrier = commit.then(() => undefined, () => undefined);
+        commit.then(resolve, reject).finally(() => {
+          this.#barrier = null;
+          this.#scheduled = null;
         });
       });
     });
     return this.#scheduled;
   }
 
-  /** Runs an asynchronous content operation, known to the next grouped commit. */
-  track<T>(operation: Promise<T>): Promise<T> {
-    this.#inFlight.add(operation);
-    const forget = () => this.#inFlight.delete(operation);
-    operation.then(forget, forget);
-    return operation;
+  async #drainAndCommit(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    this.commitNow();
+  }
+
+  /** Starts an asynchronous content operation, after a commit that is starting; known to the next one. */
+  track<T>(start: () => Promise<T>): Promise<T> {
+    const run = () => {
+      const operation = start();
+      this.#inFlight.add(operation);
+      const forget = () => this.#inFlight.delete(operation);
+      operation.then(forget, forget);
+      return operation;
+    };
+    return this.#barrier ? this.#barrier.then(run) : run();
   }
 
   #commitInBackground(): void {

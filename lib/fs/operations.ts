@@ -28,23 +28,23 @@ interface WriteResult<B> { bytesWritten: number; buffer: B }
 // and known to the mount's next grouped commit) and the commit itself.
 const openFile = gensync({
   sync: (mount: Mount, inner: string, flags: string | number, mode: number) => mount.volume.openFileSync(inner, flags, mode),
-  async: (mount: Mount, inner: string, flags: string | number, mode: number) => mount.track(mount.volume.openFile(inner, flags, mode)),
+  async: (mount: Mount, inner: string, flags: string | number, mode: number) => mount.track(() => mount.volume.openFile(inner, flags, mode)),
 });
 const readFile = gensync({
   sync: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
     d.file.readSync(buffer, offset, length, position),
   async: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
-    d.mount.track(d.file.read(buffer, offset, length, position)),
+    d.mount.track(() => d.file.read(buffer, offset, length, position)),
 });
 const writeFile = gensync({
   sync: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
     d.file.writeSync(buffer, offset, length, position),
   async: (d: OpenDescriptor, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number) =>
-    d.mount.track(d.file.write(buffer, offset, length, position)),
+    d.mount.track(() => d.file.write(buffer, offset, length, position)),
 });
 const truncateFile = gensync({
   sync: (d: OpenDescriptor, length: number) => d.file.truncateSync(length),
-  async: (d: OpenDescriptor, length: number) => d.mount.track(d.file.truncate(length)),
+  async: (d: OpenDescriptor, length: number) => d.mount.track(() => d.file.truncate(length)),
 });
 // Closing is synchronous in both forms: once close() is called the file may be opened again at
 // once (node allows that), and a close still finishing on the libuv pool would make that open
