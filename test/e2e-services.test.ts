@@ -3,12 +3,13 @@
 //   1. The counter service of the SCONE stateful-service example (CommonJS, plain require('fs')).
 //   2. An ESM service whose code, JSON and CJS helper all live in an encrypted tree.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cliRunner, expectSuccess } from './support/cli-run.js';
 import { ETCD_INSTALL_HINT, findEtcdBinary, startEtcdServer, type EtcdServer } from './support/etcd-server.js';
+import { flipByteInLargestObject } from './support/tamper-objects.js';
 import { useTempDir } from './support/temp.js';
 
 const REGISTER_JS = fileURLToPath(new URL('../dist/register.js', import.meta.url));
@@ -27,22 +28,6 @@ function node(args: string[], config: string): Run {
 function shieldRun(config: string, command: string[]): Run {
   const result = shield(['run', '--config', config, '--', ...command]);
   return { status: result.status, stdout: result.out, stderr: result.stderr };
-}
-
-/** Flips one byte in the middle of the largest object file of a tree or volume. */
-function tamperLargestObject(directory: string): void {
-  const objects = join(directory, '.shieldfs', 'objects');
-  let largest = '', size = -1;
-  for (const fan of readdirSync(objects)) {
-    for (const name of readdirSync(join(objects, fan))) {
-      const path = join(objects, fan, name);
-      const s = statSync(path).size;
-      if (s > size) [largest, size] = [path, s];
-    }
-  }
-  const bytes = readFileSync(largest);
-  bytes[Math.floor(bytes.length / 2)]! ^= 0x20;
-  writeFileSync(largest, bytes);
 }
 
 /** A key file path: `shield protect` and `shield volume create` write a fresh key there. */
@@ -117,7 +102,7 @@ describe('the counter service (CommonJS, require("fs"), code in an encrypted tre
     expect(shieldRun(config, [process.execPath, '/app/counter.js'])).toMatchObject({ status: 0, stdout: '3\n', stderr: '' });
 
     // The host edits the service's code on disk.
-    tamperLargestObject(tree);
+    flipByteInLargestObject(tree);
     const edited = shieldRun(config, [process.execPath, '/app/counter.js']);
     expect(edited.stdout).toBe('');
     expect(edited.stderr).toMatch(/EINTEGRITY/);

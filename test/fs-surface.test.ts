@@ -3,11 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as realFs from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { mount, type MountSpec, type Shield } from '../lib/index.js';
 import { Volume } from '../lib/volume.js';
+import { flipByteInLargestObject } from './support/tamper-objects.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-fs-surface-');
@@ -181,17 +181,7 @@ describe('shield errors through fs calls', () => {
   test('a tampered object gives EINTEGRITY from readFileSync, readFile and a stream, with the path', async () => {
     const { fs, directory } = await mounted();
     fs.writeFileSync('/V1/model.bin', randomBytes(20000));
-    const objects = join(directory, '.shieldfs', 'objects');
-    for (const fan of realFs.readdirSync(objects)) {
-      for (const name of realFs.readdirSync(join(objects, fan))) {
-        const path = join(objects, fan, name);
-        if (realFs.statSync(path).size > 16000) {
-          const bytes = realFs.readFileSync(path);
-          bytes[5000]! ^= 1;
-          realFs.writeFileSync(path, bytes);
-        }
-      }
-    }
+    flipByteInLargestObject(directory);
     expect(() => fs.readFileSync('/V1/model.bin')).toThrow(expect.objectContaining({ code: 'EINTEGRITY', path: '/V1/model.bin' }));
     await expect(fs.promises.readFile('/V1/model.bin')).rejects.toMatchObject({ code: 'EINTEGRITY' });
     const streamed = new Promise((resolve) => fs.createReadStream('/V1/model.bin').on('error', resolve).resume());

@@ -3,7 +3,7 @@
 // application made into a tree by protectTree and a SHIELD_CONFIG file naming it.
 // Build first: `npx tsc -p tsconfig.build.json`.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { generateKey } from '../lib/keys.js';
 import { protectTree } from '../lib/protect.js';
 import { APP, APP_FILES, MARKER, VOLUME_PATH, writeApp } from './support/module-loading-app.js';
 import { cliRunner } from './support/cli-run.js';
+import { flipByteInLargestObject } from './support/tamper-objects.js';
 import { useTempDir } from './support/temp.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -192,19 +193,4 @@ describe('native addons, worker threads and child processes', () => {
 
 function keyOf(file: string): string {
   return /key: "([0-9a-f]{64})"/.exec(readFileSync(file, 'utf8'))![1]!;
-}
-
-function flipByteInLargestObject(directory: string): void {
-  const objects = join(directory, '.shieldfs', 'objects');
-  let largest = '', size = -1;
-  for (const fan of readdirSync(objects)) {
-    for (const name of readdirSync(join(objects, fan))) {
-      const path = join(objects, fan, name);
-      const s = statSync(path).size;
-      if (s > size) [largest, size] = [path, s];
-    }
-  }
-  const bytes = readFileSync(largest);
-  bytes[bytes.length >> 1]! ^= 0x01;
-  writeFileSync(largest, bytes);
 }
