@@ -625,38 +625,36 @@ describe('etcd tag store without a reachable etcd', () => {
 
   // A blocked thread cannot be interrupted by the test's timeout, so the bound is checked here.
   it('gives up a sync call within the same bound on an endpoint that never answers', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((listening) => silent.listen(0, '127.0.0.1', listening));
-    const { port } = silent.address() as { port: number };
-    const store = openTagStore(`etcd://127.0.0.1:${port}`);
-    try {
+    await withSilentEndpoint(async (store) => {
       const started = Date.now();
       expect(() => store.compareAndSetSync(newVolumeId(), null, randomTag())).toThrow(expect.objectContaining({
         code: 'ETIMEDOUT', message: expect.stringMatching(/^ETIMEDOUT: tag store etcd:.*could not update the tag .*no answer within/),
       }));
       expect(Date.now() - started).toBeLessThan(10_000);
-    } finally {
-      store.closeSync();
-      for (const socket of sockets) socket.destroy();
-      silent.close();
-    }
+    });
   });
 
   it('gives up within seconds on an endpoint that accepts connections but never answers', { timeout: 10_000 }, async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((listening) => silent.listen(0, '127.0.0.1', listening));
-    const { port } = silent.address() as { port: number };
-    const store = openTagStore(`etcd://127.0.0.1:${port}`);
-    try {
+    await withSilentEndpoint(async (store) => {
       await expect(store.get(newVolumeId())).rejects.toEqual(expect.objectContaining({
         code: 'ETIMEDOUT', message: expect.stringMatching(/^ETIMEDOUT: tag store etcd:.*no answer within/),
       }));
-    } finally {
-      await store.close();
-      for (const socket of sockets) socket.destroy();
-      silent.close();
-    }
+    });
   });
 });
+
+/** An etcd store whose endpoint accepts connections and never answers, closed afterwards. */
+async function withSilentEndpoint(use: (store: TagStore) => Promise<void>): Promise<void> {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((listening) => silent.listen(0, '127.0.0.1', listening));
+  const { port } = silent.address() as { port: number };
+  const store = openTagStore(`etcd://127.0.0.1:${port}`);
+  try {
+    await use(store);
+  } finally {
+    await store.close();
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
+}

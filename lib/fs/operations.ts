@@ -232,7 +232,7 @@ export class ShieldOperations {
     const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag);
     try {
       const descriptor = this.descriptors.get(fd, 'read');
-      if (descriptor.file.stat().type === 'directory') throw fsError('EISDIR', 'read');
+      if (descriptor.file instanceof DirectoryFile) throw fsError('EISDIR', 'read');  // not a stat per read
       // The size is exact (only this process changes a mounted volume, and its other handles share
       // this content), so one read of that many bytes is the whole file, as node reads a regular file.
       const size = Math.max(0, descriptor.file.size - descriptor.position);
