@@ -3,9 +3,8 @@
 import type { SmallFileFigures, SmallFileSettings } from './fs-small-files.js';
 import type { StartupFigures, StartupSettings } from './fs-startup.js';
 import type { StreamCase, StreamFigures, StreamSettings } from './fs-streams.js';
-import type { Outcome, Target } from './report.js';
 import type { Figure } from './timing.js';
-import { duration, table, type Row } from './volume-report.js';
+import { duration, table, type Outcome, type Row, type Target } from './report-format.js';
 
 export interface FsSettings {
   smallFiles: SmallFileSettings;

@@ -3,7 +3,7 @@
 // (bench/README.md, "Drop-in fs").
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
-import { mount, type CommitMode, type Shield } from '../lib/mount.js';
+import { mount, type CommitMode, type Shield } from '../lib/fs/index.js';
 import { randomBytesFrom, seededRandom } from '../test/support/random.js';
 import { filesystemOf } from './machine.js';
 import { bestOf, measure, measureConcurrent, type Figure } from './timing.js';

@@ -8,7 +8,7 @@ import { dirname, join, posix } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../test/support/random.js';
-import type { Outcome } from './report.js';
+import type { Outcome } from './report-format.js';
 import { latency, type Latency } from './volume-latency.js';
 
 export interface StartupSettings {
@@ -115,7 +115,7 @@ export async function startup(dir: string, key: Buffer, settings: StartupSetting
 
 async function protectApp(appDir: string, treeDir: string, key: Buffer): Promise<Outcome<{ seconds: number; tag: string }>> {
   try {
-    const { protectTree } = await import('../lib/protect.js');
+    const { protectTree } = await import('../lib/tree/index.js');
     const start = performance.now();
     const { tag } = await protectTree(appDir, treeDir, { key });
     return { seconds: (performance.now() - start) / 1000, tag };

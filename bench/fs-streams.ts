@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { mount } from '../lib/mount.js';
+import { mount } from '../lib/fs/index.js';
 import { shieldAsync, shieldSync, type Subject } from './subjects.js';
 import { bestOf, type Figure } from './timing.js';
 import { MiB, pattern, runWorkloads, type Figures } from './workloads.js';

@@ -1,7 +1,7 @@
 // What the figures were measured on.
 import { readFileSync, statfsSync } from 'node:fs';
 import * as os from 'node:os';
-import { native } from '../lib/native.js';
+import { native } from '../lib/file/index.js';
 import { sleepSync } from './timing.js';
 
 export interface Machine {

@@ -6,8 +6,9 @@ import type { OpenLatency } from './open-latency.js';
 import type { PeakRss } from './peak-rss.js';
 import { volumeReport, type VolumeResults } from './volume-report.js';
 import type { Figures, WorkloadSettings } from './workloads.js';
+import type { Outcome, Target } from './report-format.js';
 
-export type Outcome<T> = T | { unavailable: string };
+export type { Outcome, Target } from './report-format.js';
 
 export type Section = 'files' | 'volumes' | 'fs';
 
@@ -43,13 +44,6 @@ export interface FileResults {
   gocryptfs: Outcome<Pick<GocryptfsMount, 'version'>>;
   openLatency: Outcome<OpenLatency>;
   peakRss: Outcome<PeakRss>;
-}
-
-export interface Target {
-  goal: string;
-  value: number | null;
-  met: boolean | null;
-  detail: string;
 }
 
 export interface Report {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateKey, ShieldedFile } from '../lib/index.js';
-import { native } from '../lib/native.js';
+import { native } from '../lib/file/index.js';
 import type { FsResults, FsSettings } from './fs-report.js';
 import { smallFiles } from './fs-small-files.js';
 import { startup } from './fs-startup.js';

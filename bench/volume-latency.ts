@@ -6,7 +6,7 @@ import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Volume } from '../lib/index.js';
-import { RESERVED_NAME } from '../lib/volume-path.js';
+import { RESERVED_NAME } from '../lib/volume/index.js';
 import { randomBytesFrom, seededRandom } from '../test/support/random.js';
 import { filesystemOf, freeBytes } from './machine.js';
 import { median, percentile } from './timing.js';

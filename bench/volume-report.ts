@@ -1,6 +1,6 @@
 // The volumes section of the report: commit and open latency by volume size, the tag stores side by
 // side, their ratios and the targets.
-import type { Outcome, Target } from './report.js';
+import { duration, table, type Outcome, type Row, type Target } from './report-format.js';
 import type { Latency, VolumeSettings, VolumeSize, VolumeSizes } from './volume-latency.js';
 import { TAG_STORES, type TagStoreComparison, type TagStoreFigures } from './volume-tag-stores.js';
 
@@ -23,8 +23,6 @@ const OPEN_SECONDS = 1;
 
 const isUnavailable = <T extends object>(o: Outcome<T>): o is { unavailable: string } => 'unavailable' in o;
 const count = (n: number) => n.toLocaleString('en-US');
-
-export type Row = { label: string; cells: string[] } | { label: string; span: string } | 'rule' | 'head';
 
 export function volumeReport(volumes: VolumeResults): VolumeReport {
   const { settings } = volumes;
@@ -164,27 +162,7 @@ function targets(sizes: Outcome<VolumeSizes>): Target[] {
   ];
 }
 
-// A block with its own header line and column widths; notes are spans without cells.
-export function table(heads: string[], rows: Row[]): string[] {
-  const body = rows.filter((r): r is { label: string; cells: string[] } => typeof r === 'object' && 'cells' in r);
-  const widths = heads.map((h, i) => Math.max(h.length, ...body.map((r) => (i === 0 ? r.label.length : (r.cells[i - 1]?.length ?? 0)))));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  const rule = '─'.repeat(widths.reduce((a, b) => a + b + 2, -2));
-  return rows.map((r) => {
-    if (r === 'rule') return rule;
-    if (r === 'head') return line(heads);
-    if ('cells' in r) return line([r.label, ...r.cells]);
-    return r.span === '' ? r.label : `${r.label.padEnd(widths[0]!)}  ${r.span}`;
-  });
-}
-
 function short(files: number): string {
   return files >= 1000 && files % 1000 === 0 ? `${files / 1000}k` : String(files);
 }
 
-export function duration(seconds: number): string {
-  if (seconds >= 1) return `${seconds.toFixed(2)} s`;
-  if (seconds < 1e-3) return `${(seconds * 1e6).toFixed(seconds < 1e-5 ? 1 : 0)} µs`;
-  const ms = seconds * 1000;
-  return `${ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)} ms`;
-}

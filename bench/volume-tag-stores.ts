@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openTagStore, Volume, type TagStore } from '../lib/index.js';
 import { ETCD_INSTALL_HINT, findEtcdBinary, startEtcdServer, type EtcdServer } from '../test/support/etcd-server.js';
-import type { Outcome } from './report.js';
+import type { Outcome } from './report-format.js';
 import { latency, overwriter, type Latency, type VolumeSettings } from './volume-latency.js';
 
 export const TAG_STORES = ['memory:', 'file:', 'etcd://'] as const;

@@ -2,7 +2,7 @@
 // (installed by shieldfs/register), every call goes to it; without one, to node:fs unchanged. Each
 // export forwards at call time, so importing this module before the shield is installed is fine.
 import * as nodeFs from 'node:fs';
-import { processShield } from './process-shield.js';
+import { processShield } from './fs/process-shield.js';
 
 type Fs = typeof nodeFs;
 

@@ -1,9 +1,9 @@
-// Loads the addon the way the package does (lib/native.ts) and prints which .node file the process
+// Loads the addon the way the package does (lib/file/native.ts) and prints which .node file the process
 // mapped. With an argument, fails unless that file (and no other shieldfs .node) was loaded.
 //   node --import tsx scripts/check-addon-origin.mjs [expected-path]
 import { readFileSync, realpathSync } from 'node:fs';
 
-const { native } = await import('../lib/native.ts');
+const { native } = await import('../lib/file/native.ts');
 
 // A real round trip through the addon: McGrew-Viega test case 14.
 const sealed = native.gcmSeal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(16)).toString('hex');

@@ -40,7 +40,7 @@ let Volume;
  * under it. Without `pkg`, on the working tree's own.
  */
 async function useBuild(pkg) {
-  if (!existsSync(join(ROOT, 'dist/volume.js'))) {
+  if (!existsSync(join(ROOT, 'dist/index.js'))) {
     console.error('test-crash: dist/ is missing; build it with `npx tsc -p tsconfig.build.json`');
     process.exit(2);
   }
@@ -53,11 +53,11 @@ async function useBuild(pkg) {
     if (!process.env.SHIELDFS_ADDON) {
       const addon = join(pkg, 'shieldfs.node');
       copyFileSync(createRequire(import.meta.url)('node-gyp-build').path(ROOT), addon);
-      process.env.SHIELDFS_ADDON = addon;  // lib/native.ts loads this one (here and in the children)
+      process.env.SHIELDFS_ADDON = addon;  // lib/file/native.ts loads this one (here and in the children)
     }
   }
   process.env.SHIELDFS_CRASH_DIST = dist;  // crash-random-child.mjs imports from here
-  ({ Volume } = await import(join(dist, 'volume.js')));
+  ({ Volume } = await import(join(dist, 'index.js')));
 }
 
 const CRASH_OPS = { any: 40, write: 15, fdatasync: 15, ftruncate: 10, rename: 10, unlink: 10 };

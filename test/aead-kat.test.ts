@@ -4,7 +4,7 @@
 // against node:crypto over many lengths.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { native } from '../lib/native.js';
+import { native } from '../lib/file/native.js';
 
 interface Vector {
   name: string;

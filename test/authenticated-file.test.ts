@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticatedFile, type AuthenticatedOpenOptions } from '../lib/authenticated-file.js';
+import { AuthenticatedFile, type AuthenticatedOpenOptions } from '../lib/volume/authenticated-file.js';
 import { randomBytesFrom, seededRandom } from './support/random.js';
 import { useTempDir } from './support/temp.js';
 

@@ -6,9 +6,9 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateKey, importKey } from '../lib/keys.js';
-import { protectTree } from '../lib/protect.js';
-import { Volume } from '../lib/volume.js';
+import { generateKey, importKey } from '../lib/file/keys.js';
+import { protectTree } from '../lib/tree/protect.js';
+import { Volume } from '../lib/volume/volume.js';
 import { cliRunner, expectFailure, expectSuccess, shellQuote, SHIELD_JS } from './support/cli-run.js';
 import { randomBytesFrom, seededRandom } from './support/random.js';
 import { useTempDir } from './support/temp.js';

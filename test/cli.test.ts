@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliRunner, DIST_VOLUME_JS, expectFailure, expectSuccess, shellQuote, SHIELD_JS, type CliResult } from './support/cli-run.js';
+import { cliRunner, DIST_INDEX_JS, expectFailure, expectSuccess, shellQuote, SHIELD_JS, type CliResult } from './support/cli-run.js';
 import { randomBytesFrom, seededRandom } from './support/random.js';
 import { useTempDir } from './support/temp.js';
 
@@ -440,7 +440,7 @@ describe('attacks and mistakes', () => {
     write(dir, key, '/f', 'before');
     const keyHex = readFileSync(key, 'latin1').trim();
     const holder = `
-      const { Volume } = await import(${JSON.stringify(DIST_VOLUME_JS)});
+      const { Volume } = await import(${JSON.stringify(DIST_INDEX_JS)});
       const v = await Volume.open(${JSON.stringify(dir)}, { key: Buffer.from('${keyHex}', 'hex'), tagStore: ${JSON.stringify(`file:${TAGS}`)} });
       process.stdout.write('locked\\n');
       setInterval(() => {}, 1000);`;

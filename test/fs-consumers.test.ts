@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { Volume } from '../lib/volume.js';
+import { Volume } from '../lib/volume/volume.js';
 import { useTempDir } from './support/temp.js';
 
 const REGISTER_JS = fileURLToPath(new URL('../dist/register.js', import.meta.url));

@@ -6,7 +6,7 @@ import * as realFs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { mount, type MountSpec, type Shield } from '../lib/index.js';
-import { Volume } from '../lib/volume.js';
+import { Volume } from '../lib/volume/volume.js';
 import { flipByteInLargestObject } from './support/tamper-objects.js';
 import { useTempDir } from './support/temp.js';
 
@@ -162,7 +162,7 @@ describe('commit points', () => {
     const tags = temp('exit-tags.json');
     const script = `
       import { mount } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
-      import { installProcessShield } from ${JSON.stringify(new URL('../dist/process-shield.js', import.meta.url).href)};
+      import { installProcessShield } from ${JSON.stringify(new URL('../dist/fs/process-shield.js', import.meta.url).href)};
       const shield = await mount([{ path: '/V1', volume: ${JSON.stringify(directory)}, key: '${key}', tagStore: 'file:${tags}', create: true, commit: 'sync' }]);
       installProcessShield(shield);
       const fs = await import('node:fs');

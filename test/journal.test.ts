@@ -10,9 +10,9 @@ import {
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateKey } from '../lib/keys.js';
-import { ShieldedFile } from '../lib/shielded-file.js';
-import { native, type NativeJournal } from '../lib/native.js';
+import { generateKey } from '../lib/file/keys.js';
+import { ShieldedFile } from '../lib/file/shielded-file.js';
+import { native, type NativeJournal } from '../lib/file/native.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-journal-');

@@ -7,8 +7,8 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateKey } from '../lib/keys.js';
-import { protectTree } from '../lib/protect.js';
+import { generateKey } from '../lib/file/keys.js';
+import { protectTree } from '../lib/tree/protect.js';
 import { APP, APP_FILES, MARKER, VOLUME_PATH, writeApp } from './support/module-loading-app.js';
 import { cliRunner } from './support/cli-run.js';
 import { flipByteInLargestObject } from './support/tamper-objects.js';

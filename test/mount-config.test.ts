@@ -1,10 +1,10 @@
-// The mount configuration (lib/mount-config.ts): what `mount()`, `shieldfs/register` and `shield run`
+// The mount configuration (lib/fs/mount-config.ts): what `mount()`, `shieldfs/register` and `shield run`
 // accept. Valid configurations come back normalized; every mistake is EINVAL naming the file, the
 // mount and the field, and typos are never silently ignored.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadShieldConfig, parseMountSpecs, resolveMountKey, type MountSpec } from '../lib/mount-config.js';
+import { loadShieldConfig, parseMountSpecs, resolveMountKey, type MountSpec } from '../lib/fs/mount-config.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-mount-config-');

@@ -10,16 +10,17 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Etcd3 } from 'etcd3';
-import { FileTagStore } from '../lib/file-tag-store.js';
-import { native } from '../lib/native.js';
-import { defaultTagStoreUrl, openTagStore, type TagStore } from '../lib/tag-store.js';
+import { FileTagStore } from '../lib/tag-store/file-tag-store.js';
+import { native } from '../lib/file/native.js';
+import { defaultTagStoreUrl, openTagStore } from '../lib/tag-store/open-tag-store.js';
+import type { TagStore } from '../lib/tag-store/tag-store.js';
 import { ETCD_INSTALL_HINT, findEtcdBinary, startEtcdServer, unusedPort, type EtcdServer } from './support/etcd-server.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-tags-');
-const tagStoreModule = fileURLToPath(new URL('../lib/tag-store.ts', import.meta.url));
-const nativeModule = fileURLToPath(new URL('../lib/native.ts', import.meta.url));
-const distTagStoreModule = new URL('../dist/tag-store.js', import.meta.url).href;
+const tagStoreModule = fileURLToPath(new URL('../lib/tag-store/open-tag-store.ts', import.meta.url));
+const nativeModule = fileURLToPath(new URL('../lib/file/native.ts', import.meta.url));
+const distTagStoreModule = new URL('../dist/tag-store/open-tag-store.js', import.meta.url).href;
 
 const newVolumeId = () => randomBytes(16).toString('hex');
 /** The tag that encodes counter value n, so concurrent incrementers can read back the count. */
@@ -568,7 +569,7 @@ describe.skipIf(etcdMissing)(`etcd tag store${etcdMissing ? ` (skipped: no etcd 
     store.closeSync();
   });
 
-  // The compiled package, as applications load it: its worker is dist/etcd-sync-worker.js.
+  // The compiled package, as applications load it: its worker is dist/tag-store/etcd-sync-worker.js.
   it('commits from a process \'exit\' handler, where no event loop turns', async () => {
     const volume = newVolumeId();
     const tag = randomTag();

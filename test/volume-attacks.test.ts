@@ -18,15 +18,16 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { generateKey } from '../lib/keys.js';
-import { openTagStore, type TagStore } from '../lib/tag-store.js';
-import { Volume, type UpdatePolicy, type VolumeOpenOptions } from '../lib/volume.js';
+import { generateKey } from '../lib/file/keys.js';
+import { openTagStore } from '../lib/tag-store/open-tag-store.js';
+import type { TagStore } from '../lib/tag-store/tag-store.js';
+import { Volume, type UpdatePolicy, type VolumeOpenOptions } from '../lib/volume/volume.js';
 import { useTempDir } from './support/temp.js';
 import { restore, snapshot } from './support/volume-state.js';
 
 const temp = useTempDir('shieldfs-volume-attacks-');
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const volumeModule = fileURLToPath(new URL('../lib/volume.ts', import.meta.url));
+const volumeModule = fileURLToPath(new URL('../lib/volume/volume.ts', import.meta.url));
 const C = 4096;
 
 // ---------------------------------------------------------------------------------------------

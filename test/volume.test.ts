@@ -3,9 +3,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKey } from '../lib/keys.js';
-import { openTagStore } from '../lib/tag-store.js';
-import { Volume } from '../lib/volume.js';
+import { generateKey } from '../lib/file/keys.js';
+import { openTagStore } from '../lib/tag-store/open-tag-store.js';
+import { Volume } from '../lib/volume/volume.js';
 import { useTempDir } from './support/temp.js';
 import { volumeState } from './support/volume-state.js';
 
@@ -312,7 +312,7 @@ describe('locking', () => {
     await (await Volume.create(dir, { key, tagStore })).close();
     const keyHex = key.toString('hex');
     const holder = `
-      const { Volume } = await import(${JSON.stringify(new URL('../dist/volume.js', import.meta.url).href)});
+      const { Volume } = await import(${JSON.stringify(new URL('../dist/volume/volume.js', import.meta.url).href)});
       const v = await Volume.open(${JSON.stringify(dir)}, { key: Buffer.from('${keyHex}', 'hex'), tagStore: ${JSON.stringify(tagStore)} });
       process.stdout.write('locked\\n');
       setInterval(() => {}, 1000);`;

@@ -1,10 +1,10 @@
 // Key files: 32 raw bytes, or 64 hex characters (a trailing newline is fine); reading them is
-// lib/key-file.ts, shared with the mount configuration. `volume create` and `protect` write a fresh
+// lib/file/key-file.ts, shared with the mount configuration. `volume create` and `protect` write a fresh
 // one (hex, mode 0600) when the file does not exist yet.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { generateKey, wipeKey } from '../keys.js';
-import { shieldError } from '../fs-errors.js';
-import { readKeyFile } from '../key-file.js';
+import { generateKey, wipeKey } from '../file/keys.js';
+import { shieldError } from '../file/fs-errors.js';
+import { readKeyFile } from '../file/key-file.js';
 
 export { readKeyFile };
 

@@ -1,4 +1,4 @@
-// `shield protect <src-dir> <out-dir>`: makes a protected tree (lib/protect.ts) and prints its tag,
+// `shield protect <src-dir> <out-dir>`: makes a protected tree (lib/tree/protect.ts) and prints its tag,
 // the one thing the owner must keep to pin it. stdout is that line only, so scripts can capture it.
 //
 // A failure, or an interruption (SIGINT, SIGTERM, SIGHUP), leaves nothing behind: no tree, and no key
@@ -6,10 +6,10 @@
 import { rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { shieldError } from '../fs-errors.js';
-import { parseRegion, type Region } from '../regions.js';
-import type { ProtectProgress } from '../protect.js';
-import { errorLine } from './exit-status.js';
+import { shieldError } from '../file/fs-errors.js';
+import { parseRegion, type Region } from '../volume/regions.js';
+import type { ProtectProgress } from '../tree/protect.js';
+import { errorLine } from '../file/exit-status.js';
 import { readOrCreateKeyFile, wipeKey } from './key-file.js';
 import { progressBar, type Progress } from './progress.js';
 
@@ -92,9 +92,9 @@ function dieOf(signal: NodeJS.Signals, error: Error): never {
 
 // The volume code (and with it the native addon) is loaded only when the command runs, so that
 // `--help` works without the addon.
-async function loadProtect(): Promise<typeof import('../protect.js')> {
+async function loadProtect(): Promise<typeof import('../tree/protect.js')> {
   try {
-    return await import('../protect.js');
+    return await import('../tree/protect.js');
   } catch (error) {
     throw shieldError('EIO', `cannot load shieldfs's native addon: ${(error as Error).message}; ` +
       'reinstall shieldfs (npm install builds or fetches the addon)');

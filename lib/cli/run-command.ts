@@ -15,8 +15,8 @@ import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { shieldError } from '../fs-errors.js';
-import { errorLine, usageError } from './exit-status.js';
+import { shieldError } from '../file/fs-errors.js';
+import { errorLine, usageError } from '../file/exit-status.js';
 
 // What a terminal (Ctrl-C, Ctrl-\, hang-up) or a supervisor (stop) sends to end a program.
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
@@ -64,10 +64,10 @@ async function run(command: string, args: string[], options: { config?: string }
 // The configuration and every key in it, as the register module will read them in the program: a
 // mistake is reported here, once, instead of failing inside the program (or in each of its children).
 async function checkConfig(configPath: string): Promise<void> {
-  let config: typeof import('../mount-config.js');
-  let keys: typeof import('../keys.js');
+  let config: typeof import('../fs/mount-config.js');
+  let keys: typeof import('../file/keys.js');
   try {
-    [config, keys] = await Promise.all([import('../mount-config.js'), import('../keys.js')]);
+    [config, keys] = await Promise.all([import('../fs/mount-config.js'), import('../file/keys.js')]);
   } catch (error) {
     throw shieldError('EIO', `cannot load shieldfs's native addon: ${(error as Error).message}; ` +
       'reinstall shieldfs (npm install builds or fetches the addon)');

@@ -6,7 +6,7 @@ import { volumeCommand } from './volume-commands.js';
 import { protectCommand } from './protect-command.js';
 import { runCommand } from './run-command.js';
 import { createRequire } from 'node:module';
-import { errorLine, exitStatusOfError, USAGE_STATUS } from './exit-status.js';
+import { errorLine, exitStatusOfError, USAGE_STATUS } from '../file/exit-status.js';
 
 const program = new Command('shield')
   .description('shieldfs: encrypted, integrity-checked, rollback-protected files for confidential services')

@@ -6,14 +6,14 @@
 import { createReadStream, existsSync, fstatSync, rmSync, statSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseRegion, type Region } from '../regions.js';
-import type { UpdatePolicy } from '../volume-header.js';
-import type { Volume, VolumeStats } from '../volume.js';
-import { baseName, joinVolumePath, normalizeVolumePath, parentOf } from '../volume-path.js';
-import { atVolumePath, shieldError } from '../fs-errors.js';
+import { parseRegion, type Region } from '../volume/regions.js';
+import type { UpdatePolicy } from '../volume/volume-header.js';
+import type { Volume, VolumeStats } from '../volume/volume.js';
+import { baseName, joinVolumePath, normalizeVolumePath, parentOf } from '../volume/volume-path.js';
+import { atVolumePath, shieldError } from '../file/fs-errors.js';
 import { readKeyFile, readOrCreateKeyFile, wipeKey } from './key-file.js';
 import { progressBar } from './progress.js';
-import { usageError } from './exit-status.js';
+import { usageError } from '../file/exit-status.js';
 
 const PIECE = 1 << 20;
 
@@ -228,9 +228,9 @@ async function withVolume(dir: string, options: CommonOptions, readOnly: boolean
   }
 }
 
-async function loadVolume(): Promise<typeof import('../volume.js')> {
+async function loadVolume(): Promise<typeof import('../volume/volume.js')> {
   try {
-    return await import('../volume.js');
+    return await import('../volume/volume.js');
   } catch (error) {
     throw shieldError('EIO', `cannot load shieldfs's native addon: ${(error as Error).message}; ` +
       'reinstall shieldfs (npm install builds or fetches the addon)');
@@ -240,7 +240,7 @@ async function loadVolume(): Promise<typeof import('../volume.js')> {
 // A malformed --tag-store is a usage error (status 2), found before anything is read or made.
 async function checkTagStoreUrl(url: string | undefined): Promise<void> {
   if (url === undefined) return;
-  const { openTagStore } = await import('../tag-store.js');
+  const { openTagStore } = await import('../tag-store/open-tag-store.js');
   try {
     await openTagStore(url).close();  // opening only parses the URL: nothing is contacted
   } catch (error) {

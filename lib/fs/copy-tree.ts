@@ -7,7 +7,7 @@ import type * as nodeFs from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import gensync from 'gensync';
-import type { Steps } from '../sync-or-async.js';
+import type { Steps } from '../file/sync-or-async.js';
 import { pathText } from './mount-table.js';
 import { invalidArgType, systemError } from './node-errors.js';
 import { isAsync, nodeCall, type ShieldOperations } from './operations.js';

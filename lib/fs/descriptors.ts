@@ -1,10 +1,10 @@
 // Descriptors of files opened inside mounts. Their numbers start at 2^30, far above anything the
 // kernel hands out (its limit, fs.nr_open, is 2^20 by default), so they never collide with real ones
 // and a call can tell by the number alone which side a descriptor belongs to.
-import type { FileContent } from '../file-content.js';
-import { fsError } from '../fs-errors.js';
-import type { OpenFlags } from '../open-flags.js';
-import type { VolumeStats } from '../volume.js';
+import type { FileContent } from '../volume/file-content.js';
+import { fsError } from '../file/fs-errors.js';
+import type { OpenFlags } from '../volume/open-flags.js';
+import type { VolumeStats } from '../volume/volume.js';
 import type { Mount } from './mount-table.js';
 
 export const FIRST_DESCRIPTOR = 2 ** 30;

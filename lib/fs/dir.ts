@@ -1,7 +1,6 @@
 // fs.Dir over a directory of a mount: the entries are read when it opens (a volume's directory is
 // in memory), and handed out one by one as node's Dir does.
 import type * as nodeFs from 'node:fs';
-import { fsError } from '../fs-errors.js';
 
 export class ShieldDir implements nodeFs.Dir {
   readonly #entries: nodeFs.Dirent[];

@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import { runAsync } from '../sync-or-async.js';
+import { runAsync } from '../file/sync-or-async.js';
 import type { ShieldOperations } from './operations.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

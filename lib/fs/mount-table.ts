@@ -2,9 +2,9 @@
 // the table first; a path outside every mount goes to the real node:fs untouched.
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Volume } from '../volume.js';
-import type { CommitMode } from '../mount-config.js';
-import { shieldError } from '../fs-errors.js';
+import type { Volume } from '../volume/volume.js';
+import type { CommitMode } from './mount-config.js';
+import { shieldError } from '../file/fs-errors.js';
 
 /** One mount: a volume (read-write or read-only) or a protected tree (read-only, pinned to a tag). */
 export class Mount {

@@ -8,21 +8,20 @@ import type * as nodeFs from 'node:fs';
 import { constants } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import gensync from 'gensync';
-import { fsError, shieldError } from '../fs-errors.js';
-import { parseOpenFlags } from '../open-flags.js';
-import type { Steps } from '../sync-or-async.js';
-import { joinVolumePath, pathComponents } from '../volume-path.js';
+import { fsError, shieldError } from '../file/fs-errors.js';
+import { parseOpenFlags } from '../volume/open-flags.js';
+import type { Steps } from '../file/sync-or-async.js';
+import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
-import { checkBuffer, fileMode, openFlags, outOfRange, systemError } from './node-errors.js';
+import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
+import { encoded, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
+import { fileMode, openFlags, systemError } from './node-errors.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
 
-type Data = string | NodeJS.ArrayBufferView;
-type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
 interface ReadResult<B> { bytesRead: number; buffer: B }
 interface WriteResult<B> { bytesWritten: number; buffer: B }
-
 
 // Steps whose two forms differ: the content I/O (a native call on this thread, or on the libuv pool
 // and known to the mount's next grouped commit) and the commit itself.
@@ -571,60 +570,6 @@ function removeTree(volume: Mount['volume'], inner: string): void {
   volume.rmdir(inner);
 }
 
-/** A volume call, its error relabelled with the caller's path. */
-function call<T>(action: () => T, at: MountedPath, syscall: string, virtual = at.virtual): T {
-  try {
-    return action();
-  } catch (error) {
-    throw relabel(error, { ...at, virtual }, syscall);
-  }
-}
-
-function* relabelled<T>(steps: Steps<T>, at: MountedPath | OpenDescriptor): Steps<T> {
-  try {
-    return yield* steps;
-  } catch (error) {
-    throw relabel(error, 'inner' in at ? at : { inner: at.file.path, virtual: at.path });
-  }
-}
-
-/**
- * The volume names paths inside itself ('/x'); the caller named them '/V1/x'. Errors say the
- * caller's path, in the fields and in the message, exactly where node:fs would put it.
- */
-export function relabel(error: unknown, at: Pick<MountedPath, 'inner' | 'virtual'>, syscall?: string, destination?: MountedPath): unknown {
-  if (!(error instanceof Error)) return error;
-  const e = error as NodeJS.ErrnoException & { dest?: string };
-  const swap = (inner: string, virtual: string) => {
-    e.message = e.message.split(`'${inner}'`).join(`'${virtual}'`);
-  };
-  if (e.path === at.inner) {
-    swap(at.inner, at.virtual);
-    e.path = at.virtual;
-  }
-  if (destination && (e.dest === destination.inner || e.path === destination.inner)) {
-    swap(destination.inner, destination.virtual);
-    if (e.dest === destination.inner) e.dest = destination.virtual;
-    if (e.path === destination.inner) e.path = destination.virtual;
-  }
-  if (syscall && e.syscall && e.syscall !== syscall && e.code && /^E[A-Z]+$/.test(e.code) && e.message.startsWith(`${e.code}: `)) {
-    e.message = e.message.replace(`, ${e.syscall} '`, `, ${syscall} '`);
-    e.syscall = syscall;
-  }
-  return e;
-}
-
-/** An error of a system call (ENOENT, EISDIR, …), as opposed to a shield failure or a bad argument. */
-function isErrno(error: unknown): boolean {
-  const e = error as NodeJS.ErrnoException;
-  return error instanceof Error && typeof e.errno === 'number' && typeof e.syscall === 'string' && /^E[A-Z]+$/.test(e.code ?? '');
-}
-
-/** A system call's error made again as node reports it from `syscall` on these paths. */
-function asSyscall(error: unknown, syscall: string, path?: string, dest?: string): unknown {
-  return isErrno(error) ? fsError((error as NodeJS.ErrnoException).code!, syscall, path, dest) : error;
-}
-
 // The kernel looks up every component of a spelling: a name before '.' or '..' must be a
 // directory, and with a trailing slash the final name too when it exists.
 function checkSpelling(at: MountedPath, syscall: string, final: boolean): void {
@@ -654,11 +599,6 @@ function opensAsDirectory(error: unknown, at: MountedPath, flags: ReturnType<typ
   return attempt(() => at.mount.volume.stat(at.inner).type === 'directory', false);
 }
 
-function encoded(path: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): string | Buffer {
-  const encoding = typeof options === 'string' ? options : options?.encoding;
-  return encoding === 'buffer' ? Buffer.from(path) : encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(path).toString(encoding) : path;
-}
-
 function attempt<T>(action: () => T, fallback: T): T {
   try {
     return action();
@@ -667,41 +607,3 @@ function attempt<T>(action: () => T, fallback: T): T {
   }
 }
 
-function isData(data: unknown): data is Data {
-  return typeof data === 'string' || ArrayBuffer.isView(data);
-}
-
-function toBuffer(data: Data, encoding: BufferEncoding): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, encoding);
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string): { encoding: BufferEncoding; mode: number; flag: string } {
-  if (typeof options === 'string') return { encoding: options, mode: 0o666, flag: defaultFlag };
-  return {
-    encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
-    mode: fileMode(options?.mode, 'mode', 0o666),
-    flag: String(options?.flag ?? defaultFlag),
-  };
-}
-
-function readArguments<B extends NodeJS.ArrayBufferView>(bufferOrOptions?: B | nodeFs.ReadAsyncOptions<B>,
-  offsetOrOptions?: number | nodeFs.ReadAsyncOptions<B> | null, length?: number | null, position?: nodeFs.ReadPosition | null):
-  { buffer: NodeJS.ArrayBufferView; offset: number; length: number; position: number | null } {
-  let buffer: NodeJS.ArrayBufferView, options: nodeFs.ReadAsyncOptions<B> = {};
-  if (bufferOrOptions === undefined || (!ArrayBuffer.isView(bufferOrOptions) && typeof bufferOrOptions === 'object')) {
-    options = (bufferOrOptions ?? {}) as nodeFs.ReadAsyncOptions<B>;
-    buffer = options.buffer ?? Buffer.alloc(16384);
-  } else {
-    checkBuffer(bufferOrOptions);
-    buffer = bufferOrOptions;
-    if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') options = offsetOrOptions;
-    else options = { offset: offsetOrOptions ?? 0, length: length ?? undefined, position: position ?? null };
-  }
-  const offset = options.offset ?? 0;
-  const count = options.length ?? buffer.byteLength - offset;
-  if (offset < 0 || offset > buffer.byteLength) throw outOfRange('offset', `>= 0 && <= ${buffer.byteLength}`, offset);
-  if (count < 0 || offset + count > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - offset}`, count);
-  const at = options.position;
-  return { buffer, offset, length: count, position: typeof at === 'bigint' ? Number(at) : at === undefined || at === null || at < 0 ? null : at };
-}

@@ -1,7 +1,7 @@
 // node:fs's own Stats, BigIntStats and Dirent objects for volume entries, so `instanceof fs.Stats`,
 // `isFile()` and every field behave exactly as for a real file.
 import * as fs from 'node:fs';
-import type { VolumeStats } from '../volume.js';
+import type { VolumeStats } from '../volume/volume.js';
 
 type StatsConstructor = new (...fields: (number | bigint)[]) => fs.Stats;
 type BigIntStatsConstructor = new (...fields: bigint[]) => fs.BigIntStats;

@@ -4,7 +4,7 @@
 import * as nodeFs from 'node:fs';
 import type * as nodePromises from 'node:fs/promises';
 import gensync, { type Handler } from 'gensync';
-import { runAsync, runSync, type Steps } from '../sync-or-async.js';
+import { runAsync, runSync, type Steps } from '../file/sync-or-async.js';
 import { DescriptorTable } from './descriptors.js';
 import { ShieldDir } from './dir.js';
 import { ShieldFileHandle } from './file-handle.js';

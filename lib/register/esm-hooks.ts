@@ -18,7 +18,7 @@
 import { isBuiltin, type InitializeHook, type LoadHook, type ResolveHook } from 'node:module';
 import { dirname, extname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Volume } from '../volume.js';
+import { Volume } from '../volume/volume.js';
 import { withReexportedNames } from './cjs-export-names.js';
 import { TreeFiles, type MountedTree } from './tree-files.js';
 import {

@@ -1,9 +1,9 @@
 // What shieldfs/register does when SHIELD_CONFIG is set (lib/register.ts loads this module only
 // then): mount synchronously, patch node:fs, install module loading for the trees.
 import { isMainThread } from 'node:worker_threads';
-import { loadShieldConfig } from '../mount-config.js';
-import { mountSync } from '../mount.js';
-import { installProcessShield, reportFailure } from '../process-shield.js';
+import { loadShieldConfig } from '../fs/mount-config.js';
+import { mountSync } from '../fs/mount.js';
+import { installProcessShield, reportFailure } from '../fs/process-shield.js';
 import { installModuleLoading, isEsmHooksThread } from './module-loading.js';
 
 const configFile = process.env.SHIELD_CONFIG;

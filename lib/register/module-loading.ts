@@ -6,9 +6,9 @@
 //   .node     native-addons.ts: refused inside mounts, with the reason
 import { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { wipeKey } from '../keys.js';
-import { resolveMountKey, type MountSpec } from '../mount-config.js';
-import type { Shield } from '../mount.js';
+import { wipeKey } from '../file/keys.js';
+import { resolveMountKey, type MountSpec } from '../fs/mount-config.js';
+import type { Shield } from '../fs/mount.js';
 import { installCommonJsResolution } from './cjs-resolution.js';
 import type { EsmHooksData } from './esm-hooks.js';
 import { refuseNativeAddonsIn } from './native-addons.js';

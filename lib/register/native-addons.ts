@@ -7,8 +7,8 @@
 // between the write and the dlopen (which runs the addon's constructors at once). An anonymous
 // memory file (memfd_create) would avoid both, but is not reachable from JavaScript.
 import { fileURLToPath } from 'node:url';
-import { shieldError } from '../fs-errors.js';
-import type { Shield } from '../mount.js';
+import { shieldError } from '../file/fs-errors.js';
+import type { Shield } from '../fs/mount.js';
 
 /** Makes process.dlopen (what require() of a .node file calls) refuse files inside the shield's mounts. */
 export function refuseNativeAddonsIn(shield: Shield): void {

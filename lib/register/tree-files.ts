@@ -5,8 +5,8 @@
 // learnt about them is cached for the life of the process.
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { shieldError } from '../fs-errors.js';
-import type { Volume } from '../volume.js';
+import { shieldError } from '../file/fs-errors.js';
+import type { Volume } from '../volume/volume.js';
 
 /** A tree mounted at `path` (absolute, normalized). */
 export interface MountedTree {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
 export const SHIELD_JS = fileURLToPath(new URL('../../dist/cli/shield.js', import.meta.url));
-export const DIST_VOLUME_JS = new URL('../../dist/volume.js', import.meta.url).href;
+export const DIST_INDEX_JS = new URL('../../dist/index.js', import.meta.url).href;
 
 export interface CliResult {
   status: number | null;

@@ -6,8 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKey } from '../../lib/keys.js';
-import { Volume } from '../../lib/volume.js';
+import { generateKey, Volume } from '../../lib/index.js';
 import { volumeState, type VolumeState } from './volume-state.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url));

@@ -1,7 +1,7 @@
 // The observable state of a volume (every path, its type and content), to compare a volume with
 // what a test expects; and copies of a volume directory's bytes, for rollback attacks.
 import { cpSync, rmSync } from 'node:fs';
-import type { Volume } from '../../lib/volume.js';
+import type { Volume } from '../../lib/index.js';
 
 export type VolumeState = Record<string, string | null>;  // path → content (utf8/hex) or null for a directory
 

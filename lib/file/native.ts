@@ -99,7 +99,7 @@ export interface NativeBinding {
 }
 
 const require = createRequire(import.meta.url);
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export const native: NativeBinding = process.env.SHIELDFS_ADDON
   ? require(process.env.SHIELDFS_ADDON)

@@ -11,11 +11,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { shieldError } from './fs-errors.js';
-import { isHexKey, keyFromHex, readKeyFile } from './key-file.js';
-import { parseRegion, RegionTable } from './regions.js';
-import { defaultTagStoreUrl, openTagStore } from './tag-store.js';
-import { isWithin } from './volume-path.js';
+import { shieldError } from '../file/fs-errors.js';
+import { isHexKey, keyFromHex, readKeyFile } from '../file/key-file.js';
+import { parseRegion, RegionTable } from '../volume/regions.js';
+import { defaultTagStoreUrl, openTagStore } from '../tag-store/open-tag-store.js';
+import { isWithin } from '../volume/volume-path.js';
 
 /**
  * When the fs layer commits a writable volume (lib/fs): 'close' when a changed file is closed and after

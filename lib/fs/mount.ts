@@ -7,17 +7,17 @@
 import * as nodeFs from 'node:fs';
 import type * as nodePromises from 'node:fs/promises';
 import { join } from 'node:path';
-import { DescriptorTable } from './fs/descriptors.js';
-import { Mount, MountTable } from './fs/mount-table.js';
-import { ShieldOperations } from './fs/operations.js';
-import { createSurface } from './fs/surface.js';
-import { shieldError } from './fs-errors.js';
-import { wipeKey } from './keys.js';
+import { DescriptorTable } from './descriptors.js';
+import { Mount, MountTable } from './mount-table.js';
+import { ShieldOperations } from './operations.js';
+import { createSurface } from './surface.js';
+import { shieldError } from '../file/fs-errors.js';
+import { wipeKey } from '../file/keys.js';
 import { parseMountSpecs, resolveMountKey, type MountSpec } from './mount-config.js';
-import { parseRegion } from './regions.js';
-import { runAsync, runSync, type Steps } from './sync-or-async.js';
+import { parseRegion } from '../volume/regions.js';
+import { runAsync, runSync, type Steps } from '../file/sync-or-async.js';
 import gensync from 'gensync';
-import { Volume } from './volume.js';
+import { Volume } from '../volume/volume.js';
 
 export type { MountSpec, CommitMode, ShieldConfig } from './mount-config.js';
 

@@ -4,9 +4,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { replaceDurably } from './durable-file.js';
-import { native } from './native.js';
-import { shieldError } from './fs-errors.js';
+import { replaceDurably } from '../file/durable-file.js';
+import { native } from '../file/native.js';
+import { shieldError } from '../file/fs-errors.js';
 
 export const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
 export type UpdatePolicy = (typeof UPDATE_POLICIES)[number];

@@ -1,32 +1,14 @@
-// The trusted party that remembers each volume's latest committed tag. Freshness rests on it
-// (DESIGN.md §2, promise 3): the host can put back an older copy of a whole volume, and only a record
-// kept outside the host's reach says that copy is old.
+// Opens the tag store a URL names (`file:`, `etcd://`, `memory:`): the one place that knows every
+// implementation, kept apart from the interface (tag-store.ts) so that no implementation imports its
+// own factory.
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { invalidArgument, type ShieldError } from './errors.js';
+import { invalidArgument } from '../file/errors.js';
 import { EtcdTagStore } from './etcd-tag-store.js';
 import { FileTagStore } from './file-tag-store.js';
 import { MemoryTagStore } from './memory-tag-store.js';
-
-export interface TagStore {
-  /** Canonical URL, for messages. */
-  readonly url: string;
-  /** The latest committed tag (64 hex) of the volume, or null when the store does not know it. */
-  get(volumeId: string): Promise<string | null>;
-  /** Atomically: if the stored tag equals `expected` (null = volume unknown), store `next` and return true; else false. */
-  compareAndSet(volumeId: string, expected: string | null, next: string): Promise<boolean>;
-  close(): Promise<void>;
-  // The synchronous twins let a volume commit where no event loop turns: in a process 'exit'
-  // handler, and inside fs.closeSync/writeFileSync of the drop-in fs. They block the calling thread.
-  /** get() on this thread. */
-  getSync(volumeId: string): string | null;
-  /** compareAndSet() on this thread. */
-  compareAndSetSync(volumeId: string, expected: string | null, next: string): boolean;
-  /** close() on this thread. */
-  closeSync(): void;
-}
-
+import type { TagStore } from './tag-store.js';
 /** Where tags live unless told otherwise: SHIELD_TAG_STORE, else a file in the user's home. */
 export function defaultTagStoreUrl(): string {
   const configured = process.env.SHIELD_TAG_STORE;
@@ -95,45 +77,4 @@ function etcdLocation(url: string): { hosts: string[]; prefix: string } {
   // The prefix ends in "/" so that one volume's key is never a prefix of another application's keys.
   const prefix = path === '' ? DEFAULT_ETCD_PREFIX : path.endsWith('/') ? path : `${path}/`;
   return { hosts, prefix };
-}
-
-const VOLUME_ID = /^[0-9a-f]{32}$/;
-const TAG = /^[0-9a-f]{64}$/;
-
-export function isVolumeId(value: unknown): value is string {
-  return typeof value === 'string' && VOLUME_ID.test(value);
-}
-
-export function isTag(value: unknown): value is string {
-  return typeof value === 'string' && TAG.test(value);
-}
-
-export function checkVolumeId(volumeId: unknown): asserts volumeId is string {
-  if (!isVolumeId(volumeId)) {
-    throw invalidArgument(`volume id must be 32 lowercase hex digits, got ${describe(volumeId)}`);
-  }
-}
-
-export function checkTag(tag: unknown, name: string): asserts tag is string {
-  if (!isTag(tag)) throw invalidArgument(`${name} must be a tag of 64 lowercase hex digits, got ${describe(tag)}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value !== 'string') return value === null ? 'null' : typeof value;
-  return value.length > 80 ? `a string of ${value.length} characters` : JSON.stringify(value);
-}
-
-/**
- * An error of a store that could not answer: `code` is the Node-style code of the underlying
- * failure (ECONNREFUSED, ETIMEDOUT, EACCES, ...) when there is one, so callers can tell an
- * unreachable store from an attack.
- */
-export function tagStoreError(code: string, message: string, cause?: unknown): ShieldError {
-  const error = new Error(`${code}: ${message}`, cause === undefined ? undefined : { cause }) as ShieldError;
-  error.code = code;
-  return error;
-}
-
-export function closedStoreError(url: string): ShieldError {
-  return tagStoreError('EBADF', `tag store ${url} is closed`);
 }

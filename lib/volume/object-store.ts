@@ -4,7 +4,7 @@
 import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Storage } from './protection-file.js';
-import { syncPath } from './durable-file.js';
+import { syncPath } from '../file/durable-file.js';
 
 const FAN_OUT = 256;
 

@@ -4,8 +4,8 @@
 // also records who it is in `.shieldfs/lock`, so a second writer's EBUSY can name the holder.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { native, type NativeLock } from './native.js';
-import { shieldError } from './fs-errors.js';
+import { native, type NativeLock } from '../file/native.js';
+import { shieldError } from '../file/fs-errors.js';
 
 interface Holder {
   pid: number;

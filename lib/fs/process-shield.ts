@@ -3,7 +3,7 @@
 // The default export is node:fs's own module object (a namespace import would be read-only).
 import nodeFs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { errorLine, exitStatusOfError } from './cli/exit-status.js';
+import { errorLine, exitStatusOfError } from '../file/exit-status.js';
 import type { Shield } from './mount.js';
 
 let installed: Shield | null = null;

@@ -1,6 +1,6 @@
 // open(2)-style flags, from node's strings ('r', 'w+', 'ax', …) or numbers (fs.constants.O_*).
 import { constants } from 'node:fs';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../file/errors.js';
 
 export interface OpenFlags {
   read: boolean;

@@ -2,11 +2,11 @@
 // writes through one are seen by the others, as with a real file); the volume decides what happens
 // before a write (begin the transaction, copy an authenticated file on its first write) and after
 // the last close (record the flushed tag and size in the manifest).
-import { atVolumePath, fsError } from './fs-errors.js';
+import { atVolumePath, fsError } from '../file/fs-errors.js';
 import type { FileContent } from './file-content.js';
 import type { OpenFlags } from './open-flags.js';
 import type { Entry } from './protection-file.js';
-import type { VolumeStats } from './volume.js';
+import type { VolumeStats } from './volume-types.js';
 
 /** What every handle of one file shares. */
 export interface OpenContent {

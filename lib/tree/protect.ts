@@ -10,11 +10,11 @@
 // in the output directory.
 import * as fs from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { invalidArgument } from './errors.js';
-import { shieldError } from './fs-errors.js';
-import type { Region } from './regions.js';
-import { Volume } from './volume.js';
-import { joinVolumePath, RESERVED_NAME, ROOT } from './volume-path.js';
+import { invalidArgument } from '../file/errors.js';
+import { shieldError } from '../file/fs-errors.js';
+import type { Region } from '../volume/regions.js';
+import { Volume } from '../volume/volume.js';
+import { joinVolumePath, RESERVED_NAME, ROOT } from '../volume/volume-path.js';
 
 export interface ProtectOptions {
   /** The tree's key (32 bytes); the caller keeps and wipes it. */

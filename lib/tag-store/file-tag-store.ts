@@ -11,8 +11,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { removeStaleTemporaries, replaceDurably } from './durable-file.js';
-import { native, type NativeLock } from './native.js';
+import { removeStaleTemporaries, replaceDurably } from '../file/durable-file.js';
+import { native, type NativeLock } from '../file/native.js';
 import { checkTag, checkVolumeId, closedStoreError, isTag, isVolumeId, tagStoreError, type TagStore } from './tag-store.js';
 
 const FORMAT = 'shieldfs-tags';

@@ -3,10 +3,11 @@
 // records that changed (plus their Merkle path), never the whole manifest. Layout in FORMAT.md,
 // "Protection file": a 64 KiB section (counter, regions), then one fixed-size record per slot.
 import { randomBytes } from 'node:crypto';
-import { shieldError } from './fs-errors.js';
-import type { ShieldedFile } from './shielded-file.js';
-import { closeContent, flushContent, openShieldedFile, readContent, writeContent, type Steps } from './sync-or-async.js';
-import type { NativeJournal } from './native.js';
+import { shieldError } from '../file/fs-errors.js';
+import type { ShieldedFile } from '../file/shielded-file.js';
+import { openShieldedFile, type Steps } from '../file/sync-or-async.js';
+import { closeContent, flushContent, readContent, writeContent } from './file-content.js';
+import type { NativeJournal } from '../file/native.js';
 import { RegionTable, type Region } from './regions.js';
 import { NAME_MAX, RESERVED_NAME } from './volume-path.js';
 

@@ -1,6 +1,6 @@
 // Regions: which protection a path gets. A region is a path prefix (whole components) and a kind;
 // the longest prefix that matches wins; a volume is `encrypted` where no region says otherwise.
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../file/errors.js';
 import { isWithin, normalizeVolumePath, parentOf, ROOT, baseName } from './volume-path.js';
 
 export const REGION_KINDS = ['encrypted', 'authenticated', 'not-protected'] as const;

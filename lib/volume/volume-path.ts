@@ -1,5 +1,5 @@
 // Paths inside a volume: absolute, '/'-separated, normalized ("/a/b"), never above the root.
-import { fsError } from './fs-errors.js';
+import { fsError } from '../file/fs-errors.js';
 
 export const ROOT = '/';
 /** The volume's own bookkeeping lives in this directory at the root of the volume directory. */

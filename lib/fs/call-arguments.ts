@@ -1,0 +1,51 @@
+// node:fs's argument shapes for the operations: data to write, write options, read's overloads,
+// encodings of returned paths. Checked before anything is touched, with node's error codes.
+import type * as nodeFs from 'node:fs';
+import { checkBuffer, fileMode, outOfRange } from './node-errors.js';
+
+export type Data = string | NodeJS.ArrayBufferView;
+export type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
+
+export function isData(data: unknown): data is Data {
+  return typeof data === 'string' || ArrayBuffer.isView(data);
+}
+
+export function toBuffer(data: Data, encoding: BufferEncoding): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, encoding);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string): { encoding: BufferEncoding; mode: number; flag: string } {
+  if (typeof options === 'string') return { encoding: options, mode: 0o666, flag: defaultFlag };
+  return {
+    encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
+    mode: fileMode(options?.mode, 'mode', 0o666),
+    flag: String(options?.flag ?? defaultFlag),
+  };
+}
+
+export function readArguments<B extends NodeJS.ArrayBufferView>(bufferOrOptions?: B | nodeFs.ReadAsyncOptions<B>,
+  offsetOrOptions?: number | nodeFs.ReadAsyncOptions<B> | null, length?: number | null, position?: nodeFs.ReadPosition | null):
+  { buffer: NodeJS.ArrayBufferView; offset: number; length: number; position: number | null } {
+  let buffer: NodeJS.ArrayBufferView, options: nodeFs.ReadAsyncOptions<B> = {};
+  if (bufferOrOptions === undefined || (!ArrayBuffer.isView(bufferOrOptions) && typeof bufferOrOptions === 'object')) {
+    options = (bufferOrOptions ?? {}) as nodeFs.ReadAsyncOptions<B>;
+    buffer = options.buffer ?? Buffer.alloc(16384);
+  } else {
+    checkBuffer(bufferOrOptions);
+    buffer = bufferOrOptions;
+    if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') options = offsetOrOptions;
+    else options = { offset: offsetOrOptions ?? 0, length: length ?? undefined, position: position ?? null };
+  }
+  const offset = options.offset ?? 0;
+  const count = options.length ?? buffer.byteLength - offset;
+  if (offset < 0 || offset > buffer.byteLength) throw outOfRange('offset', `>= 0 && <= ${buffer.byteLength}`, offset);
+  if (count < 0 || offset + count > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - offset}`, count);
+  const at = options.position;
+  return { buffer, offset, length: count, position: typeof at === 'bigint' ? Number(at) : at === undefined || at === null || at < 0 ? null : at };
+}
+
+export function encoded(path: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): string | Buffer {
+  const encoding = typeof options === 'string' ? options : options?.encoding;
+  return encoding === 'buffer' ? Buffer.from(path) : encoding && encoding !== 'utf8' && encoding !== 'utf-8' ? Buffer.from(path).toString(encoding) : path;
+}
