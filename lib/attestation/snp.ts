@@ -99,7 +99,9 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
   r.take(SIGNED_LENGTH - 0x1f8, 'reserved');
   const signatureR = r.take(72, 'SIGNATURE.R');
   const signatureS = r.take(72, 'SIGNATURE.S');
-  r.take(SNP_REPORT_SIZE - r.position, 'SIGNATURE reserved');
+  // The rest of the signature field is reserved and unsigned: a report with anything but zeros there
+  // was not produced by the firmware, and accepting it would let one report have many encodings.
+  if (!isAllZero(r.take(SNP_REPORT_SIZE - r.position, 'SIGNATURE reserved'))) throw malformed('SNP report: non-zero bytes in the reserved part of SIGNATURE');
   r.end();
   return {
     version, guestSvn, policy, familyId, imageId, vmpl, signatureAlgorithm, currentTcb, platformInfo,

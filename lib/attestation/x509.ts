@@ -87,7 +87,13 @@ export function verifyWithKey(key: KeyObject, hash: 'sha256' | 'sha384', data: U
 
 function decodeDer(der: Uint8Array, what: string): asn1js.AsnType {
   const copy = new Uint8Array(der); // asn1js keeps views into the buffer it parses
-  const decoded = asn1js.fromBER(copy.buffer);
+  let decoded: ReturnType<typeof asn1js.fromBER>;
+  try {
+    decoded = asn1js.fromBER(copy.buffer);
+  } catch (error) {
+    // asn1js throws (rather than reporting) on some malformed values, e.g. a UTCTime with non-digits.
+    throw malformed(`${what}: not DER (${(error as Error).message})`);
+  }
   if (decoded.offset === -1 || decoded.offset !== copy.byteLength) {
     throw malformed(`${what}: not DER (${decoded.result.error || 'trailing bytes'})`);
   }
