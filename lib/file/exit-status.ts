@@ -5,6 +5,7 @@ export const EXIT_STATUS: Record<string, number> = {
   EROLLBACK: 4,
   EBADKEY: 5,
   EBUSY: 6,
+  EATTEST: 7,
 };
 export const USAGE_STATUS = 2;
 export const OTHER_STATUS = 1;
