@@ -5,7 +5,7 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { FIXTURE_LIST } from '../test/attestation/fixtures.js';
-import { verifierFor } from '../lib/attestation/verifiers.js';
+import { verifierFor } from '../lib/attestation/index.js';
 
 export interface AttestationRate {
   name: string;

@@ -7,7 +7,7 @@ import type { Claims, VerifyContext } from '../attestation/evidence.js';
 import { HARDWARE_EVIDENCE_TYPES, verifierFor } from '../attestation/verifiers.js';
 import { nitroEvidenceFromFile } from '../attestation/nitro.js';
 import { judgeWeaknesses, parseTolerances, type Tolerance } from '../attestation/policy.js';
-import { usageError } from './exit-status.js';
+import { usageError } from '../file/exit-status.js';
 
 interface VerifyOptions {
   type: (typeof HARDWARE_EVIDENCE_TYPES)[number];
