@@ -1,4 +1,5 @@
 // Turns the raw figures of one run into ratios, target verdicts and the printed table.
+import { attestationReport, type AttestationRate } from './attestation.js';
 import { fsReport, type FsResults } from './fs-report.js';
 import type { GocryptfsMount } from './gocryptfs.js';
 import type { Machine } from './machine.js';
@@ -10,7 +11,7 @@ import type { Outcome, Target } from './report-format.js';
 
 export type { Outcome, Target } from './report-format.js';
 
-export type Section = 'files' | 'volumes' | 'fs';
+export type Section = 'files' | 'volumes' | 'fs' | 'attestation';
 
 /** One run: the file section, the volumes section, the drop-in fs section, or all (`--only`). */
 export interface Results extends Partial<FileResults> {
@@ -22,6 +23,7 @@ export interface Results extends Partial<FileResults> {
   machine: Machine;
   volumes?: VolumeResults;
   fs?: FsResults;
+  attestation?: Outcome<AttestationRate[]>;
 }
 
 export interface FileResults {
@@ -47,7 +49,7 @@ export interface FileResults {
 }
 
 export interface Report {
-  ratios: Record<string, Rates | number> & { volumes?: Record<string, number>; fs?: Record<string, number> };
+  ratios: Record<string, Rates | number> & { volumes?: Record<string, number>; fs?: Record<string, number>; attestation?: Record<string, number> };
   targets: Target[];
   table: string;
 }
@@ -93,6 +95,9 @@ export function report(results: Results): Report {
   const files = results.subjects ? fileReport(results as Results & FileResults) : undefined;
   const volumes = results.volumes ? volumeReport(results.volumes) : undefined;
   const fs = results.fs ? fsReport(results.fs) : undefined;
+  const attestation = results.attestation === undefined ? undefined
+    : isUnavailable(results.attestation) ? { ratios: {}, lines: [`attestation verifiers: unavailable (${results.attestation.unavailable})`] }
+    : attestationReport(results.attestation);
   const targets = [...(files?.targets ?? []), ...(volumes?.targets ?? []), ...(fs?.targets ?? [])];
   const { machine, cpuBusy } = results;
   const out = [
@@ -107,12 +112,14 @@ export function report(results: Results): Report {
     ...(volumes?.lines ?? []),
     ...((files || volumes) && fs ? [''] : []),
     ...(fs?.lines ?? []),
+    ...((files || volumes || fs) && attestation ? [''] : []),
+    ...(attestation?.lines ?? []),
     '',
     'Targets',
     ...targets.map((t) => `  ${t.met === null ? '[n/a    ]' : t.met ? '[met    ]' : '[NOT met]'} ${t.goal}: ${t.detail}`),
   ];
   return {
-    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}), ...(fs ? { fs: fs.ratios } : {}) },
+    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}), ...(fs ? { fs: fs.ratios } : {}), ...(attestation ? { attestation: attestation.ratios } : {}) },
     targets,
     table: out.join('\n'),
   };

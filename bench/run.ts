@@ -1,6 +1,6 @@
 // npm run bench: every figure, ratio and target of the benchmark, measured in one run
 // (bench/README.md). Prints one table and writes bench/results.json.
-//   npm run bench -- --only files|volumes|fs       one section
+//   npm run bench -- --only files|volumes|fs|attestation   one section
 //   npm run bench -- --volume-files 1,1000,10000   other volume sizes (quick runs while developing)
 //   npm run bench -- --build-in-place              build every volume in the bench directory, none on tmpfs
 //   npm run bench -- --only fs --fs-files 2000     fewer small files (quick runs while developing)
@@ -15,6 +15,7 @@ import type { FsResults, FsSettings } from './fs-report.js';
 import { smallFiles } from './fs-small-files.js';
 import { startup } from './fs-startup.js';
 import { streams } from './fs-streams.js';
+import { attestationRates, type AttestationRate } from './attestation.js';
 import { unmountAll, withGocryptfs } from './gocryptfs.js';
 import { cpuBusy, freeBytes, machine } from './machine.js';
 import { openLatency } from './open-latency.js';
@@ -75,7 +76,7 @@ const { values: args } = parseArgs({
     'fs-files': { type: 'string' },
   },
 });
-const SECTIONS: Section[] = ['files', 'volumes', 'fs'];
+const SECTIONS: Section[] = ['files', 'volumes', 'fs', 'attestation'];
 if (args.only !== undefined && !SECTIONS.includes(args.only as Section)) {
   throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got ${JSON.stringify(args.only)}`);
 }
@@ -128,6 +129,7 @@ async function measureAll(dir: string): Promise<Results> {
   const files = sections.includes('files') ? await measureFiles(dir, key) : {};
   const volumes = sections.includes('volumes') ? await measureVolumes(dir, key) : undefined;
   const fs = sections.includes('fs') ? await measureFs(dir, key) : undefined;
+  const attestation = sections.includes('attestation') ? await measureAttestation() : undefined;
   return {
     date,
     sections,
@@ -136,7 +138,13 @@ async function measureAll(dir: string): Promise<Results> {
     ...files,
     ...(volumes ? { volumes } : {}),
     ...(fs ? { fs } : {}),
+    ...(attestation ? { attestation } : {}),
   };
+}
+
+async function measureAttestation(): Promise<Outcome<AttestationRate[]>> {
+  progress('attestation verifiers');
+  return attestationRates(2).catch(unavailable);
 }
 
 async function measureVolumes(dir: string, key: Buffer): Promise<VolumeResults> {

@@ -15,7 +15,7 @@ import { Model, prng, randomChanges } from './crash-random.mjs';
 
 // The build under test: dist/ of the working tree, or the copy the crash run took (SHIELDFS_CRASH_DIST).
 const dist = process.env.SHIELDFS_CRASH_DIST ? pathToFileURL(`${process.env.SHIELDFS_CRASH_DIST}/`) : new URL('../../dist/', import.meta.url);
-const { Volume } = await import(new URL('volume.js', dist).href);
+const { Volume } = await import(new URL('index.js', dist).href);
 
 const [mode, dir, tags, keyHex, seedText, commitsText, snapshots] = process.argv.slice(2);
 const volume = await Volume.open(dir, { key: Buffer.from(keyHex, 'hex'), tagStore: `file:${tags}` });
