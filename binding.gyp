@@ -11,6 +11,7 @@
         "native/core/parallel_runner.cpp",
         "native/core/shield_error.cpp",
         "native/core/shielded_file.cpp",
+        "native/core/tee_device.cpp",
         "native/core/undo_journal.cpp",
         "native/addon/addon.cpp",
         "native/addon/arguments.cpp",
@@ -18,7 +19,8 @@
         "native/addon/js_errors.cpp",
         "native/addon/native_file.cpp",
         "native/addon/native_journal.cpp",
-        "native/addon/native_lock.cpp"
+        "native/addon/native_lock.cpp",
+        "native/addon/tee_workers.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -1,12 +1,12 @@
 // Evidence on the runtime side: find the TEE this process runs in and ask it for evidence that binds
 // 64 bytes of report data. Linux's configfs-tsm (Documentation/ABI/testing/configfs-tsm) serves SEV-SNP
 // reports and TDX quotes through files; /dev/sev-guest and the Nitro Secure Module (/dev/nsm) need
-// ioctls, which this module does not issue (the native addon has no binding for them yet), so they are
-// detected and named but not used. Without a TEE the runtime may fall back to `simulation` only when
-// the session tolerates it.
+// ioctls, which the native addon issues (devices.ts). Without a TEE the runtime may fall back to
+// `simulation` only when the session tolerates it.
 import * as fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { nitroDocumentFromDevice, snpReportFromDevice, type TeeDevices } from './devices.js';
 import { AttestationError, type EvidenceType } from './evidence.js';
 
 export const CONFIGFS_TSM_REPORT = '/sys/kernel/config/tsm/report';
@@ -34,6 +34,8 @@ export interface PlatformOptions {
   /** Where device nodes live (default /dev). */
   devRoot?: string;
   fileSystem?: TsmFileSystem;
+  /** The ioctl-driven devices (default: the native addon's). */
+  devices?: TeeDevices;
 }
 
 export type EvidenceSource =
@@ -62,21 +64,41 @@ export async function detectEvidenceSources(options: PlatformOptions = {}): Prom
   return found;
 }
 
-/** The source the runtime uses: the first usable TEE interface, else simulation when tolerated, else a refusal. */
+/** The source the runtime uses: the first TEE interface found, else simulation when tolerated, else a refusal. */
 export async function chooseEvidenceSource(simulationTolerated: boolean, options: PlatformOptions = {}): Promise<EvidenceSource> {
-  const sources = await detectEvidenceSources(options);
-  const usable = sources.find((source) => source.kind === 'configfs-tsm');
-  if (usable) return usable;
+  const [first] = await detectEvidenceSources(options);
+  if (first) return first;
   if (simulationTolerated) return { kind: 'simulation' };
-  const present = sources.map((source) => source.kind).join(', ');
-  throw new AttestationError('no-platform', present
-    ? `only ${present} is present, which this runtime cannot use yet (it needs an ioctl); use a kernel with configfs-tsm or tolerate simulation`
-    : 'no TEE found (no configfs-tsm, /dev/sev-guest or /dev/nsm): run in a confidential VM or enclave, or tolerate simulation in the session');
+  throw new AttestationError('no-platform',
+    'no TEE found (no configfs-tsm, /dev/sev-guest or /dev/nsm): run in a confidential VM or enclave, or tolerate simulation in the session');
+}
+
+/**
+ * Evidence from a hardware source, binding 64 bytes of report data (SNP and TDX: REPORT_DATA; Nitro: the
+ * document's user_data). Simulation evidence is the policy service's protocol, not a platform's.
+ */
+export async function evidenceFrom(source: Exclude<EvidenceSource, { kind: 'simulation' }>, reportData: Uint8Array,
+  options: PlatformOptions = {}): Promise<PlatformEvidence> {
+  switch (source.kind) {
+    case 'configfs-tsm':
+      return evidenceFromConfigfsTsm(reportData, { ...options, tsmRoot: source.root });
+    case 'sev-guest-device': {
+      const evidence = await snpReportFromDevice(reportData, { devicePath: source.path, devices: options.devices });
+      return { type: 'snp', evidence, auxblob: new Uint8Array(0), provider: 'sev-guest' };
+    }
+    case 'nitro-secure-module': {
+      if (reportData.length !== TSM_REPORT_DATA_LENGTH) {
+        throw new AttestationError('report-data', `the runtime binds exactly ${TSM_REPORT_DATA_LENGTH} bytes of report data, got ${reportData.length}`);
+      }
+      const evidence = await nitroDocumentFromDevice({ userData: reportData }, { devicePath: source.path, devices: options.devices });
+      return { type: 'nitro', evidence, auxblob: new Uint8Array(0), provider: 'nsm' };
+    }
+  }
 }
 
 export interface PlatformEvidence {
-  type: Extract<EvidenceType, 'snp' | 'tdx'>;
-  /** The SNP report or TDX quote, as the verifiers take it. */
+  type: Extract<EvidenceType, 'snp' | 'tdx' | 'nitro'>;
+  /** The SNP report, TDX quote or Nitro document, as the verifiers take it. */
   evidence: Uint8Array;
   /** SNP: the host's certificate table (may hold the VCEK); empty when the host gives none. */
   auxblob: Uint8Array;

@@ -96,6 +96,10 @@ export interface NativeBinding {
   gcmOpen(key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer): Buffer | null;
   gcmThroughput(chunkBytes: number, threads: number, seconds: number): number;
   cores: number;
+  /** SEV-SNP SNP_GET_REPORT on a /dev/sev-guest: the firmware's whole 4000-byte response (core/tee_device.h). */
+  snpReport(devicePath: string, reportData: Uint8Array, vmpl: number, callback: (error: Error | null, response?: Buffer) => void): void;
+  /** One raw request to a Nitro Secure Module (/dev/nsm): CBOR in, CBOR out. */
+  nsmRequest(devicePath: string, request: Uint8Array, callback: (error: Error | null, response?: Buffer) => void): void;
 }
 
 const require = createRequire(import.meta.url);

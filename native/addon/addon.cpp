@@ -1,5 +1,6 @@
 // Module entry: the NativeFile class, open/openSync, the volume layer's pieces (NativeJournal and
-// journal recovery, lockFile, keyedDigest), the tests' crash injection (crashPoint), and two
+// journal recovery, lockFile, keyedDigest), the TEE device requests (snpReport, nsmRequest), the
+// tests' crash injection (crashPoint), and two
 // measuring/testing hooks over the same AES-256-GCM the files use (the benchmark's ceiling and the
 // known-answer tests).
 #include <napi.h>
@@ -13,6 +14,7 @@
 #include "native_file.h"
 #include "native_journal.h"
 #include "native_lock.h"
+#include "tee_workers.h"
 
 namespace shieldfs::addon {
 namespace {
@@ -125,6 +127,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
   exports.Set("keyedDigest", Napi::Function::New<KeyedDigest>(env, "keyedDigest"));
   exports.Set("crashPoint", Napi::Function::New<CrashPoint>(env, "crashPoint"));
+  exports.Set("snpReport", Napi::Function::New<SnpReport>(env, "snpReport"));
+  exports.Set("nsmRequest", Napi::Function::New<NsmRequest>(env, "nsmRequest"));
   exports.Set("openSync", Napi::Function::New<OpenSync>(env, "openSync"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("gcmSeal", Napi::Function::New<GcmSeal>(env, "gcmSeal"));
