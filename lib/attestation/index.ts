@@ -13,3 +13,4 @@ export {
 } from './policy.js';
 export { chooseEvidenceSource, detectEvidenceSources, evidenceFrom, evidenceFromConfigfsTsm, type EvidenceSource, type PlatformEvidence } from './platform.js';
 export { nitroDocumentFromDevice, snpReportFromDevice, type TeeDevices } from './devices.js';
+export { endorsementCacheNames, endorsementFromCache, endorsementFromTable, parseSnpCertificateTable } from './snp-endorsements.js';

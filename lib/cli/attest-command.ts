@@ -1,9 +1,11 @@
 // `shield attest verify`: checks evidence a platform produced, offline, against the vendor roots
-// compiled into the verifiers, and prints the claims. Nothing is fetched: the VCEK (SNP) and the DCAP
-// collateral (SGX/TDX) come from files the caller names.
+// compiled into the verifiers, and prints the claims. Nothing is fetched: the VCEK (SNP: a file, the
+// host's certificate table or a cache directory) and the DCAP collateral (SGX/TDX) come from files the
+// caller names.
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Claims, VerifyContext } from '../attestation/evidence.js';
+import { AttestationError, type Claims, type VerifyContext } from '../attestation/evidence.js';
+import { endorsementFromCache, endorsementFromTable } from '../attestation/snp-endorsements.js';
 import { HARDWARE_EVIDENCE_TYPES, verifierFor } from '../attestation/verifiers.js';
 import { nitroEvidenceFromFile } from '../attestation/nitro.js';
 import { judgeWeaknesses, parseTolerances, type Tolerance } from '../attestation/policy.js';
@@ -14,6 +16,8 @@ interface VerifyOptions {
   evidence: string;
   collateral?: string;
   vcek?: string;
+  vcekDir?: string;
+  certificateTable?: string;
   at?: Date;
   reportData?: Uint8Array;
   tolerate?: Tolerance[];
@@ -55,6 +59,20 @@ function missing(message: string): Error {
   return usageError(Object.assign(new Error(message), { code: 'EINVAL' }));
 }
 
+// The VCEK or VLEK of an SNP report: named directly, from the host's certificate table, or from a cache
+// directory, in that order. Not finding one is a usage error (exit 2) saying where it was looked for.
+function snpEndorsement(report: Uint8Array, options: VerifyOptions): Uint8Array {
+  if (options.vcek) return readInput(options.vcek, 'VCEK file');
+  try {
+    if (options.certificateTable) return endorsementFromTable(report, readInput(options.certificateTable, 'certificate table'));
+    if (options.vcekDir) return endorsementFromCache(report, options.vcekDir);
+  } catch (error) {
+    if (error instanceof AttestationError && error.reason === 'missing-vcek') throw missing(error.message.replace(/^EATTEST: /, ''));
+    throw error;
+  }
+  throw missing('snp evidence needs --vcek FILE, --certificate-table FILE or --vcek-dir DIR: the VCEK (or VLEK) certificate of this chip and TCB, from AMD\'s KDS');
+}
+
 export function attestCommand(): Command {
   const attest = new Command('attest').description('verify hardware attestation evidence (AWS Nitro, AMD SEV-SNP, Intel SGX and TDX) offline');
   attest.command('verify')
@@ -63,6 +81,8 @@ export function attestCommand(): Command {
     .requiredOption('--evidence <file>', 'the evidence as the platform produced it (nitro: the COSE document, or its base64 text)')
     .option('--collateral <file>', 'sgx/tdx: DCAP collateral as JSON (Intel PCS/PCCS, as dcap-qvl writes it)')
     .option('--vcek <file>', 'snp: the VCEK or VLEK certificate, DER or PEM')
+    .option('--certificate-table <file>', 'snp: the host\'s certificate table given with the report (configfs-tsm auxblob, extended report); its VCEK or VLEK is used')
+    .option('--vcek-dir <dir>', 'snp: a cache directory of VCEK/VLEK certificates named vcek-<CHIP_ID>-<REPORTED_TCB>.der|pem or vlek-<REPORTED_TCB>.der|pem')
     .option('--at <iso-time>', 'the time for every validity check (default: now)', parseAt)
     .option('--report-data <hex>', 'the report data the evidence must carry (nitro: user_data; others: the 64-byte report_data)', parseHex)
     .option('--tolerate <list>', 'judge weaknesses, comma-separated: debug-mode, outdated-tcb, software-hardening-needed, insecure-configuration', parseToleranceList)
@@ -71,10 +91,7 @@ export function attestCommand(): Command {
       const raw = readInput(options.evidence, 'evidence file');
       const context: VerifyContext = { now: options.at ?? new Date() };
       if (options.reportData) context.expectedReportData = options.reportData;
-      if (options.type === 'snp') {
-        if (!options.vcek) throw missing('snp evidence needs --vcek FILE: the VCEK (or VLEK) certificate of this chip and TCB, from AMD\'s KDS');
-        context.vcek = readInput(options.vcek, 'VCEK file');
-      }
+      if (options.type === 'snp') context.vcek = snpEndorsement(new Uint8Array(raw), options);
       if (options.type === 'sgx' || options.type === 'tdx') {
         if (!options.collateral) throw missing(`${options.type} evidence needs --collateral FILE: the DCAP collateral (TCB info, QE identity, CRLs) as JSON from Intel PCS or a PCCS`);
         const text = readInput(options.collateral, 'collateral file').toString('utf8');
