@@ -220,7 +220,9 @@ export class PolicyService {
     const record = await this.#get<SessionRecord>(this.#sessionName(name));
     if (!record) throw casError('ENOENT', `session ${name} does not exist`, 404);
     const head = (await this.#get<VersionRecord>(this.#versionName(record.head)))!;
-    if (!allowed(head.session.access_policy.read, actor.fingerprint, record.creator)) {
+    // Signers must be able to review what they are asked to approve.
+    const signer = head.session.approvals?.signers.some((s) => equalHex(s, actor.fingerprint)) ?? false;
+    if (!signer && !allowed(head.session.access_policy.read, actor.fingerprint, record.creator)) {
       throw refusal('EACCES', `identity ${actor.fingerprint.slice(0, 16)}… may not read session ${name} (its access_policy.read does not list it)`);
     }
     return { record, head };
