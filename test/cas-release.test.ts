@@ -235,3 +235,34 @@ describe('crashes of the service', () => {
     expectSuccess(shield(['cas', 'audit', '--store', STORE, '--verify']));
   });
 });
+
+describe('volume tags through the service', () => {
+  it('compare-and-set binds the volume id at the first commit, then accepts only that id and the current tag; one of 20 racers wins', async () => {
+    create('rel/tags');
+    const config = await release('rel/tags');
+    const c = client();
+    const tag = (n: number) => n.toString(16).padStart(64, '0');
+    const cas = (volumeId: string, expected: string | null, next: string) =>
+      c.call<{ swapped: boolean }>('POST', '/v1/tags/compare-and-set', { credential: config.credential, volume: 'V1', volumeId, expected, next }).then((r) => r.swapped);
+    const get = (volumeId: string) => c.call<{ tag: string | null }>('POST', '/v1/tags/get', { credential: config.credential, volume: 'V1', volumeId }).then((r) => r.tag);
+    const first = 'a1'.repeat(16), other = 'b2'.repeat(16);
+    try {
+      expect(await get(first)).toBeNull();
+      expect(await cas(first, tag(1), tag(2))).toBe(false);  // nothing to compare with yet
+      expect(await cas(first, null, tag(1))).toBe(true);
+      expect(await cas(other, null, tag(9))).toBe(false);    // a second volume under the name: initialised once
+      expect(await get(other)).toBeNull();
+      expect(await get(first)).toBe(tag(1));
+      const racers = await Promise.all(Array.from({ length: 20 }, (_, i) => cas(first, tag(1), tag(100 + i))));
+      expect(racers.filter(Boolean)).toHaveLength(1);
+      const winner = await get(first);
+      expect(winner).toBe(tag(100 + racers.indexOf(true)));
+      await expect(c.call('POST', '/v1/tags/get', { credential: config.credential, volume: 'V2', volumeId: first })).rejects.toMatchObject({ code: 'EACCES' });
+      // The next release tells the instance which volume and tag the service knows.
+      const next = await release('rel/tags');
+      expect(next.mounts[1]).toMatchObject({ volumeId: first, tag: winner });
+    } finally {
+      c.close();
+    }
+  });
+});

@@ -1,0 +1,184 @@
+// SCONE's stateful-service example end to end: a counter whose code is a protected tree and whose
+// state (/V1/num) is a volume whose tag the policy service keeps, started with `shield run --cas`
+// as a user would, and every attack of `shield demo` performed on the real files and processes.
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CasClient } from '../lib/cas/client.js';
+import { cliRunner, expectFailure, expectSuccess, type CliResult } from './support/cli-run.js';
+import { startCasService, type CasService } from './support/cas-service.js';
+import { useTempDir } from './support/temp.js';
+
+const temp = useTempDir('shieldfs-cas-run-');
+const shield = cliRunner({ SHIELD_CAS: undefined, SHIELD_CAS_KEY: undefined, SHIELD_IDENTITY: undefined, SHIELD_CONFIG: undefined });
+const STORE = temp('store');
+const TREE = temp('tree'), VOLUME = temp('v1');
+let cas: CasService;
+let owner: string;
+
+const COUNTER = `const fs = require('fs');
+const file = process.argv[2];
+let n = 0;
+try { n = Number(fs.readFileSync(file, 'utf8')); } catch (e) { if (e.code !== 'ENOENT') throw e; }
+console.log(n);
+fs.writeFileSync(file, String(n + 1));
+`;
+const ENV_REPORT = `console.log(JSON.stringify({ env: process.env, execPath: process.execPath, cwd: process.cwd() }));\n`;
+
+function run(service: string, extra: string[] = [], env: Record<string, string> = {}): CliResult {
+  return shield(['run', '--bind', `/app=${TREE}`, ...(service === 'counter' ? ['--bind', `/V1=${VOLUME}`] : []), ...extra], {
+    env: { SHIELD_CAS: cas.url, SHIELD_CAS_KEY: cas.key, SHIELD_SESSION: 'demo/counter', SHIELD_SERVICE: service, ...env },
+  });
+}
+
+function snapshot(name: string): string {
+  const copy = temp(name);
+  rmSync(copy, { recursive: true, force: true });
+  cpSync(VOLUME, copy, { recursive: true });
+  return copy;
+}
+
+function restore(copy: string): void {
+  rmSync(VOLUME, { recursive: true, force: true });
+  cpSync(copy, VOLUME, { recursive: true });
+}
+
+beforeAll(async () => {
+  cas = await startCasService(STORE);
+  owner = temp('owner.pem');
+  expectSuccess(shield(['identity', 'create', '--identity', owner]));
+  const src = temp('src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'app.cjs'), COUNTER);
+  writeFileSync(join(src, 'env.cjs'), ENV_REPORT);
+  const keyFile = temp('tree.key');
+  const tag = expectSuccess(shield(['protect', src, TREE, '--key-file', keyFile])).out.trim();
+  const measurement = expectSuccess(shield(['measure'])).out.trim();
+  mkdirSync(VOLUME);
+  const session = temp('session.yaml');
+  writeFileSync(session, `name: demo/counter
+version: "0.3"
+services:
+  - name: counter
+    image_name: counter_image
+    command: "node /app/app.cjs /V1/num"
+    environment: { LANG: C.UTF-8 }
+    measurement: ${measurement}
+    trees:
+      - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
+  - name: env
+    command: ["node", "/app/env.cjs"]
+    environment: { ONLY: from-the-policy }
+    pwd: /tmp
+    measurement: ${measurement}
+    trees:
+      - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
+volumes:
+  - { name: V1 }
+images:
+  - { name: counter_image, volumes: [ { name: V1, path: /V1 } ] }
+security:
+  attestation: { tolerate: [simulation] }
+`);
+  expectSuccess(shield(['session', 'create', session], { env: { SHIELD_CAS: cas.url, SHIELD_CAS_KEY: cas.key, SHIELD_IDENTITY: owner } }));
+});
+afterAll(async () => {
+  await cas?.stop();
+});
+
+describe('shield run --cas', () => {
+  it('runs the policy\'s command three times: 0, 1, 2, the state kept in the volume whose tag the service holds', () => {
+    expect(expectSuccess(run('counter')).out).toBe('0\n');
+    expect(expectSuccess(run('counter')).out).toBe('1\n');
+    expect(expectSuccess(run('counter')).out).toBe('2\n');
+    // On the host's disk there is only ciphertext.
+    const onDisk = readdirSync(join(VOLUME, '.shieldfs'));
+    expect(onDisk).toContain('manifest');
+  });
+
+  it('gives the program exactly the policy\'s environment, the runtime\'s own node and the policy\'s pwd', () => {
+    const report = JSON.parse(expectSuccess(run('env', [], { HOST_SECRET: 'leak', PATH: '/host/bin' })).out);
+    expect(report.env).toEqual({ ONLY: 'from-the-policy' });
+    expect(report.execPath).toBe(process.execPath);
+    expect(report.cwd).toBe('/tmp');
+  });
+
+  it('refuses a host command that differs from the policy\'s before anything runs (EPOLICY, exit 7)', () => {
+    const before = snapshot('before-tmp-num');
+    expectFailure(run('counter', ['--', 'node', '/app/app.cjs', '/tmp/num']), 'EPOLICY', 7, /runs only its policy's command/);
+    expect(readdirSync(join(VOLUME, '.shieldfs', 'objects')).sort()).toEqual(readdirSync(join(before, '.shieldfs', 'objects')).sort());
+    // The policy's own command, given on the host, is fine.
+    expect(expectSuccess(run('counter', ['--', 'node', '/app/app.cjs', '/V1/num'])).out).toBe('3\n');
+  });
+
+  it('an old copy of the volume put back is EROLLBACK', () => {
+    const old = snapshot('old-copy');
+    expect(expectSuccess(run('counter')).out).toBe('4\n');
+    const latest = snapshot('latest');
+    restore(old);
+    expectFailure(run('counter'), 'EROLLBACK', 4, /rolled back or replaced/);
+    restore(latest);
+    expect(expectSuccess(run('counter')).out).toBe('5\n');
+  });
+
+  it('the counter file\'s content deleted is EINTEGRITY', () => {
+    const latest = snapshot('before-delete-file');
+    const objects = join(VOLUME, '.shieldfs', 'objects');
+    for (const fan of readdirSync(objects)) rmSync(join(objects, fan), { recursive: true });
+    const result = run('counter');
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/EINTEGRITY/);
+    expect(result.out).toBe('');
+    restore(latest);
+  });
+
+  it('the whole volume deleted, emptied or re-created is EROLLBACK, never a fresh start', () => {
+    const latest = snapshot('before-wipe');
+    rmSync(VOLUME, { recursive: true, force: true });
+    expectFailure(run('counter'), 'EROLLBACK', 4, /was deleted or replaced: its directory .* is gone/);
+    mkdirSync(VOLUME);
+    expectFailure(run('counter'), 'EROLLBACK', 4, /is empty/);
+    // A new volume made by the host in its place, under a key of its own.
+    rmSync(VOLUME, { recursive: true, force: true });
+    expectSuccess(shield(['volume', 'create', VOLUME, '--key-file', temp('host.key'), '--tag-store', `file:${temp('host-tags.json')}`]));
+    expectFailure(run('counter'), 'EROLLBACK', 4, /holds another volume/);
+    restore(latest);
+    expect(expectSuccess(run('counter')).out).toBe('6\n');
+  });
+
+  it('a byte of the code changed on disk is refused (EINTEGRITY), and the counter is not touched', () => {
+    const tree = temp('tree-copy');
+    cpSync(TREE, tree, { recursive: true });
+    // Every file of the tree (the counter's app.cjs among them) gets one bit flipped.
+    const objects = join(TREE, '.shieldfs', 'objects');
+    for (const fan of readdirSync(objects)) {
+      for (const name of readdirSync(join(objects, fan))) {
+        const bytes = readFileSync(join(objects, fan, name));
+        bytes[bytes.length >> 1]! ^= 0x01;
+        writeFileSync(join(objects, fan, name), bytes);
+      }
+    }
+    const result = run('counter');
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/EINTEGRITY/);
+    rmSync(TREE, { recursive: true, force: true });
+    cpSync(tree, TREE, { recursive: true });
+    expect(expectSuccess(run('counter')).out).toBe('7\n');
+  });
+
+  it('kill -9 of the service between runs: after a restart on the same store the next run continues the count', async () => {
+    await cas.stop('SIGKILL');
+    cas = await startCasService(STORE);
+    expect(expectSuccess(run('counter')).out).toBe('8\n');
+  });
+
+  it('tag requests need an instance credential the service issued (EACCES)', async () => {
+    const client = new CasClient({ url: cas.url, key: cas.key });
+    try {
+      await expect(client.call('POST', '/v1/tags/get', { credential: 'ab'.repeat(32), volume: 'V1', volumeId: 'cd'.repeat(16) }))
+        .rejects.toMatchObject({ code: 'EACCES', refusedByPolicyService: true });
+    } finally {
+      client.close();
+    }
+  });
+});
