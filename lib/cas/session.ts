@@ -191,6 +191,8 @@ function describeSchemaError(error: ErrorObject | undefined): string {
     case 'enum': return `${field}: expected one of ${((error.params as { allowedValues: unknown[] }).allowedValues).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'const': return `${field}: expected ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`;
     case 'anyOf': return `${field}: ${field.endsWith('command') ? 'expected a string or a list of strings' : field.endsWith('measurement') ? 'expected 64 hex characters or a list of them (from `shield measure`)' : 'expected CREATOR, ANY, NONE or a key fingerprint (64 hex)'}`;
+    case 'type': return `${field}: expected ${(error.params as { type: string }).type}` +
+      ((error.params as { type: string }).type === 'string' ? ' (quote it: YAML reads hex made only of digits as a number)' : '');
     default: return `${field}: ${error.message ?? 'is not valid'}`;
   }
 }
