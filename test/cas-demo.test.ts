@@ -12,14 +12,15 @@ describe('shield demo', () => {
     const result = expectSuccess(shield(['demo']));
     expect(result.out).toMatch(/listening on https:\/\/127\.0\.0\.1:\d+ key [0-9a-f]{64}/);
     expect(result.out).toMatch(/run 1 +prints 0\nrun 2 +prints 1\nrun 3 +prints 2\n/);
-    for (const [attack, code] of [
+    const attacks: [string, string][] = [
       ['a fourth start over max_executions: 3', 'ELIMIT'],
       ['an old copy of the volume restored', 'EROLLBACK'],
       ['the counter file deleted', 'EINTEGRITY'],
       ['the whole volume deleted', 'EROLLBACK'],
       ['a byte of the code changed', 'EINTEGRITY'],
       ['the argument changed to /tmp/num', 'EPOLICY'],
-    ]) {
+    ];
+    for (const [attack, code] of attacks) {
       expect(result.out).toMatch(new RegExp(`${attack.replace(/[/.]/g, '\\$&')} +${code} +${code} +refused`));
     }
     expect(result.out).toMatch(/run after attacks +prints 3/);
