@@ -50,7 +50,7 @@ async function run(command: string | undefined, args: string[], options: { confi
     process.exitCode = ended.code ?? 1;
     return;
   }
-  if (command === undefined) throw usageError(shieldError('EINVAL', 'no command: give the program to run after `--`'));
+  if (command === undefined) throw usageError(shieldError('EINVAL', "missing required argument 'command': give the program to run after `--`"));
   const given = options.config ?? process.env.SHIELD_CONFIG;
   if (!given) throw usageError(shieldError('EINVAL', 'no configuration: give --config <file> or set SHIELD_CONFIG'));
   const configPath = resolve(given);
