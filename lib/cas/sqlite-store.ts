@@ -106,7 +106,9 @@ export class SqliteStateStore implements StateStore {
           }
           outcomes.push({ ok: true, value: decision.result });
         }
-      })();
+        // IMMEDIATE takes the write lock before the first read: a second service process on the same
+        // directory waits for it (busy_timeout) instead of deciding on values that are about to change.
+      }).immediate();
     } catch (error) {
       // The commit itself failed (disk full, I/O error): nothing of the batch was applied.
       const failure = casError('EIO', `the policy service's store ${this.location} could not commit: ${(error as Error).message}`, 503);

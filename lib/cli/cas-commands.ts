@@ -46,7 +46,7 @@ async function openService(options: StoreCommandOptions) {
   const { PolicyService } = await import('../cas/service.js');
   const { store, sealer } = await openServiceState({ store: options.store, masterKeyFile: options.masterKeyFile });
   try {
-    return { service: await PolicyService.open(store, sealer), store };
+    return { service: await PolicyService.open(store, sealer), store, sealer };
   } catch (error) {
     await store.close();
     throw error;
@@ -60,14 +60,14 @@ async function serveCommand(options: StoreCommandOptions & { listen: string }): 
   } catch (error) {
     throw usageError(error);
   }
-  const { service, store } = await openService(options);
+  const { service, store, sealer } = await openService(options);
   const running = await serve(service, store, options.listen);
   process.stdout.write((options.json ? JSON.stringify({ url: running.url, key: running.fingerprint }) : `listening on ${running.url} key ${running.fingerprint}`) + '\n');
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      void running.close().then(resolve, resolve);
+      void running.close().finally(() => sealer.wipe()).then(resolve, resolve);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
