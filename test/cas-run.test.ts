@@ -23,6 +23,11 @@ try { n = Number(fs.readFileSync(file, 'utf8')); } catch (e) { if (e.code !== 'E
 console.log(n);
 fs.writeFileSync(file, String(n + 1));
 `;
+const CHILDREN = `const { spawnSync } = require('child_process');
+const script = "try { require('fs').writeFileSync('/V1/leak', 'plaintext'); console.log('wrote') } catch (e) { console.log(e.code) }";
+const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+console.log('child ' + child.stdout.trim() + ' ' + child.stderr.trim());
+`;
 const ENV_REPORT = `console.log(JSON.stringify({ env: process.env, execPath: process.execPath, cwd: process.cwd() }));\n`;
 
 function run(service: string, extra: string[] = [], env: Record<string, string> = {}): CliResult {
@@ -51,6 +56,7 @@ beforeAll(async () => {
   mkdirSync(src);
   writeFileSync(join(src, 'app.cjs'), COUNTER);
   writeFileSync(join(src, 'env.cjs'), ENV_REPORT);
+  writeFileSync(join(src, 'children.cjs'), CHILDREN);
   const keyFile = temp('tree.key');
   const tag = expectSuccess(shield(['protect', src, TREE, '--key-file', keyFile])).out.trim();
   const measurement = expectSuccess(shield(['measure'])).out.trim();
@@ -63,6 +69,13 @@ services:
     image_name: counter_image
     command: "node /app/app.cjs /V1/num"
     environment: { LANG: C.UTF-8 }
+    measurement: ${measurement}
+    trees:
+      - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
+  - name: children
+    image_name: counter_image
+    command: ["node", "/app/children.cjs"]
+    environment: { PATH: /usr/bin:/bin }
     measurement: ${measurement}
     trees:
       - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
@@ -98,9 +111,16 @@ describe('shield run --cas', () => {
 
   it('gives the program exactly the policy\'s environment, the runtime\'s own node and the policy\'s pwd', () => {
     const report = JSON.parse(expectSuccess(run('env', [], { HOST_SECRET: 'leak', PATH: '/host/bin' })).out);
-    expect(report.env).toEqual({ ONLY: 'from-the-policy' });
+    // The policy's variables, and the runtime's own for the program's children (the pipe's variable is gone).
+    expect(report.env).toEqual({ ONLY: 'from-the-policy', NODE_OPTIONS: expect.stringMatching(/^--import=file:.*cas-instance\.js$/), SHIELD_CAS_HELD_PATHS: '["/app"]' });
     expect(report.execPath).toBe(process.execPath);
     expect(report.cwd).toBe('/tmp');
+  });
+
+  it('the program\'s Node child processes find the mounts held (EBUSY): nothing reaches the volume\'s directory in plaintext', () => {
+    const result = run('children', ['--bind', `/V1=${VOLUME}`]);
+    expect(expectSuccess(result).out).toBe('child EBUSY \n');
+    expect(readdirSync(VOLUME)).toEqual(['.shieldfs']);
   });
 
   it('refuses a host command that differs from the policy\'s before anything runs (EPOLICY, exit 7)', () => {

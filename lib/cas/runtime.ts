@@ -21,6 +21,8 @@ export interface InstanceHandOver {
 }
 
 export const HAND_OVER_FD_VARIABLE = 'SHIELD_CAS_CONFIG_FD';
+/** The mount paths (JSON list) that worker threads and child processes must not reach. */
+export const HELD_PATHS_VARIABLE = 'SHIELD_CAS_HELD_PATHS';
 const HAND_OVER_FD = 3;
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
@@ -61,7 +63,7 @@ export async function runInstance(options: InstanceOptions): Promise<InstanceEnd
   if (!statSync(config.pwd, { throwIfNoEntry: false })?.isDirectory()) {
     throw shieldError('ENOENT', `the policy's working directory ${config.pwd} is not a directory on this host; create it (pwd names a directory of the host, not of a mount)`, config.pwd);
   }
-  return start(process.execPath, ['--import', options.preloadUrl, ...args], config, handOver);
+  return start(process.execPath, ['--import', options.preloadUrl, ...args], config, handOver, options.preloadUrl);
 }
 
 function mountSpecs(config: ReleasedConfiguration, options: InstanceOptions): MountSpec[] {
@@ -114,10 +116,17 @@ function headerId(path: string): string | null {
   }
 }
 
-function start(node: string, args: string[], config: ReleasedConfiguration, handOver: InstanceHandOver): Promise<InstanceEnd> {
+function start(node: string, args: string[], config: ReleasedConfiguration, handOver: InstanceHandOver, preloadUrl: string): Promise<InstanceEnd> {
   return new Promise((resolve, reject) => {
-    // Exactly the policy's environment: the host's does not reach the program.
-    const env = { ...config.environment, [HAND_OVER_FD_VARIABLE]: String(HAND_OVER_FD) };
+    // Exactly the policy's environment (the host's does not reach the program), and what the runtime
+    // needs: the pipe's descriptor, and the preload for the program's Node children and workers,
+    // which find every mount path held.
+    const env: Record<string, string> = {
+      ...config.environment,
+      NODE_OPTIONS: [`--import=${preloadUrl}`, config.environment.NODE_OPTIONS ?? ''].join(' ').trim(),
+      [HAND_OVER_FD_VARIABLE]: String(HAND_OVER_FD),
+      [HELD_PATHS_VARIABLE]: JSON.stringify(handOver.mounts.map((m) => m.path)),
+    };
     const child = spawn(node, args, { cwd: config.pwd, env, stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
     const forward = (signal: NodeJS.Signals) => { child.kill(signal); };
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);

@@ -5,7 +5,7 @@
 // the pipe closed, so nothing of it reaches the program's own children.
 import { closeSync, readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { HAND_OVER_FD_VARIABLE, type InstanceHandOver } from '../cas/runtime.js';
+import { HAND_OVER_FD_VARIABLE, HELD_PATHS_VARIABLE, type InstanceHandOver } from '../cas/runtime.js';
 import { registerCasInstance } from '../cas/tag-store.js';
 import { parseMountSpecs } from '../mount-config.js';
 import { mountSync } from '../mount.js';
@@ -13,6 +13,7 @@ import { installProcessShield, reportFailure } from '../process-shield.js';
 import { installModuleLoading, isEsmHooksThread } from './module-loading.js';
 
 const fdText = process.env[HAND_OVER_FD_VARIABLE];
+const heldText = process.env[HELD_PATHS_VARIABLE];
 if (fdText !== undefined && isMainThread && !isEsmHooksThread()) {
   delete process.env[HAND_OVER_FD_VARIABLE];
   try {
@@ -27,6 +28,21 @@ if (fdText !== undefined && isMainThread && !isEsmHooksThread()) {
     const shield = mountSync(mounts);
     installProcessShield(shield);
     installModuleLoading(shield, mounts.filter((spec) => spec.tree));
+  } catch (error) {
+    reportFailure(error);
+    process.exit();
+  }
+} else if (heldText !== undefined && !isEsmHooksThread()) {
+  // A worker thread or a Node child process of the service: the keys stay with the main thread, so
+  // every call under a mount path fails with EBUSY instead of reaching the host's disk (where it
+  // would read the host's files, or write plaintext into the volume's directory).
+  try {
+    const paths = JSON.parse(heldText) as unknown;
+    if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string' && p.startsWith('/'))) throw new Error(`${HELD_PATHS_VARIABLE} is not a list of mount paths`);
+    const why = isMainThread
+      ? 'the mounts of a service started by `shield run --cas` are held by its main process; child processes cannot use them'
+      : 'the mounts of a service started by `shield run --cas` are held by its main thread; worker threads cannot use them';
+    installProcessShield(mountSync([], { heldElsewhere: paths.map((path) => ({ path, why })) }));
   } catch (error) {
     reportFailure(error);
     process.exit();
