@@ -192,6 +192,19 @@ describe('shield run --cas', () => {
     expect(expectSuccess(run('counter')).out).toBe('8\n');
   });
 
+  it('a lost volume starts over only by the owner\'s explicit, audited reset', () => {
+    rmSync(VOLUME, { recursive: true, force: true });
+    expectFailure(run('counter'), 'EROLLBACK', 4, /is gone/);
+    const other = temp('stranger.pem');
+    expectSuccess(shield(['identity', 'create', '--identity', other]));
+    expectFailure(shield(['session', 'reset-volume', 'demo/counter', 'V1'], { env: { SHIELD_CAS: cas.url, SHIELD_CAS_KEY: cas.key, SHIELD_IDENTITY: other } }), 'EACCES', 7, /may not reset/);
+    expectSuccess(shield(['session', 'reset-volume', 'demo/counter', 'V1'], { env: { SHIELD_CAS: cas.url, SHIELD_CAS_KEY: cas.key, SHIELD_IDENTITY: owner } }));
+    mkdirSync(VOLUME);
+    expect(expectSuccess(run('counter')).out).toBe('0\n');
+    const log = JSON.parse(expectSuccess(shield(['cas', 'audit', '--store', STORE, '--verify', '--json'])).out);
+    expect(log.entries.some((e: { record: { action: string; outcome: string } }) => e.record.action === 'reset' && e.record.outcome === 'ok')).toBe(true);
+  });
+
   it('tag requests need an instance credential the service issued (EACCES)', async () => {
     const client = new CasClient({ url: cas.url, key: cas.key });
     try {

@@ -193,6 +193,7 @@ async function handle(service: PolicyService, request: IncomingMessage, response
       case 'GET /v1/session': result = await service.showSession(actor(), query('name'), url.searchParams.get('hash') ?? undefined); break;
       case 'GET /v1/session/history': result = await service.history(actor(), query('name')); break;
       case 'POST /v1/session/verify': result = await service.verifySession(actor(), str(body, 'yaml')); break;
+      case 'POST /v1/session/volume-reset': result = await service.resetVolume(actor(), str(body, 'name'), str(body, 'volume')); break;
       case 'POST /v1/session/approval': result = await service.approve(actor(), str(body, 'name'), str(body, 'hash'), str(body, 'signature')); break;
       default: throw casError('ENOENT', `no endpoint ${route}: see PROTOCOL.md, "Endpoints"`, 404);
     }

@@ -275,6 +275,39 @@ export class PolicyService {
     return { name: session.name, hash, active: equalHex(hash, record.head) };
   }
 
+  /**
+   * The explicit, audited way to start a volume over (after a real loss): a fresh key, and no id, so
+   * the next instance initialises a new, empty volume. Needs the right to update the session.
+   */
+  async resetVolume(actor: Actor, name: string, volume: string): Promise<{ name: string; volume: string }> {
+    const sessionName = this.#sessionName(name);
+    const record = await this.#get<SessionRecord>(sessionName);
+    if (!record) throw casError('ENOENT', `session ${name} does not exist`, 404);
+    const head = (await this.#version(record.head))!;
+    const volumeName = this.#volumeName(name, volume);
+    const event = { action: 'reset' as const, actor: actor.fingerprint, session: name, sessionHash: record.head };
+    const failure = await this.#store.transact([sessionName, volumeName, AUDIT_HEAD], (values) => {
+      const writes = new Map<string, Uint8Array | null>();
+      const refuse = (error: CasError) => {
+        this.#audit(values, writes, { ...event, outcome: 'refused', code: error.code, reason: error.message.replace(/^E[A-Z]+: /, '') });
+        return { writes, result: error as CasError | null };
+      };
+      const now = this.#read<SessionRecord>(values, sessionName)!;
+      if (now.head !== record.head) return refuse(refusal('EPOLICY', `session ${name} changed meanwhile: retry`));
+      if (!allowed(head.session.access_policy.update, actor.fingerprint, record.creator)) {
+        return refuse(refusal('EACCES', `identity ${actor.fingerprint.slice(0, 16)}… may not reset volumes of session ${name} (its access_policy.update does not list it)`));
+      }
+      const old = this.#read<VolumeRecord>(values, volumeName);
+      const declared = head.session.volumes.find((v) => v.name === volume);
+      if (!old || !declared) return refuse(refusal('EPOLICY', `session ${name} has no volume ${JSON.stringify(volume)}`));
+      this.#write(writes, volumeName, { key: randomBytes(32).toString('hex'), updatePolicy: declared.update_policy, id: null, tag: null } satisfies VolumeRecord);
+      this.#audit(values, writes, { ...event, outcome: 'ok', reason: `volume ${volume} reset (was ${old.id ?? 'never initialised'} at tag ${old.tag ?? '-'}); its next instance starts an empty volume` });
+      return { writes, result: null };
+    });
+    if (failure) throw failure;
+    return { name, volume };
+  }
+
   // -------------------------------------------------------------------------------------------
   // Approvals
 

@@ -206,6 +206,12 @@ export function sessionCommand(): Command {
       const result = await client.call<{ approvals: number; threshold: number }>('POST', '/v1/session/approval', { name, hash, signature });
       print(options, { hash, ...result }, () => `approved ${name} ${hash}: ${result.approvals} of ${result.threshold} approvals`);
     }));
+  withClient(session.command('reset-volume <name> <volume>'))
+    .description('start a volume of the session over after a real loss: a new key, and the next start creates an empty volume (audited; needs update rights)')
+    .action((name: string, volume: string, options: ClientOptions) => withConnection(options, async ({ client }) => {
+      const result = await client.call<{ name: string; volume: string }>('POST', '/v1/session/volume-reset', { name, volume });
+      print(options, result, () => `volume ${volume} of ${name} reset: move the old directory away; the next start creates an empty volume`);
+    }));
   withClient(session.command('verify <file>'))
     .description('print the hash of the active session if it is exactly the YAML file; else fail with EPOLICY')
     .action((file: string, options: ClientOptions) => withConnection(options, async ({ client }) => {
