@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,8 @@ interface StoreFigures { tagUpdates: Throughput; releases: Throughput }
 
 export async function casBenchmark(): Promise<void> {
   const dir = mkdtempSync(join(process.env.SHIELDFS_BENCH_DIR ?? tmpdir(), 'shieldfs-bench-cas-'));
-  const results: Record<string, unknown> = { date: new Date().toISOString(), clients: CLIENTS, seconds: SECONDS };
+  // The figures are only as good as the machine is quiet: the load is printed with them.
+  const results: Record<string, unknown> = { date: new Date().toISOString(), clients: CLIENTS, seconds: SECONDS, cores: cpus().length, loadBefore: loadavg()[0] };
   try {
     const embedded = await startService(['--store', join(dir, 'embedded')]);
     try {
@@ -55,6 +56,7 @@ export async function casBenchmark(): Promise<void> {
     } catch (error) {
       results.etcd = { unavailable: (error as Error).message };
     }
+    results.loadAfter = loadavg()[0];
     printTable(results);
     const out = fileURLToPath(new URL('./cas-results.json', import.meta.url));
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
@@ -175,6 +177,8 @@ function printTable(results: Record<string, any>): void {
   add('etcd', 'release', results.etcd?.releases, null);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n'));
+  console.log(`machine: ${results.cores} cores, load average ${Number(results.loadBefore).toFixed(1)} before, ${Number(results.loadAfter).toFixed(1)} after ` +
+    '(client and service share these cores; a load above the core count means other work took CPU from both)');
   const commit = results.commit;
   if (commit) {
     console.log(`one-file commit: cas:// ${commit.casMs.toFixed(2)} ms, file: ${commit.fileMs.toFixed(2)} ms (median), ratio ${commit.ratio.toFixed(2)} ` +

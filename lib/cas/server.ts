@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { shieldError } from '../fs-errors.js';
 import { fingerprintOf, RecordSealer } from './crypto.js';
-import { casError, type CasError } from './errors.js';
+import { casError, refusal, type CasError } from './errors.js';
 import { PolicyService, type Actor, type ReleaseRequest } from './service.js';
 import { SqliteStateStore } from './sqlite-store.js';
 import type { StateStore } from './store.js';
@@ -248,7 +248,7 @@ function readJson(request: IncomingMessage): Promise<Record<string, any>> {
 
 function actorOf(request: IncomingMessage): Actor {
   const certificate = (request.socket as TLSSocket).getPeerX509Certificate?.();
-  if (!certificate) throw casError('EACCES', 'this request needs a client identity: give --identity FILE (or SHIELD_IDENTITY); make one with `shield identity create`', 401);
+  if (!certificate) throw refusal('EACCES', 'this request needs a client identity: give --identity FILE (or SHIELD_IDENTITY); make one with `shield identity create`');
   return { fingerprint: fingerprintOf(certificate.publicKey), publicKey: certificate.publicKey };
 }
 
