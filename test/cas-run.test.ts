@@ -28,6 +28,13 @@ const script = "try { require('fs').writeFileSync('/V1/leak', 'plaintext'); cons
 const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
 console.log('child ' + child.stdout.trim() + ' ' + child.stderr.trim());
 `;
+const POLICIES = `const fs = require('fs');
+const read = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch (e) { return e.code; } };
+console.log('E=' + read('/E/n') + ' N=' + read('/N/n'));
+const next = String(Number(read('/N/n')) + 1 || 1);
+fs.writeFileSync('/E/n', 'w' + next);
+fs.writeFileSync('/N/n', next);
+`;
 const ENV_REPORT = `console.log(JSON.stringify({ env: process.env, execPath: process.execPath, cwd: process.cwd() }));\n`;
 
 function run(service: string, extra: string[] = [], env: Record<string, string> = {}): CliResult {
@@ -57,6 +64,7 @@ beforeAll(async () => {
   writeFileSync(join(src, 'app.cjs'), COUNTER);
   writeFileSync(join(src, 'env.cjs'), ENV_REPORT);
   writeFileSync(join(src, 'children.cjs'), CHILDREN);
+  writeFileSync(join(src, 'policies.cjs'), POLICIES);
   const keyFile = temp('tree.key');
   const tag = expectSuccess(shield(['protect', src, TREE, '--key-file', keyFile])).out.trim();
   const measurement = expectSuccess(shield(['measure'])).out.trim();
@@ -79,6 +87,12 @@ services:
     measurement: ${measurement}
     trees:
       - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
+  - name: policies
+    image_name: policies_image
+    command: ["node", "/app/policies.cjs"]
+    measurement: ${measurement}
+    trees:
+      - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
   - name: env
     command: ["node", "/app/env.cjs"]
     environment: { ONLY: from-the-policy }
@@ -88,8 +102,11 @@ services:
       - { path: /app, key: ${readFileSync(keyFile, 'utf8').trim()}, tag: ${tag} }
 volumes:
   - { name: V1 }
+  - { name: E, update_policy: ephemeral }
+  - { name: N, update_policy: no_rollback_protection }
 images:
   - { name: counter_image, volumes: [ { name: V1, path: /V1 } ] }
+  - { name: policies_image, volumes: [ { name: E, path: /E }, { name: N, path: /N } ] }
 security:
   attestation: { tolerate: [simulation] }
 `);
@@ -121,6 +138,30 @@ describe('shield run --cas', () => {
     const result = run('children', ['--bind', `/V1=${VOLUME}`]);
     expect(expectSuccess(result).out).toBe('child EBUSY \n');
     expect(readdirSync(VOLUME)).toEqual(['.shieldfs']);
+  });
+
+  it('ephemeral and no_rollback_protection volumes behave as the volume layer defines them', () => {
+    const ephemeral = temp('ephemeral'), unprotected = temp('unprotected');
+    mkdirSync(ephemeral);
+    mkdirSync(unprotected);
+    const binds = ['--bind', `/E=${ephemeral}`, '--bind', `/N=${unprotected}`];
+    // The start that creates an ephemeral volume gives it the content every later start begins with;
+    // later changes are discarded at the end.
+    expect(expectSuccess(run('policies', binds)).out).toBe('E=ENOENT N=ENOENT\n');
+    expect(expectSuccess(run('policies', binds)).out).toBe('E=w1 N=1\n');
+    const old = temp('unprotected-old');
+    cpSync(unprotected, old, { recursive: true });
+    expect(expectSuccess(run('policies', binds)).out).toBe('E=w1 N=2\n');
+    rmSync(unprotected, { recursive: true, force: true });
+    cpSync(old, unprotected, { recursive: true });
+    // No rollback protection: an old copy is accepted, as that policy says.
+    expect(expectSuccess(run('policies', binds)).out).toBe('E=w1 N=2\n');
+    // The update policy is pinned: the ephemeral volume put in place of the unprotected one is refused.
+    rmSync(unprotected, { recursive: true, force: true });
+    cpSync(ephemeral, unprotected, { recursive: true });
+    const swapped = run('policies', binds);
+    expect(swapped.status).not.toBe(0);
+    expect(swapped.stderr).toMatch(/EINTEGRITY|EBADKEY/);
   });
 
   it('refuses a host command that differs from the policy\'s before anything runs (EPOLICY, exit 7)', () => {

@@ -76,6 +76,11 @@ function mountSpecs(config: ReleasedConfiguration, options: InstanceOptions): Mo
     if (mount.kind === 'tree') return { path: mount.path, tree: directory, key: mount.key, tag: mount.tag };
     const policy = mount.updatePolicy.replace(/_/g, '-') as NonNullable<MountSpec['updatePolicy']>;
     const present = existsSync(`${directory}/.shieldfs`);
+    if (policy === 'no-rollback-protection') {
+      // No tag store at all (the volume layer's definition): the service never learns its id, and a
+      // missing volume is made anew. Its update policy is still pinned (a substitute of another policy is EINTEGRITY).
+      return { path: mount.path, volume: directory, key: mount.key, create: !present, updatePolicy: policy, tagStore: casTagStoreUrl(options.cas.url, mount.volume) };
+    }
     if (mount.volumeId !== null && !present) {
       // The service saw this volume's first commit: its directory cannot be new, empty or gone.
       const what = !existsSync(directory) ? 'is gone' : readdirSync(directory).length === 0 ? 'is empty' : 'holds no volume';
