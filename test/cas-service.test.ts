@@ -75,6 +75,28 @@ describe('the service identity and pinning', () => {
   });
 });
 
+describe('the master key and the measurement', () => {
+  it('a service started with another master key refuses its store (EBADKEY) and says what to do', () => {
+    const wrong = temp('wrong.key');
+    writeFileSync(wrong, randomBytes(32).toString('hex'), { mode: 0o600 });
+    expectFailure(shield(['cas', 'id', '--store', STORE, '--master-key-file', wrong]), 'EBADKEY', 5, /wrong --master-key-file/);
+    const loose = temp('loose.key');
+    writeFileSync(loose, randomBytes(32).toString('hex'), { mode: 0o644 });
+    expectFailure(shield(['cas', 'id', '--store', STORE, '--master-key-file', loose]), 'EACCES', 1, /readable by others/);
+  });
+
+  it('shield measure: 64 hex, the same twice, another for another node binary; --json says what was measured', () => {
+    const first = expectSuccess(shield(['measure'])).out.trim();
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(expectSuccess(shield(['measure'])).out.trim()).toBe(first);
+    const json = JSON.parse(expectSuccess(shield(['measure', '--json'])).out);
+    expect(json).toMatchObject({ measurement: first, node: process.execPath, files: expect.any(Number), bytes: expect.any(Number) });
+    expect(json.files).toBeGreaterThan(100);
+    expect(expectSuccess(shield(['measure', '--node', '/bin/sh'])).out.trim()).not.toBe(first);
+    expectFailure(shield(['measure', '--rootfs', temp('no-such-rootfs')]), 'ENOENT', 1, /cannot measure .*no-such-rootfs/);
+  });
+});
+
 describe('identities', () => {
   it('are created mode 0600, shown by fingerprint, never overwritten', () => {
     expect(statSync(alice).mode & 0o777).toBe(0o600);

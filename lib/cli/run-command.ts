@@ -45,6 +45,7 @@ export function runCommand(): Command {
 
 async function run(command: string | undefined, args: string[], options: { config?: string } & CasRunOptions): Promise<void> {
   if (wantsCas(options)) {
+    if (options.config !== undefined) throw usageError(shieldError('EINVAL', '--config and --cas exclude each other: a service started by the policy service gets its mounts from it'));
     const ended = await runWithCas(command, args, options);
     if (ended.signal) dieOf(ended.signal);
     process.exitCode = ended.code ?? 1;
