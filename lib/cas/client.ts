@@ -18,44 +18,59 @@ const MAX_RESPONSE_BYTES = 8 << 20;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface CasLocation {
-  /** https://HOST:PORT */
+  /** https://HOST:PORT, or several replicas of one service as https://A:P,https://B:P (tried in turn). */
   url: string;
   /** The pinned key fingerprint (64 hex). */
   key: string;
 }
+
+const MAX_REPLICAS = 16;
 
 export function checkCasLocation(url: string | undefined, key: string | undefined): CasLocation {
   if (!url) throw shieldError('EINVAL', 'no policy service: give --cas https://HOST:PORT (or set SHIELD_CAS)');
   if (!key) throw shieldError('EINVAL', 'no pinned service key: give --cas-key FINGERPRINT (or set SHIELD_CAS_KEY); `shield cas serve` prints it, and so does `shield cas id`');
   const normalized = key.trim().toLowerCase();
   if (!isFingerprint(normalized)) throw shieldError('EINVAL', `--cas-key ${JSON.stringify(key.slice(0, 80))}: expected the service's key fingerprint, 64 hex characters`);
+  const urls = url.split(',');
+  if (urls.length > MAX_REPLICAS) throw shieldError('EINVAL', `--cas names ${urls.length} replicas; at most ${MAX_REPLICAS}`);
+  return { url: urls.map(checkEndpoint).join(','), key: normalized };
+}
+
+function checkEndpoint(url: string): string {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    parsed = new URL(url.trim());
   } catch {
-    throw shieldError('EINVAL', `--cas ${JSON.stringify(url.slice(0, 200))}: expected https://HOST:PORT`);
+    throw shieldError('EINVAL', `--cas ${JSON.stringify(url.slice(0, 200))}: expected https://HOST:PORT[,https://HOST:PORT…]`);
   }
   if (parsed.protocol !== 'https:' || parsed.pathname !== '/' || parsed.search || parsed.username) {
     throw shieldError('EINVAL', `--cas ${JSON.stringify(url.slice(0, 200))}: expected https://HOST:PORT (TLS only, no path)`);
   }
-  return { url: `https://${parsed.host}`, key: normalized };
+  return `https://${parsed.host}`;
+}
+
+/** The replicas of a location, in the order they are tried. */
+export function endpointsOf(location: CasLocation): string[] {
+  return location.url.split(',');
 }
 
 /** An http.Agent whose connections are TLS 1.3 to the pinned key only. */
 class PinnedAgent extends Agent {
   readonly #location: CasLocation;
+  readonly #endpoint: string;
   readonly #identity: Identity | null;
   /** The service's public key, once a connection proved it. */
   serviceKey: KeyObject | null = null;
 
-  constructor(location: CasLocation, identity: Identity | null) {
+  constructor(location: CasLocation, endpoint: string, identity: Identity | null) {
     super({ keepAlive: true, maxSockets: 64 });
     this.#location = location;
+    this.#endpoint = endpoint;
     this.#identity = identity;
   }
 
   override createConnection(options: { host?: string | null; port?: number | string | null }, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
-    const url = new URL(this.#location.url);
+    const url = new URL(this.#endpoint);
     const socket: TLSSocket = connect({
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port || 443),
@@ -70,45 +85,82 @@ class PinnedAgent extends Agent {
       const found = certificate ? fingerprintOf(certificate.publicKey) : 'none';
       if (!certificate || !equalHex(found, this.#location.key)) {
         socket.destroy();
-        callback?.(refusal('EACCES', `the policy service at ${this.#location.url} has key ${found}, not the pinned ${this.#location.key}: ` +
+        callback?.(refusal('EACCES', `the policy service at ${this.#endpoint} has key ${found}, not the pinned ${this.#location.key}: ` +
           'refusing to talk to it (another server, or the service was re-created; check --cas-key / SHIELD_CAS_KEY)'), socket);
         return;
       }
       this.serviceKey = certificate.publicKey;
       callback?.(null, socket);
     });
-    socket.once('error', (error) => callback?.(unreachable(this.#location, error), socket));
+    socket.once('error', (error) => callback?.(unreachable(this.#endpoint, error), socket));
     void options;
     return undefined;
   }
 }
 
-function unreachable(location: CasLocation, error: Error): CasError {
+function unreachable(endpoint: string, error: Error): CasError {
   const code = (error as NodeJS.ErrnoException).code;
-  return casError(code && /^E[A-Z]+$/.test(code) ? code : 'EIO', `the policy service at ${location.url} cannot be reached (${error.message}); is \`shield cas serve\` running there?`, 0);
+  const failure = casError(code && /^E[A-Z]+$/.test(code) ? code : 'EIO', `the policy service at ${endpoint} cannot be reached (${error.message}); is \`shield cas serve\` running there?`, 0);
+  (failure as CasError & { [UNREACHABLE]?: boolean })[UNREACHABLE] = true;
+  return failure;
+}
+
+// Marks failures after which another replica may be tried: the service was not reached, or did not
+// answer. A request whose answer was lost may have been applied: a retried release then counts one
+// more execution (never more than the limit), and a retried tag compare-and-set answers false (a
+// spurious conflict, never a lost update), as with the etcd tag store.
+const UNREACHABLE = Symbol('shield.cas.unreachable');
+
+function isUnreachable(error: unknown): boolean {
+  return (error as { [UNREACHABLE]?: boolean } | null)?.[UNREACHABLE] === true ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes((error as NodeJS.ErrnoException)?.code ?? '') ||
+    (error as CasError)?.status === 503;
 }
 
 export class CasClient {
   readonly location: CasLocation;
-  readonly #agent: PinnedAgent;
+  readonly #endpoints: string[];
+  readonly #agents: PinnedAgent[];
+  /** The replica that answered last: tried first next time. */
+  #preferred = 0;
+  #serviceKey: KeyObject | null = null;
 
   constructor(location: CasLocation, identity: Identity | null = null) {
     this.location = location;
-    this.#agent = new PinnedAgent(location, identity);
+    this.#endpoints = endpointsOf(location);
+    this.#agents = this.#endpoints.map((endpoint) => new PinnedAgent(location, endpoint, identity));
   }
 
   /** The pinned service's public key, known after the first request. */
   get serviceKey(): KeyObject {
-    if (!this.#agent.serviceKey) throw new Error('no request was made to the policy service yet');
-    return this.#agent.serviceKey;
+    if (!this.#serviceKey) throw new Error('no request was made to the policy service yet');
+    return this.#serviceKey;
   }
 
+  /** One request; on a replica that cannot be reached, the next one is tried. */
   async call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> {
+    let failure: unknown;
+    for (let i = 0; i < this.#endpoints.length; i++) {
+      const index = (this.#preferred + i) % this.#endpoints.length;
+      try {
+        const result = await this.#callOne<T>(index, method, path, body);
+        this.#preferred = index;
+        return result;
+      } catch (error) {
+        if (!isUnreachable(error)) throw error;
+        failure = error;
+      }
+    }
+    throw failure;
+  }
+
+  async #callOne<T>(index: number, method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
-    const url = new URL(this.location.url);
+    const endpoint = this.#endpoints[index]!, agent = this.#agents[index]!;
+    const url = new URL(endpoint);
     const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const request: ClientRequest = httpRequest({
-        agent: this.#agent, host: url.hostname, port: url.port, method, path,
+        agent, host: url.hostname, port: url.port, method, path,
         headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
         timeout: REQUEST_TIMEOUT_MS,
       }, (incoming: IncomingMessage) => {
@@ -124,12 +176,13 @@ export class CasClient {
           pieces.push(piece);
         });
         incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, text: Buffer.concat(pieces).toString('utf8') }));
-        incoming.on('error', reject);
+        incoming.on('error', (error) => reject(unreachable(endpoint, error)));
       });
-      request.on('timeout', () => request.destroy(casError('ETIMEDOUT', `the policy service at ${this.location.url} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 0)));
-      request.on('error', reject);
+      request.on('timeout', () => request.destroy(unreachable(endpoint, casError('ETIMEDOUT', `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 0))));
+      request.on('error', (error) => reject(isUnreachable(error) || (error as CasError).refusedByPolicyService ? error : unreachable(endpoint, error)));
       request.end(payload ?? undefined);
     });
+    if (agent.serviceKey) this.#serviceKey = agent.serviceKey;
     let value: any;
     try {
       value = JSON.parse(response.text);
@@ -146,6 +199,6 @@ export class CasClient {
   }
 
   close(): void {
-    this.#agent.destroy();
+    for (const agent of this.#agents) agent.destroy();
   }
 }

@@ -19,13 +19,13 @@ const SYNC_TIMEOUT_MS = 40_000;
 
 /** Lets this process open `cas://` tag stores of the service at `access.url` with the release's credential. */
 export function registerCasInstance(access: CasInstanceAccess): void {
-  instances.set(new URL(access.url).host, access);
+  instances.set(new URL(access.url.split(',')[0]!).host, access);
   registerTagStoreScheme('cas', openCasTagStore);
 }
 
-/** The URL of `volume`'s tag store at the service `url`. */
+/** The URL of `volume`'s tag store at the service `url` (named by its first replica). */
 export function casTagStoreUrl(url: string, volume: string): string {
-  return `cas://${new URL(url).host}/${encodeURIComponent(volume)}`;
+  return `cas://${new URL(url.split(',')[0]!).host}/${encodeURIComponent(volume)}`;
 }
 
 function openCasTagStore(url: string): TagStore {
