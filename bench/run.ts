@@ -1,6 +1,7 @@
 // npm run bench: every figure, ratio and target of the benchmark, measured in one run
 // (bench/README.md). Prints one table and writes bench/results.json.
 //   npm run bench -- --only files|volumes|fs|attestation   one section
+//   npm run bench -- --only cas                   the policy service (bench/cas.ts)
 //   npm run bench -- --volume-files 1,1000,10000   other volume sizes (quick runs while developing)
 //   npm run bench -- --build-in-place              build every volume in the bench directory, none on tmpfs
 //   npm run bench -- --only fs --fs-files 2000     fewer small files (quick runs while developing)
@@ -77,6 +78,12 @@ const { values: args } = parseArgs({
   },
 });
 const SECTIONS: Section[] = ['files', 'volumes', 'fs', 'attestation'];
+// The policy service's benchmark has its own table (bench/cas.ts).
+if (args.only === 'cas') {
+  const { casBenchmark } = await import('./cas.js');
+  await casBenchmark();
+  process.exit(0);
+}
 if (args.only !== undefined && !SECTIONS.includes(args.only as Section)) {
   throw new Error(`--only takes one of ${SECTIONS.join(', ')}, got ${JSON.stringify(args.only)}`);
 }

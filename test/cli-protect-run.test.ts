@@ -259,9 +259,9 @@ describe('shield protect', () => {
   it('shield --help lists protect and run; their --help shows their usage (status 0)', () => {
     const top = expectSuccess(shield(['--help'])).out;
     expect(top).toMatch(/^  protect \[options\] <src-dir> <out-dir> +make a protected tree/m);
-    expect(top).toMatch(/^  run \[options\] <command> \[args\.\.\.\] +run a command with the mounts/m);
+    expect(top).toMatch(/^  run \[options\] \[command\] \[args\.\.\.\] +run a command with the mounts/m);
     expect(expectSuccess(shield(['protect', '--help'])).out).toMatch(/^Usage: shield protect \[options\] <src-dir> <out-dir>[\s\S]*--key-file[\s\S]*--region[\s\S]*--json/);
-    expect(expectSuccess(shield(['run', '--help'])).out).toMatch(/^Usage: shield run \[options\] <command> \[args\.\.\.\][\s\S]*--config <file>/);
+    expect(expectSuccess(shield(['run', '--help'])).out).toMatch(/^Usage: shield run \[options\] \[command\] \[args\.\.\.\][\s\S]*--config <file>[\s\S]*--cas <url>/);
   });
 
   it('a missing source is ENOENT, a file ENOTDIR; a missing --key-file or a bad --region is a usage error (status 2)', () => {

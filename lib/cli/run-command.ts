@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { shieldError } from '../file/fs-errors.js';
 import { errorLine, usageError } from '../file/exit-status.js';
+import { collectBind, runWithCas, wantsCas, type CasRunOptions } from './cas-run.js';
 
 // What a terminal (Ctrl-C, Ctrl-\, hang-up) or a supervisor (stop) sends to end a program.
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
@@ -30,14 +31,27 @@ export function runCommand(): Command {
     .description('run a command with the mounts of a shieldfs configuration: checks the configuration and its keys, then runs ' +
       'the command with SHIELD_CONFIG set and shieldfs/register added to NODE_OPTIONS; exits as the command does')
     .option('--config <file>', 'the configuration (YAML or JSON) (default: $SHIELD_CONFIG)')
-    .argument('<command>', 'the program to run (looked up in PATH)')
+    .option('--cas <url>', 'instead: ask this policy service for the service\'s policy by attested release (default: $SHIELD_CAS)')
+    .option('--cas-key <fingerprint>', 'the policy service\'s pinned key (default: $SHIELD_CAS_KEY)')
+    .option('--session <name>', 'with --cas: the session (default: $SHIELD_SESSION)')
+    .option('--service <name>', 'with --cas: the service of the session (default: $SHIELD_SERVICE)')
+    .option('--bind <path=dir>', 'with --cas: the host directory holding a mount path\'s bytes (default: the path itself); repeatable', collectBind, [] as string[])
+    .argument('[command]', 'the program to run (looked up in PATH); with --cas optional, and refused unless it is the policy\'s')
     .argument('[args...]', 'its arguments (put `--` before the command so that its options are not taken for shield\'s)')
     // Everything from the command on is the command's, options included.
     .passThroughOptions()
-    .action((command: string, args: string[], options: { config?: string }) => run(command, args, options));
+    .action((command: string | undefined, args: string[], options: { config?: string } & CasRunOptions) => run(command, args, options));
 }
 
-async function run(command: string, args: string[], options: { config?: string }): Promise<void> {
+async function run(command: string | undefined, args: string[], options: { config?: string } & CasRunOptions): Promise<void> {
+  if (wantsCas(options)) {
+    if (options.config !== undefined) throw usageError(shieldError('EINVAL', '--config and --cas exclude each other: a service started by the policy service gets its mounts from it'));
+    const ended = await runWithCas(command, args, options);
+    if (ended.signal) dieOf(ended.signal);
+    process.exitCode = ended.code ?? 1;
+    return;
+  }
+  if (command === undefined) throw usageError(shieldError('EINVAL', "missing required argument 'command': give the program to run after `--`"));
   const given = options.config ?? process.env.SHIELD_CONFIG;
   if (!given) throw usageError(shieldError('EINVAL', 'no configuration: give --config <file> or set SHIELD_CONFIG'));
   const configPath = resolve(given);

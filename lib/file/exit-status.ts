@@ -8,6 +8,8 @@ export const EXIT_STATUS: Record<string, number> = {
   EATTEST: 7,
 };
 export const USAGE_STATUS = 2;
+/** A refusal by the policy service (EACCES, EATTEST, EPOLICY, ELIMIT from lib/cas). */
+export const REFUSED_STATUS = 7;
 export const OTHER_STATUS = 1;
 
 const USAGE = Symbol('shield.usage');
@@ -26,6 +28,7 @@ export function exitStatusOf(code: string): number {
 
 export function exitStatusOfError(error: unknown): number {
   if ((error as { [USAGE]?: boolean } | null)?.[USAGE]) return USAGE_STATUS;
+  if ((error as { refusedByPolicyService?: boolean } | null)?.refusedByPolicyService === true) return REFUSED_STATUS;
   return exitStatusOf(errorLine(error).code);
 }
 

@@ -46,6 +46,10 @@ export interface MountSpec {
   create?: boolean;
   /** Volumes with create only: "PATH:encrypted|authenticated|not-protected" as in the CLI's --region. */
   regions?: string[];
+  /** Volumes: the update policy the volume must have (pinned, not taken from its header); used at create. */
+  updatePolicy?: 'rollback-protected' | 'ephemeral' | 'no-rollback-protection';
+  /** Volumes: the id (32 hex) the volume must have; another volume in the directory is EINTEGRITY. */
+  volumeId?: string;
 }
 
 export interface ShieldConfig {
@@ -54,7 +58,7 @@ export interface ShieldConfig {
 
 // Which fields each kind of mount takes; anything else is an error (with a suggestion for typos).
 const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv'] as const;
-const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions'] as const;
+const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions', 'updatePolicy', 'volumeId'] as const;
 const TREE_FIELDS = [...COMMON_FIELDS, 'tree', 'tag'] as const;
 const ALL_FIELDS: readonly string[] = [...new Set<string>([...VOLUME_FIELDS, ...TREE_FIELDS])];
 const CONFIG_FIELDS = ['mounts'];
@@ -202,6 +206,16 @@ function parseMountSpec(value: unknown, where: Where): MountSpec {
   if ('regions' in item) {
     if (!spec.create) throw mountError(at, 'regions', 'regions are fixed when a volume is created: they need `create: true`');
     spec.regions = regionList(item.regions, at);
+  }
+  if (item.updatePolicy !== undefined) {
+    if (!['rollback-protected', 'ephemeral', 'no-rollback-protection'].includes(item.updatePolicy as string)) {
+      throw mountError(at, 'updatePolicy', `expected rollback-protected, ephemeral or no-rollback-protection, got ${describe(item.updatePolicy)}`);
+    }
+    spec.updatePolicy = item.updatePolicy as MountSpec['updatePolicy'];
+  }
+  if (item.volumeId !== undefined) {
+    if (typeof item.volumeId !== 'string' || !/^[0-9a-f]{32}$/.test(item.volumeId)) throw mountError(at, 'volumeId', `expected 32 lowercase hex digits, got ${describe(item.volumeId)}`);
+    spec.volumeId = item.volumeId;
   }
   spec.tagStore = tagStoreUrl(item.tagStore, at);
   return spec;

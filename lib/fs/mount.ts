@@ -160,11 +160,18 @@ function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {
   const key = resolveMountKey(spec);
   try {
     if (spec.tree) return yield* openVolume(spec.tree, { key, readOnly: true, expectedTag: spec.tag });
-    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly };
+    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly, expectedId: spec.volumeId };
     if (spec.create && !nodeFs.existsSync(join(directory, '.shieldfs'))) {
-      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion) });
+      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion), updatePolicy: spec.updatePolicy });
     }
-    return yield* openVolume(directory, options);
+    const volume = yield* openVolume(directory, options);
+    // The policy is pinned by the configuration: the header is the host's to rewrite.
+    if (spec.updatePolicy !== undefined && volume.updatePolicy !== spec.updatePolicy) {
+      yield* closeVolume(volume);
+      throw shieldError('EINTEGRITY', `mount ${spec.path}: ${directory} holds a ${volume.updatePolicy} volume, not the ${spec.updatePolicy} volume the configuration names: ` +
+        'it was replaced; restore the volume from a trusted copy', directory);
+    }
+    return volume;
   } finally {
     wipeKey(key);
   }

@@ -9,10 +9,21 @@ import { EtcdTagStore } from './etcd-tag-store.js';
 import { FileTagStore } from './file-tag-store.js';
 import { MemoryTagStore } from './memory-tag-store.js';
 import type { TagStore } from './tag-store.js';
+
 /** Where tags live unless told otherwise: SHIELD_TAG_STORE, else a file in the user's home. */
 export function defaultTagStoreUrl(): string {
   const configured = process.env.SHIELD_TAG_STORE;
   return configured ? configured : `file:${homedir()}/.shieldfs/tags.json`;
+}
+
+// Stores that live in layers above this one (the policy service's `cas:` store, lib/cas) register
+// their scheme here, so this layer never imports them.
+const registeredSchemes = new Map<string, (url: string) => TagStore>();
+
+/** Makes openTagStore() open URLs of `scheme` (lowercase, without the colon) with `factory`. */
+export function registerTagStoreScheme(scheme: string, factory: (url: string) => TagStore): void {
+  if (['file', 'memory', 'etcd'].includes(scheme)) throw invalidArgument(`tag store scheme "${scheme}:" is built in`);
+  registeredSchemes.set(scheme, factory);
 }
 
 const SUPPORTED = 'file:PATH (or a bare path), etcd://HOST:PORT[,HOST:PORT...][/PREFIX], memory:[NAME] (tests)';
@@ -35,8 +46,11 @@ export function openTagStore(url: string = defaultTagStoreUrl()): TagStore {
       const { hosts, prefix } = etcdLocation(url);
       return new EtcdTagStore(hosts, prefix);
     }
-    default:
+    default: {
+      const factory = scheme === undefined ? undefined : registeredSchemes.get(scheme);
+      if (factory) return factory(url);
       throw invalidArgument(`tag store URL ${JSON.stringify(url)} has an unknown scheme "${scheme}:"; supported: ${SUPPORTED}`);
+    }
   }
 }
 
