@@ -1,17 +1,56 @@
 // The instance side of attested release (PROTOCOL.md, "Release"): a fresh ephemeral key pair and
 // nonce per start, evidence binding both and the request's claims, and the sealed answer opened
 // only if the pinned service signed it.
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { chooseEvidenceSource, evidenceFrom, type PlatformOptions } from '../attestation/platform.js';
 import { simulationEvidence } from '../attestation/simulation.js';
+import { endorsementFromCache, endorsementFromTable } from '../attestation/snp-endorsements.js';
 import { shieldError } from '../file/fs-errors.js';
 import type { CasClient } from './client.js';
 import { ephemeralKeyPair, openResponse, reportDataFor, type ReleaseClaims, type SealedResponse } from './release.js';
 import type { ReleasedConfiguration, ReleaseRequest } from './service.js';
 
-/** Makes the evidence for `reportData`; the simulation type by default (it proves nothing). */
-export type EvidenceSource = (reportData: Buffer) => Promise<{ type: string; data: Uint8Array }>;
+/** Makes the evidence for `reportData`, with what verifying it needs besides (SNP: the VCEK; SGX/TDX: collateral). */
+export type EvidenceSource = (reportData: Buffer) => Promise<{ type: string; data: Uint8Array; collateral?: unknown; vcek?: Uint8Array }>;
 
+/** Simulation evidence of `measurement`: it proves nothing, and a session accepts it only when it tolerates simulation. */
 export function simulationEvidenceSource(measurement: string): EvidenceSource {
   return async (reportData) => ({ type: 'simulation', data: simulationEvidence(measurement, reportData) });
+}
+
+/**
+ * Evidence from the TEE this process runs in (configfs-tsm, /dev/sev-guest, /dev/nsm), else simulation of
+ * `measurement`; the service decides what it accepts. An SNP report's VCEK comes from the host's
+ * certificate table when it gives one, else from the cache directory `SHIELD_VCEK_DIR`; DCAP collateral
+ * from the JSON file `SHIELD_DCAP_COLLATERAL`. All of these are the host's input, and all are checked by
+ * the service against the vendors' roots.
+ */
+export function platformEvidenceSource(measurement: string, options: PlatformOptions = {}, env: NodeJS.ProcessEnv = process.env): EvidenceSource {
+  return async (reportData) => {
+    const source = await chooseEvidenceSource(true, options);
+    if (source.kind === 'simulation') return simulationEvidenceSource(measurement)(reportData);
+    const { type, evidence, auxblob } = await evidenceFrom(source, reportData, options);
+    const out: Awaited<ReturnType<EvidenceSource>> = { type, data: evidence };
+    if (type === 'snp') {
+      if (auxblob.length > 0) out.vcek = endorsementFromTable(evidence, auxblob);
+      else if (env.SHIELD_VCEK_DIR) out.vcek = endorsementFromCache(evidence, env.SHIELD_VCEK_DIR);
+    }
+    if (type === 'tdx' && env.SHIELD_DCAP_COLLATERAL) out.collateral = JSON.parse(readBoundedFile(env.SHIELD_DCAP_COLLATERAL, 1 << 20));
+    return out;
+  };
+}
+
+function readBoundedFile(path: string, limit: number): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size > limit) throw shieldError('EINVAL', `${path} is not a regular file of at most ${limit} bytes`, path);
+    const bytes = Buffer.alloc(stat.size);
+    readSync(fd, bytes, 0, bytes.length, 0);
+    return bytes.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface ReleaseOptions {
@@ -37,7 +76,11 @@ export async function exchangeRelease(client: CasClient, options: ReleaseOptions
   const evidence = await options.evidence(reportDataFor(nonceBytes, keys.publicKey, claims));
   const request: ReleaseRequest = {
     ...claims, nonce, publicKey: keys.publicKey.toString('base64'),
-    evidence: { type: evidence.type, data: Buffer.from(evidence.data).toString('base64') },
+    evidence: {
+      type: evidence.type, data: Buffer.from(evidence.data).toString('base64'),
+      ...(evidence.collateral !== undefined ? { collateral: evidence.collateral } : {}),
+      ...(evidence.vcek !== undefined ? { vcek: Buffer.from(evidence.vcek).toString('base64') } : {}),
+    },
   };
   const response = await client.call<SealedResponse>('POST', '/v1/release', request);
   return {

@@ -9,7 +9,7 @@ import { shieldError } from '../file/fs-errors.js';
 import type { MountSpec } from '../fs/mount-config.js';
 import { CasClient, type CasLocation } from './client.js';
 import { refusal } from './errors.js';
-import { requestRelease, simulationEvidenceSource, type EvidenceSource } from './instance.js';
+import { platformEvidenceSource, requestRelease, type EvidenceSource } from './instance.js';
 import { measureRuntime } from './measurement.js';
 import type { ReleasedConfiguration } from './service.js';
 import { casTagStoreUrl, type CasInstanceAccess } from './tag-store.js';
@@ -36,7 +36,7 @@ export interface InstanceOptions {
   hostCommand: string[] | null;
   /** The URL of the preload that mounts in the new process. */
   preloadUrl: string;
-  /** Default: simulation evidence of this runtime's measurement (proves nothing). */
+  /** Default: the TEE's evidence where there is one, else simulation evidence of this runtime's measurement (proves nothing). */
   evidence?: EvidenceSource;
 }
 
@@ -47,7 +47,7 @@ export async function runInstance(options: InstanceOptions): Promise<InstanceEnd
   const client = new CasClient(options.cas);
   let config: ReleasedConfiguration;
   try {
-    const evidence = options.evidence ?? simulationEvidenceSource(measureRuntime().measurement);
+    const evidence = options.evidence ?? platformEvidenceSource(measureRuntime().measurement);
     config = await requestRelease(client, { session: options.session, service: options.service, hostCommand: options.hostCommand, evidence });
   } finally {
     client.close();

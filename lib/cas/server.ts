@@ -260,13 +260,17 @@ function str(body: Record<string, unknown>, field: string): string {
 
 function releaseRequest(body: Record<string, any>): ReleaseRequest {
   const evidence = body.evidence;
-  if (typeof evidence !== 'object' || evidence === null) throw casError('EINVAL', 'field evidence must be {type, data}', 400);
+  if (typeof evidence !== 'object' || evidence === null) throw casError('EINVAL', 'field evidence must be {type, data[, collateral][, vcek]}', 400);
   const hostCommand = body.hostCommand ?? null;
   if (hostCommand !== null && (!Array.isArray(hostCommand) || hostCommand.length > 256 || !hostCommand.every((a: unknown) => typeof a === 'string' && a.length <= 4096))) {
     throw casError('EINVAL', 'field hostCommand must be null or a list of at most 256 strings', 400);
   }
   return {
     session: str(body, 'session'), service: str(body, 'service'), nonce: str(body, 'nonce'), publicKey: str(body, 'publicKey'),
-    evidence: { type: str(evidence, 'type'), data: str(evidence, 'data') }, hostCommand,
+    evidence: {
+      type: str(evidence, 'type'), data: str(evidence, 'data'),
+      ...(evidence.collateral !== undefined ? { collateral: evidence.collateral } : {}),
+      ...(evidence.vcek !== undefined ? { vcek: str(evidence, 'vcek') } : {}),
+    }, hostCommand,
   };
 }

@@ -10,7 +10,7 @@ import { createIdentity, identityFromPem, type Identity } from './identity.js';
 import { checkNonce, issueNonce, reportDataFor, sealResponse, type ReleaseClaims, type SealedResponse } from './release.js';
 import { parseSession, redactSession, sessionHash, toYaml, type Session, type UpdatePolicyName } from './session.js';
 import type { Decision, StateStore } from './store.js';
-import { evidenceVerifier, knownEvidenceTypes } from './verifiers.js';
+import { judgeClaims, verifyEvidence, type EvidenceSubmission } from './evidence-policy.js';
 
 const IDENTITY_RECORD = 'service/identity';
 export const APPROVAL_LABEL = 'shieldfs-approval-v1';
@@ -35,7 +35,8 @@ export interface ReleaseRequest {
   service: string;
   nonce: string;             // hex
   publicKey: string;         // base64, raw X25519
-  evidence: { type: string; data: string };  // data base64
+  /** data and vcek base64; collateral as JSON (PROTOCOL.md, "Release"). */
+  evidence: { type: string; data: string; collateral?: unknown; vcek?: string };
   hostCommand: string[] | null;
 }
 
@@ -371,18 +372,12 @@ export class PolicyService {
     } catch (error) {
       return this.#refuse(event, error as CasError);
     }
-    const verifier = evidenceVerifier(request.evidence.type);
-    if (!verifier) {
-      return this.#refuse(event, refusal('EATTEST', `evidence type ${JSON.stringify(request.evidence.type)} is not known to this service (known: ${knownEvidenceTypes().join(', ')})`));
-    }
-    let verified: Claims | AttestationError;
-    try {
-      verified = await verifier.verify(Buffer.from(request.evidence.data, 'base64'), {
-        now: this.#clock(), expectedReportData: reportDataFor(nonce, publicKey, claims),
-      });
-    } catch (error) {
-      verified = error instanceof AttestationError ? error : new AttestationError('malformed', (error as Error).message);
-    }
+    const submission: EvidenceSubmission = {
+      type: request.evidence.type, data: Buffer.from(request.evidence.data, 'base64'),
+      ...(request.evidence.collateral !== undefined ? { collateral: request.evidence.collateral } : {}),
+      ...(request.evidence.vcek !== undefined ? { vcek: Buffer.from(request.evidence.vcek, 'base64') } : {}),
+    };
+    const verified = await verifyEvidence(submission, { now: this.#clock(), expectedReportData: reportDataFor(nonce, publicKey, claims) });
     const record = await this.#get<SessionRecord>(this.#sessionName(request.session));
     const sessionName = this.#sessionName(request.session);
     const executionsName = this.#executionsName(request.session, request.service);
@@ -419,12 +414,8 @@ export class PolicyService {
       if (!service) return refuse(refusal('EPOLICY', `session ${request.session} has no service ${JSON.stringify(request.service)} (it has ${policy.services.map((s) => s.name).join(', ')})`));
       if (verified instanceof Error) return refuse(refusal('EATTEST', `evidence refused (${verified.reason}): ${verified.message.replace(/^EATTEST: /, '')}`));
       measurement = verified.measurement;
-      const tolerated = claimsTolerated(verified, policy.security.attestation.tolerate);
-      if (tolerated !== null) return refuse(refusal('EATTEST', tolerated));
-      if (!service.measurement.some((m) => equalHex(m, verified.measurement))) {
-        return refuse(refusal('EATTEST', `measurement ${verified.measurement} is not one the policy of ${request.session}/${request.service} allows: ` +
-          'the runtime (node binary or shieldfs files) differs from the measured one; measure it with `shield measure` and update the session if it is trusted'));
-      }
+      const judged = judgeClaims(verified, service, policy.security);
+      if (judged) return refuse(refusal('EATTEST', `${judged.message.replace(/^EATTEST: /, '')}`));
       if (request.hostCommand !== null && !sameCommand(request.hostCommand, service.command)) {
         return refuse(refusal('EPOLICY', `the host asked for the command ${JSON.stringify(request.hostCommand)}, but the policy of ${request.session}/${request.service} ` +
           `runs ${JSON.stringify(service.command)}: a service runs only its policy's command (leave out the command, or update the session)`));
@@ -539,23 +530,6 @@ function allowed(principals: string[], fingerprint: string, creator: string): bo
 
 function sameCommand(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((part, i) => part === b[i]);
-}
-
-/**
- * Whether the policy tolerates what the claims admit to; null when it does. The hardware verifiers'
- * matcher (lib/attestation/policy.ts) will take over the hardware cases.
- */
-function claimsTolerated(claims: Claims, tolerate: string[]): string | null {
-  if (claims.type === 'simulation') {
-    return tolerate.includes('simulation') ? null
-      : 'simulation evidence proves nothing and this session does not tolerate it (security.attestation.tolerate: [simulation] would, for development only)';
-  }
-  if (claims.debug && !tolerate.includes('debug-mode')) return `the ${claims.type} instance runs in debug mode, which the session does not tolerate`;
-  if (claims.tcbStatus !== 'UpToDate' && claims.tcbStatus !== 'NotApplicable') {
-    const name = claims.tcbStatus === 'SWHardeningNeeded' ? 'software-hardening-needed' : 'outdated-tcb';
-    if (!tolerate.includes(name)) return `the platform's TCB status is ${claims.tcbStatus}, which the session does not tolerate (${name})`;
-  }
-  return null;
 }
 
 function hexField(value: unknown, name: string, maxLength: number): Buffer {

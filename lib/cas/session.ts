@@ -3,11 +3,12 @@
 // schema cannot say (references between images, services and volumes) are checked here.
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
+import { AttestationError } from '../attestation/evidence.js';
+import { parseAttestationVariant, TOLERANCES } from '../attestation/policy.js';
 import { shieldError } from '../file/fs-errors.js';
 import { canonicalJson, sha256Hex } from './crypto.js';
 
 export type UpdatePolicyName = 'rollback_protected' | 'ephemeral' | 'no_rollback_protection';
-export const TOLERABLE = ['simulation', 'debug-mode', 'outdated-tcb', 'software-hardening-needed'] as const;
 
 export interface SessionTree { path: string; key: string; tag: string }
 export interface SessionService {
@@ -16,7 +17,10 @@ export interface SessionService {
   command: string[];
   environment: Record<string, string>;
   pwd: string;
+  /** The runtime measurement (simulation) or a platform's primary measurement; [] when `attestation` pins the evidence. */
   measurement: string[];
+  /** Attestation variants, one per accepted platform with its reference values (lib/attestation/policy.ts). */
+  attestation?: Record<string, unknown>[];
   max_executions?: number;
   trees: SessionTree[];
 }
@@ -32,7 +36,7 @@ export interface Session {
   services: SessionService[];
   volumes: SessionVolume[];
   images: SessionImage[];
-  security: { attestation: { tolerate: string[] } };
+  security: { attestation: { tolerate: string[]; ignore_advisories?: string[] } };
   approvals?: { signers: string[]; threshold: number };
 }
 
@@ -57,7 +61,7 @@ const schema = {
     services: {
       type: 'array', minItems: 1, maxItems: 64,
       items: {
-        type: 'object', additionalProperties: false, required: ['name', 'command', 'measurement'],
+        type: 'object', additionalProperties: false, required: ['name', 'command'],
         properties: {
           name: { type: 'string', pattern: NAME },
           image_name: { type: 'string', pattern: NAME },
@@ -65,6 +69,7 @@ const schema = {
           environment: { type: 'object', maxProperties: 256, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 8192 } },
           pwd: ABSOLUTE,
           measurement: { anyOf: [{ type: 'string', pattern: HEX64 }, { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', pattern: HEX64 } }] },
+          attestation: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'object', required: ['type'], properties: { type: { type: 'string' } }, maxProperties: 16 } },
           max_executions: { type: 'integer', minimum: 1, maximum: 1e12 },
           trees: {
             type: 'array', maxItems: 64,
@@ -91,7 +96,10 @@ const schema = {
     security: {
       type: 'object', additionalProperties: false,
       properties: { attestation: { type: 'object', additionalProperties: false,
-        properties: { tolerate: { type: 'array', maxItems: 8, items: { enum: [...TOLERABLE] } } } } },
+        properties: {
+          tolerate: { type: 'array', maxItems: 8, items: { enum: [...TOLERANCES] } },
+          ignore_advisories: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^(\\*|[A-Z]+-[A-Z]+-[0-9]+)$' } },
+        } } },
     },
     approvals: {
       type: 'object', additionalProperties: false, required: ['signers', 'threshold'],
@@ -129,20 +137,29 @@ export function checkSession(value: unknown, source: string): Session {
     name: raw.name,
     version: '0.3',
     access_policy: { read: raw.access_policy?.read ?? ['CREATOR'], update: raw.access_policy?.update ?? ['CREATOR'] },
-    services: (raw.services as any[]).map((s) => ({
+    services: (raw.services as any[]).map((s, i) => ({
       name: s.name,
       ...(s.image_name !== undefined ? { image_name: s.image_name } : {}),
       command: typeof s.command === 'string' ? s.command.split(' ').filter((part: string) => part !== '') : [...s.command],
       environment: { ...(s.environment ?? {}) },
       pwd: s.pwd ?? '/',
-      measurement: (typeof s.measurement === 'string' ? [s.measurement] : s.measurement).map((m: string) => m.toLowerCase()),
+      measurement: (typeof s.measurement === 'string' ? [s.measurement] : s.measurement ?? []).map((m: string) => m.toLowerCase()),
+      ...(s.attestation !== undefined ? { attestation: (s.attestation as unknown[]).map((v, j) => attestationVariant(v, source, `services[${i}].attestation[${j}]`)) } : {}),
       ...(s.max_executions !== undefined ? { max_executions: s.max_executions } : {}),
       trees: (s.trees ?? []).map((t: SessionTree) => ({ path: t.path, key: t.key.toLowerCase(), tag: t.tag.toLowerCase() })),
     })),
     volumes: (raw.volumes ?? []).map((v: any) => ({ name: v.name, update_policy: v.update_policy ?? 'rollback_protected' })),
     images: (raw.images ?? []).map((i: any) => ({ name: i.name, volumes: (i.volumes ?? []).map((v: any) => ({ name: v.name, path: v.path })) })),
-    security: { attestation: { tolerate: [...(raw.security?.attestation?.tolerate ?? [])] } },
+    security: { attestation: {
+      tolerate: [...(raw.security?.attestation?.tolerate ?? [])],
+      ...(raw.security?.attestation?.ignore_advisories !== undefined ? { ignore_advisories: [...raw.security.attestation.ignore_advisories] } : {}),
+    } },
   };
+  session.services.forEach((service, i) => {
+    if (service.measurement.length === 0 && !service.attestation) {
+      throw sessionError(source, `services[${i}].measurement`, 'is missing: pin the runtime (`shield measure`) or list attestation variants');
+    }
+  });
   if (raw.predecessor !== undefined) session.predecessor = raw.predecessor.toLowerCase();
   if (raw.approvals !== undefined) {
     session.approvals = { signers: raw.approvals.signers.map((s: string) => s.toLowerCase()), threshold: raw.approvals.threshold };
@@ -152,6 +169,24 @@ export function checkSession(value: unknown, source: string): Session {
   }
   checkReferences(session, source);
   return session;
+}
+
+// A variant as the session states it, checked by the attestation policy's own parser (errors name the
+// field) and kept in the session's words with hex in lower case.
+function attestationVariant(value: unknown, source: string, field: string): Record<string, unknown> {
+  try {
+    parseAttestationVariant(value, field);
+  } catch (error) {
+    if (error instanceof AttestationError) throw shieldError('EINVAL', `${source}: ${error.message.replace(/^EATTEST: /, '')}`);
+    throw error;
+  }
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, lowerHex(v)]));
+}
+
+function lowerHex(value: unknown): unknown {
+  if (typeof value === 'string' && /^[0-9a-fA-F]+$/.test(value)) return value.toLowerCase();
+  if (Array.isArray(value)) return value.map(lowerHex);
+  return value;
 }
 
 function checkReferences(session: Session, source: string): void {
