@@ -164,6 +164,9 @@ describe('the service under hostile clients', () => {
     const bad = await rawRequest('POST', '/v1/release', Buffer.from('{not json'));
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error.code).toBe('EINVAL');
+    const long = await rawRequest('POST', '/v1/release', Buffer.from(JSON.stringify({ session: 'x'.repeat(10_000), service: 's', nonce: '', publicKey: '', evidence: { type: 'simulation', data: '' } })));
+    expect(long.status).toBe(400);
+    expect(JSON.parse(long.body).error.message).toMatch(/field session is 10000 characters; at most/);
     expectSuccess(as(alice)(['session', 'show', 'team/app']));
   });
 
