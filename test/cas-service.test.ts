@@ -206,6 +206,7 @@ describe('the audit log', () => {
     db.prepare("DELETE FROM records WHERE name = 'audit/000000000002'").run();
     db.close();
     expectFailure(shield(['cas', 'audit', '--store', copy, '--verify']), 'EINTEGRITY', 3, /entry 2 is missing/);
+    expectFailure(shield(['cas', 'audit', '--store', temp('no-store-here')]), 'ENOENT', 1, /holds no policy service store/);
   });
 });
 
