@@ -27,6 +27,11 @@ const CHILDREN = `const { spawnSync } = require('child_process');
 const script = "try { require('fs').writeFileSync('/V1/leak', 'plaintext'); console.log('wrote') } catch (e) { console.log(e.code) }";
 const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
 console.log('child ' + child.stdout.trim() + ' ' + child.stderr.trim());
+const { Worker } = require('worker_threads');
+const source = "import fs from 'node:fs'; import { parentPort } from 'node:worker_threads'; try { fs.writeFileSync('/V1/leak', 'plaintext'); parentPort.postMessage('wrote'); } catch (e) { parentPort.postMessage(e.code); }";
+const worker = new Worker(new URL('data:text/javascript,' + encodeURIComponent(source)));
+worker.on('message', (code) => { console.log('worker ' + code); });
+worker.on('error', (error) => { console.log('worker failed ' + (error.code || error.message)); });
 `;
 const POLICIES = `const fs = require('fs');
 const read = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch (e) { return e.code; } };
@@ -148,9 +153,9 @@ describe('shield run --cas', () => {
     expect(report.cwd).toBe('/tmp');
   });
 
-  it('the program\'s Node child processes find the mounts held (EBUSY): nothing reaches the volume\'s directory in plaintext', () => {
+  it('the program\'s Node child processes and worker threads find the mounts held (EBUSY): nothing reaches the volume\'s directory in plaintext', () => {
     const result = run('children', ['--bind', `/V1=${VOLUME}`]);
-    expect(expectSuccess(result).out).toBe('child EBUSY \n');
+    expect(expectSuccess(result).out).toBe('child EBUSY \nworker EBUSY\n');
     expect(readdirSync(VOLUME)).toEqual(['.shieldfs']);
   });
 
