@@ -164,6 +164,9 @@ describe('the service under hostile clients', () => {
     const bad = await rawRequest('POST', '/v1/release', Buffer.from('{not json'));
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error.code).toBe('EINVAL');
+    const long = await rawRequest('POST', '/v1/release', Buffer.from(JSON.stringify({ session: 'x'.repeat(10_000), service: 's', nonce: '', publicKey: '', evidence: { type: 'simulation', data: '' } })));
+    expect(long.status).toBe(400);
+    expect(JSON.parse(long.body).error.message).toMatch(/field session is 10000 characters; at most/);
     expectSuccess(as(alice)(['session', 'show', 'team/app']));
   });
 
@@ -203,6 +206,7 @@ describe('the audit log', () => {
     db.prepare("DELETE FROM records WHERE name = 'audit/000000000002'").run();
     db.close();
     expectFailure(shield(['cas', 'audit', '--store', copy, '--verify']), 'EINTEGRITY', 3, /entry 2 is missing/);
+    expectFailure(shield(['cas', 'audit', '--store', temp('no-store-here')]), 'ENOENT', 1, /holds no policy service store/);
   });
 });
 

@@ -252,9 +252,17 @@ function actorOf(request: IncomingMessage): Actor {
   return { fingerprint: fingerprintOf(certificate.publicKey), publicKey: certificate.publicKey };
 }
 
+// Each field's bound keeps what reaches the store and the audit log small, whatever a client sends.
+const FIELD_LIMITS: Record<string, number> = {
+  session: 320, service: 64, name: 320, volume: 64, volumeId: 32, expected: 64, next: 64, credential: 64,
+  nonce: 80, publicKey: 64, hash: 64, signature: 256, type: 32, data: 768 << 10, yaml: 256 << 10,
+};
+
 function str(body: Record<string, unknown>, field: string): string {
   const value = body[field];
   if (typeof value !== 'string') throw casError('EINVAL', `field ${field} must be a string`, 400);
+  const limit = FIELD_LIMITS[field] ?? 1024;
+  if (value.length > limit) throw casError('EINVAL', `field ${field} is ${value.length} characters; at most ${limit}`, 400);
   return value;
 }
 

@@ -407,9 +407,9 @@ export class PolicyService {
       writes.set(used.usedRecord, Buffer.from([1]));
       const now = this.#read<SessionRecord>(values, sessionName);
       if (!now) return refuse(refusal('EPOLICY', `session ${request.session} does not exist`));
-      if (now.head !== record!.head) return refuse(refusal('EPOLICY', `session ${request.session} changed during the release: start again`));
+      if (!record || !head || now.head !== record.head) return refuse(refusal('EPOLICY', `session ${request.session} changed during the release: start again`));
       sessionHashNow = now.head;
-      const policy = head!.session;
+      const policy = head.session;
       const service = policy.services.find((s) => s.name === request.service);
       if (!service) return refuse(refusal('EPOLICY', `session ${request.session} has no service ${JSON.stringify(request.service)} (it has ${policy.services.map((s) => s.name).join(', ')})`));
       if (verified instanceof Error) return refuse(refusal('EATTEST', `evidence refused (${verified.reason}): ${verified.message.replace(/^EATTEST: /, '')}`));

@@ -2,7 +2,8 @@
 // the policy service and its clients on the command line (README, "The policy service"). The service's
 // modules load only when a command runs, so `--help` costs nothing.
 import { sign } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { shieldError } from '../file/fs-errors.js';
 import { usageError } from '../file/exit-status.js';
@@ -76,6 +77,11 @@ async function serveCommand(options: StoreCommandOptions & { listen: string }): 
 
 async function auditCommand(options: StoreCommandOptions & { verify?: boolean }): Promise<void> {
   const { verifyAuditChain } = await import('../cas/audit.js');
+  const { DATABASE_FILE } = await import('../cas/sqlite-store.js');
+  // Reading a log must not make a store: a mistyped directory is an error, not an empty log.
+  if (!/^etcd:\/\//i.test(options.store) && !existsSync(join(options.store, DATABASE_FILE))) {
+    throw shieldError('ENOENT', `${options.store} holds no policy service store (no ${DATABASE_FILE}); give the --store of \`shield cas serve\``, options.store);
+  }
   const { service, store } = await openService(options);
   try {
     const entries = await service.auditEntries();

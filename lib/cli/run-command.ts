@@ -27,7 +27,7 @@ const NOT_EXECUTABLE_STATUS = 126;
 
 export function runCommand(): Command {
   return new Command('run')
-    .summary('run a command with the mounts of a shieldfs configuration')
+    .summary('run a command with the mounts of a shieldfs configuration, or a service as its policy (--cas) says')
     .description('run a command with the mounts of a shieldfs configuration: checks the configuration and its keys, then runs ' +
       'the command with SHIELD_CONFIG set and shieldfs/register added to NODE_OPTIONS; exits as the command does')
     .option('--config <file>', 'the configuration (YAML or JSON) (default: $SHIELD_CONFIG)')
