@@ -4,7 +4,7 @@
 import { cpSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generateKey, Volume } from '../lib/index.js';
-import { mount } from '../lib/mount.js';
+import { mount } from '../lib/fs/mount.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-cas-pins-');
