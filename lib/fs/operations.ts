@@ -17,6 +17,7 @@ import { Mount, MountTable, pathText, type MountedPath } from './mount-table.js'
 import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
 import { encoded, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
 import { fileMode, openFlags, systemError } from './node-errors.js';
+import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
 
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
@@ -324,8 +325,11 @@ export class ShieldOperations {
       const at = this.#at(path, syscall);
       return toStats(call(() => at.mount.volume.stat(at.inner), at, syscall), at.mount.dev, options?.bigint);
     } catch (error) {
-      // Only a missing entry: a file used as a directory (ENOTDIR) still throws, as in node.
-      if (options?.throwIfNoEntry === false && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // A missing entry; and a file used as a directory (ENOTDIR) where the running Node's
+      // statSync says undefined for it too (lstat throws it on every line).
+      const code = (error as NodeJS.ErrnoException).code;
+      if (options?.throwIfNoEntry === false &&
+        (code === 'ENOENT' || (code === 'ENOTDIR' && syscall === 'stat' && statSyncIgnoresNotADirectory()))) return undefined;
       throw error;
     }
   }
