@@ -12,6 +12,7 @@ import { bindRealFs, ShieldOperations, unsupported } from './operations.js';
 import { pathText } from './mount-table.js';
 import { copyTree } from './copy-tree.js';
 import { isArgumentError } from './node-errors.js';
+import { globBase, globDirectory, globInMounts, globPatterns, type GlobOptions } from './glob.js';
 
 type AnyFunction = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Route = 'path' | 'fd' | 'pathOrFd' | 'eitherPath' | 'secondPath' | 'fileHandleOrPath';
@@ -205,6 +206,79 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
     return new (realFs.WriteStream as unknown as new (path: unknown, options: unknown) => nodeFs.WriteStream)(path, { ...settings, fs });
   });
+
+  // glob (Node 22 and later): patterns that start inside a mount are listed through the shield;
+  // the others go to Node's glob (glob.ts).
+  if (typeof realCallbacks.globSync === 'function') {
+    const inMounts = (patterns: string[], options: unknown) => {
+      const cwd = globDirectory(options as GlobOptions | undefined);
+      return patterns.filter((pattern) => ops.locate(globBase(pattern, cwd)) !== null);
+    };
+    const touchesMount = (pattern: unknown, options: unknown): boolean => {
+      try {
+        return inMounts(globPatterns(pattern), options).length > 0;
+      } catch {
+        return false;  // node's glob reports the bad argument
+      }
+    };
+    const onDisk = (pattern: unknown, options: unknown) => {
+      const mounted = new Set(inMounts(globPatterns(pattern), options));
+      return globPatterns(pattern).filter((p) => !mounted.has(p));
+    };
+    const steps = (pattern: unknown, options: unknown) => globInMounts(ops, globPatterns(pattern), options as GlobOptions | undefined);
+    fs.globSync = named('globSync', (pattern: unknown, options?: unknown) => {
+      if (!touchesMount(pattern, options)) return realCallbacks.globSync!(pattern, options);
+      const disk = onDisk(pattern, options);
+      return [...(disk.length > 0 ? realCallbacks.globSync!(disk, options) as unknown[] : []), ...runSync(steps(pattern, options))];
+    });
+    fs.glob = named('glob', (...args: unknown[]) => {
+      const [pattern] = args;
+      const options = typeof args[1] === 'function' ? undefined : args[1];
+      const callback = args[args.length - 1];
+      if (typeof callback !== 'function' || !touchesMount(pattern, options)) return realCallbacks.glob!(...args);
+      // The part on the disk as Node's globSync lists it: one answer, called back on a later tick.
+      let disk: unknown[];
+      try {
+        const patterns = onDisk(pattern, options);
+        disk = patterns.length > 0 ? realCallbacks.globSync!(patterns, options) as unknown[] : [];
+      } catch (error) {
+        process.nextTick(() => callback(error));
+        return undefined;
+      }
+      runCallback(steps(pattern, options), (error, found) => (error ? callback(error) : callback(null, [...disk, ...found!])));
+      return undefined;
+    });
+    promises.glob = named('glob', (pattern: unknown, options?: unknown) => {
+      if (!touchesMount(pattern, options)) return realPromises.glob!(pattern, options);
+      const disk = onDisk(pattern, options);
+      return (async function* glob() {
+        if (disk.length > 0) yield* realPromises.glob!(disk, options) as AsyncIterable<unknown>;
+        yield* await runAsync(steps(pattern, options));
+      })();
+    });
+  }
+
+  // mkdtempDisposableSync and fs.promises.mkdtempDisposable (Node 24): a temporary directory that
+  // removes itself, in the shape node gives (path, remove, and the dispose symbol).
+  if (typeof realCallbacks.mkdtempDisposableSync === 'function') {
+    fs.mkdtempDisposableSync = named('mkdtempDisposableSync', (prefix: unknown, options?: unknown) => {
+      if (!ours('path', [prefix])) return realCallbacks.mkdtempDisposableSync!(prefix, options);
+      const path = runSync(ops.mkdtemp(prefix as string, options as BufferEncoding | undefined));
+      const remove = () => { runSync(ops.rm(path as string, { recursive: true, force: true })); };
+      return Object.defineProperty({ path, remove }, Symbol.dispose, { value: named('[Symbol.dispose]', remove), enumerable: false });
+    });
+  }
+  if (typeof realPromises.mkdtempDisposable === 'function') {
+    promises.mkdtempDisposable = named('mkdtempDisposable', async (prefix: unknown, options?: unknown) => {
+      if (!ours('path', [prefix])) return realPromises.mkdtempDisposable!(prefix, options);
+      const path = await runAsync(ops.mkdtemp(prefix as string, options as BufferEncoding | undefined));
+      const remove = async () => { await runAsync(ops.rm(path as string, { recursive: true, force: true })); };
+      const disposable = Object.create(null) as Record<string | symbol, unknown>;
+      Object.assign(disposable, { path, remove });
+      Object.defineProperty(disposable, Symbol.asyncDispose, { value: named('[Symbol.asyncDispose]', remove), enumerable: false });
+      return disposable;
+    });
+  }
 
   // What a protected mount cannot do fails with ENOTSUP, saying why (README, "Not supported").
   // `listener`: the function argument is a listener, not a callback: the refusal is thrown.

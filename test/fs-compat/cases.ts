@@ -9,6 +9,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
+import nodeFsForFeatures from 'node:fs';
 import {
   callback, direntsOf, drain, errorOf, fill, hex, outcome, rel, sha256, sorted, statOf, type Fs,
 } from './observe.js';
@@ -2394,6 +2395,79 @@ def('Writable stream over a FileHandle write loop (backpressure path)', ['promis
   const data = fs.readFileSync(at(root, 'f'), 'utf8');
   return { length: data.length, last: data.slice(-9) };
 });
+
+// =================================================================================================
+// Functions newer Node lines added: compared where the running Node has them (glob: Node 22;
+// mkdtempDisposable: Node 24).
+
+type NewerFs = Fs & {
+  globSync?: (pattern: string | string[], options?: object) => Array<string | import('node:fs').Dirent>;
+  glob?: (pattern: string | string[], options: object, cb: (err: Error | null, found?: string[]) => void) => void;
+  mkdtempDisposableSync?: (prefix: string) => { path: string; remove(): void; [Symbol.dispose](): void };
+};
+type NewerPromises = Fs['promises'] & {
+  glob?: (pattern: string | string[], options?: object) => AsyncIterable<string>;
+  mkdtempDisposable?: (prefix: string) => Promise<{ path: string; remove(): Promise<void>; [Symbol.asyncDispose](): Promise<void> }>;
+};
+const newer = (fs: Fs) => fs as NewerFs;
+const newerPromises = (fs: Fs) => fs.promises as NewerPromises;
+
+function globTree(fs: Fs, root: string): void {
+  fs.mkdirSync(at(root, 'src/lib/deep'), { recursive: true });
+  fs.mkdirSync(at(root, 'docs'));
+  for (const file of ['src/a.ts', 'src/b.js', 'src/lib/c.ts', 'src/lib/deep/d.ts', 'docs/readme.md', 'top.ts', '.hidden.ts']) {
+    fs.writeFileSync(at(root, file), file);
+  }
+}
+
+if (typeof (nodeFsForFeatures as NewerFs).globSync === 'function') {
+  def('globSync: relative patterns with cwd, **, braces, exclude, withFileTypes', ['globSync'], (fs, root) => {
+    globTree(fs, root);
+    const globSync = newer(fs).globSync!;
+    return {
+      star: sorted(globSync('*.ts', { cwd: root }) as string[]),
+      deep: sorted(globSync('src/**/*.ts', { cwd: root }) as string[]),
+      everything: sorted(globSync('**', { cwd: root }) as string[]),
+      braces: sorted(globSync('src/*.{ts,js}', { cwd: root }) as string[]),
+      several: sorted(globSync(['docs/*', 'src/lib/*'], { cwd: root }) as string[]),
+      excluded: sorted(globSync('**/*.ts', { cwd: root, exclude: (p: string) => p.includes('lib') }) as string[]),
+      dirents: direntsOf(root, globSync('src/*', { cwd: root, withFileTypes: true }) as never),
+      none: globSync('*.rs', { cwd: root }),
+      exact: globSync('src/a.ts', { cwd: root }),
+      missingCwd: globSync('*', { cwd: at(root, 'nope') }),
+    };
+  });
+
+  def('globSync: an absolute pattern names absolute paths', ['globSync'], (fs, root) => {
+    globTree(fs, root);
+    return sorted((newer(fs).globSync!(at(root, 'src/**/*.ts')) as string[]).map((p) => rel(root, p) as string));
+  });
+
+  def('glob callback and promises.glob', ['glob', 'promises.glob'], async (fs, root) => {
+    globTree(fs, root);
+    const viaCallback = await callback((cb) => newer(fs).glob!('**/*.ts', { cwd: root }, cb as never));
+    const viaPromise: string[] = [];
+    for await (const found of newerPromises(fs).glob!('src/**', { cwd: root })) viaPromise.push(found);
+    return { viaCallback: viaCallback.map((v) => sorted(v as string[])), viaPromise: sorted(viaPromise) };
+  });
+}
+
+if (typeof (nodeFsForFeatures as NewerFs).mkdtempDisposableSync === 'function') {
+  def('mkdtempDisposableSync and promises.mkdtempDisposable: made, then removed with their content', ['mkdtempDisposableSync', 'promises.mkdtempDisposable'], async (fs, root) => {
+    const made = newer(fs).mkdtempDisposableSync!(at(root, 'tmp-'));
+    fs.writeFileSync(at(made.path, 'f'), 'x');
+    const listed = fs.readdirSync(root).length;
+    made.remove();
+    const afterRemove = fs.existsSync(made.path);
+    const again = newer(fs).mkdtempDisposableSync!(at(root, 'tmp-'));
+    again[Symbol.dispose]();
+    const async = await newerPromises(fs).mkdtempDisposable!(at(root, 'async-'));
+    fs.mkdirSync(at(async.path, 'sub'));
+    const asyncExisted = fs.existsSync(async.path);
+    await async[Symbol.asyncDispose]();
+    return { shape: Object.keys(made), listed, afterRemove, disposed: fs.existsSync(again.path), asyncExisted, asyncGone: !fs.existsSync(async.path), left: fs.readdirSync(root) };
+  });
+}
 
 // =================================================================================================
 // Operations a protected volume refuses by design: links, symlinks, watching. Not part of the
