@@ -1,5 +1,6 @@
 // The process-wide picture: which virtual absolute paths are protected storage. Every fs call asks
 // the table first; a path outside every mount goes to the real node:fs untouched.
+import { isUtf8 } from 'node:buffer';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Volume } from '../volume/volume.js';
@@ -124,6 +125,12 @@ export interface MountedPath {
   directories?: string[];
   /** Spelled with a trailing slash: the final name must be a directory ('f/' of a file is ENOTDIR). */
   trailingSlash?: boolean;
+  /**
+   * Given as a Buffer that is not valid UTF-8. A volume keeps names as UTF-8 text, so such a name
+   * cannot be stored faithfully; it is refused (EINVAL) rather than decoded with U+FFFD, which would
+   * make 'a\xff' and 'a\xfe' the same file.
+   */
+  notUtf8?: boolean;
 }
 
 export class MountTable {
@@ -166,6 +173,7 @@ export class MountTable {
       else if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) inner = absolute.slice(mount.path.length);
       else continue;
       const located: MountedPath = { mount, inner, virtual: text, absolute };
+      if (Buffer.isBuffer(path) && !isUtf8(path)) located.notUtf8 = true;
       if (text.length > 1 && text.endsWith('/')) located.trailingSlash = true;
       if (!plain) {
         const directories = spelledDirectories(text).filter((p) => p.startsWith(mount.path + '/')).map((p) => p.slice(mount.path.length));

@@ -11,6 +11,7 @@ import { ShieldFileHandle } from './file-handle.js';
 import { bindRealFs, ShieldOperations, unsupported } from './operations.js';
 import { pathText } from './mount-table.js';
 import { copyTree } from './copy-tree.js';
+import { asSyscall, isErrno } from './caller-paths.js';
 import { isArgumentError } from './node-errors.js';
 import { globBase, globDirectory, globInMounts, globPatterns, type GlobOptions } from './glob.js';
 
@@ -27,6 +28,8 @@ interface Derivation {
   callbackResult?: (result: any) => unknown[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Which forms node:fs has. */
   forms: { sync?: boolean; callback?: boolean; promise?: boolean };
+  /** Where fs.promises' own implementation reports an error differently from the other two forms. */
+  promiseError?: (error: unknown) => unknown;
 }
 
 const ALL = { sync: true, callback: true, promise: true };
@@ -73,7 +76,12 @@ const DERIVATIONS: Record<string, Derivation> = {
   realpath: { route: 'path', steps: op('realpath'), forms: NO_PROMISE },
   rename: { route: 'eitherPath', steps: op('rename'), forms: ALL },
   rm: { route: 'path', steps: op('rm'), forms: ALL },
-  rmdir: { route: 'path', steps: op('rmdir'), forms: ALL },
+  rmdir: {
+    route: 'path', steps: op('rmdir'), forms: ALL,
+    // fs.promises.rmdir with `recursive` looks the path up with stat, the other forms with lstat.
+    promiseError: (error) => (isErrno(error) && (error as NodeJS.ErrnoException).syscall === 'lstat'
+      ? asSyscall(error, 'stat', (error as NodeJS.ErrnoException).path) : error),
+  },
   stat: { route: 'path', steps: op('stat'), forms: ALL },
   statfs: { route: 'path', steps: op('statfs'), forms: ALL },
   truncate: { route: 'pathOrFd', steps: op('truncate'), forms: ALL },
@@ -151,9 +159,11 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     }
     if (forms.promise) {
       const realPromise = realPromises[name]!;
+      const promiseError = derivation.promiseError;
       promises[name] = named(name, (...args: unknown[]) => {
         if (!ours(route, args)) return realPromise(...args);
-        return runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
+        const running = runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
+        return promiseError ? running.catch((error: unknown) => { throw promiseError(error); }) : running;
       });
     }
   }

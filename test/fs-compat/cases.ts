@@ -1085,6 +1085,57 @@ def('rmdir callback and promises.rmdir', ['rmdir', 'promises.rmdir'], async (fs,
   };
 });
 
+def('rmdir recursive: a file is ENOTDIR and kept; a tree goes; missing is lstat ENOENT; options checked', ['rmdirSync', 'rmdir', 'promises.rmdir'], async (fs, root) => {
+  fs.writeFileSync(at(root, 'f'), 'keep me');
+  fs.mkdirSync(at(root, 'd/e/g'), { recursive: true });
+  fs.writeFileSync(at(root, 'd/e/x'), 'x');
+  fs.mkdirSync(at(root, 'd2/e'), { recursive: true });
+  fs.mkdirSync(at(root, 'd3/e'), { recursive: true });
+  const badOption = (() => {
+    try {
+      fs.rmdirSync(at(root, 'd3'), { recursive: 'yes' } as never);
+      return null;
+    } catch (e) {
+      return { code: (e as NodeJS.ErrnoException).code, name: (e as Error).name, message: (e as Error).message };
+    }
+  })();
+  return {
+    fileSync: await outcome(root, () => fs.rmdirSync(at(root, 'f'), { recursive: true })),
+    fileCallback: await outcome(root, () => callback((cb) => fs.rmdir(at(root, 'f'), { recursive: true }, cb))),
+    filePromise: await outcome(root, () => fs.promises.rmdir(at(root, 'f'), { recursive: true })),
+    missingSync: await outcome(root, () => fs.rmdirSync(at(root, 'none'), { recursive: true })),
+    missingPromise: await outcome(root, () => fs.promises.rmdir(at(root, 'none'), { recursive: true })),
+    treeSync: await outcome(root, () => fs.rmdirSync(at(root, 'd'), { recursive: true })),
+    treeCallback: await outcome(root, () => callback((cb) => fs.rmdir(at(root, 'd2'), { recursive: true }, cb))),
+    badOption,
+    kept: fs.readFileSync(at(root, 'f'), 'utf8'),
+    left: sorted(fs.readdirSync(root)),
+  };
+});
+
+def('write callback at the current position (null): concurrent writes on one fd all land', ['write', 'openSync', 'closeSync'], async (fs, root) => {
+  const fd = fs.openSync(at(root, 'f'), 'w');
+  const lines = Array.from({ length: 200 }, (_, i) => Buffer.from(`line ${i}\n`));
+  const results = await Promise.all(lines.map((line) => callback((cb) => fs.write(fd, line, 0, line.length, null, cb))));
+  const strings = await Promise.all(['first\n', 'second\n'].map((text) => callback((cb) => fs.write(fd, text, null, 'utf8', cb))));
+  fs.closeSync(fd);
+  // Node runs the writes on several threads of its pool, so their order in the file varies; none
+  // overwrites another.
+  const content = fs.readFileSync(at(root, 'f'), 'utf8');
+  fs.unlinkSync(at(root, 'f'));  // the snapshot after the case would show the order
+  return { written: results.map((r) => r[0]), strings: strings.map((r) => r[0]), size: content.length, lines: sorted(content.split('\n')) };
+});
+
+def('read callback at the current position (null): concurrent reads on one fd read distinct consecutive ranges', ['read', 'readv', 'openSync', 'closeSync'], async (fs, root) => {
+  fs.writeFileSync(at(root, 'f'), pattern(10_000));
+  const fd = fs.openSync(at(root, 'f'), 'r');
+  const buffers = Array.from({ length: 12 }, () => Buffer.alloc(1000));
+  const reads = await Promise.all(buffers.map((buffer) => callback((cb) => fs.read(fd, buffer, 0, buffer.length, null, cb))));
+  const vectored = await callback((cb) => fs.readv(fd, [Buffer.alloc(5), Buffer.alloc(5)], cb));
+  fs.closeSync(fd);
+  return { counts: sorted(reads.map((r) => r[0] as number)), chunks: sorted(buffers.map((b) => sha256(b))), vectored: vectored[0] };
+});
+
 def('unlinkSync: file; directory fails; missing ENOENT', ['unlinkSync'], async (fs, root) => {
   fs.writeFileSync(at(root, 'f'), '');
   fs.mkdirSync(at(root, 'd'));
