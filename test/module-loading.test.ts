@@ -171,13 +171,16 @@ describe('native addons, worker threads and child processes', () => {
     expect(seen.message).toMatch(/^ENOTSUP: cannot load the native addon \/app\/addon\.node: .*Keep native addons outside protected trees/);
   });
 
-  it('workers see the trees but not the volumes the main thread holds; a forked child fails on a held volume with EBUSY naming the holder', () => {
+  it('workers see the trees but not the volumes the main thread holds; a forked child runs, and fails with EBUSY naming the holder only where it uses a held volume', () => {
     const report = output(node(['--import', REGISTER, `${APP}/spawn.mjs`], volumeConfig)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(report.mainVolume).toBe('written');
     expect(report[`${APP}/worker.mjs`]).toEqual({ rel: 'rel', data: DATA, volume: 'EBUSY' });
     expect(report[`${APP}/worker.cjs`]).toEqual({ helper: 'named', volume: 'EBUSY' });
-    expect(report.fork.status).toBe(6);
-    expect(report.fork.err).toMatch(new RegExp(`^shield: EBUSY: volume .* is in use by pid ${report.pid} `));
+    expect(report.fork).toEqual({ status: 0, out: JSON.stringify({ x: 'x', data: DATA }), err: '' });
+    expect(report.forkUsingVolume.status).toBe(0);
+    const used = JSON.parse(report.forkUsingVolume.out);
+    expect(used.code).toBe('EBUSY');
+    expect(used.message).toMatch(new RegExp(`volume .* is in use by pid ${report.pid} `));
     // A node started without the register module (no -r/--import, no NODE_OPTIONS) sees only the disk.
     expect(report.spawn.status).toBe(1);
     expect(report.spawn.err).toMatch(/Cannot find module '\/app\/child\.cjs'/);

@@ -156,17 +156,33 @@ export class MountTable {
     this.#held.push({ path, why });
   }
 
+  // Volumes another process held when this one started (a forked child of the process that holds
+  // them): opened when a path inside is first used, so a process that never uses them just works.
+  #deferred: { path: string; open: () => Mount }[] = [];
+
+  /** A mount opened by `open` the first time a path inside `path` is resolved (again after a failure). */
+  defer(path: string, open: () => Mount): void {
+    this.#deferred.push({ path, open });
+  }
+
   remove(mount: Mount): void {
     this.#mounts = this.#mounts.filter((m) => m !== mount);
   }
 
   /** The mount a path (string, Buffer or file: URL; relative to the working directory) lies in, or null. */
   resolve(path: unknown): MountedPath | null {
-    if (this.#mounts.length === 0 && this.#held.length === 0) return null;
+    if (this.#mounts.length === 0 && this.#held.length === 0 && this.#deferred.length === 0) return null;
     const text = pathText(path);
     if (text === null) return null;
     const plain = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text);
-    const absolute = plain ? stripTrailingSlash(text) : resolvePath(text);
+    const absolute = plain ? stripTrailingSlash(text) : resolveFromWorkingDirectory(text);
+    // No working directory any more (removed): a relative path cannot name a mount; node:fs says what it says.
+    if (absolute === null) return null;
+    const deferred = this.#deferred.find((entry) => within(absolute, entry.path));
+    if (deferred) {
+      this.add(deferred.open());  // throws (EBUSY) while the other process still holds it
+      this.#deferred = this.#deferred.filter((entry) => entry !== deferred);
+    }
     for (const mount of this.#mounts) {
       let inner: string;
       if (absolute === mount.path) inner = '/';
@@ -185,6 +201,14 @@ export class MountTable {
       if (within(absolute, held.path)) throw shieldError('EBUSY', `${absolute}: ${held.why}`, absolute);
     }
     return null;
+  }
+}
+
+function resolveFromWorkingDirectory(text: string): string | null {
+  try {
+    return resolvePath(text);
+  } catch {
+    return null;  // uv_cwd: the working directory was removed
   }
 }
 

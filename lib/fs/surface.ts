@@ -3,6 +3,7 @@
 // descriptor inside a mount goes to the operation, anything else to the real node:fs untouched.
 import * as nodeFs from 'node:fs';
 import type * as nodePromises from 'node:fs/promises';
+import { promisify } from 'node:util';
 import gensync, { type Handler } from 'gensync';
 import { runAsync, runSync, type Steps } from '../file/sync-or-async.js';
 import { DescriptorTable } from './descriptors.js';
@@ -206,12 +207,13 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     (ours('path', args) ? runAsync(ops.realpathNative(...(args as [nodeFs.PathLike]))) : realPromises.realpath!(...args)));
 
   // Streams: node's own ReadStream/WriteStream, doing their I/O through this object.
-  fs.createReadStream = named('createReadStream', (path: unknown, options?: unknown) => {
+  // Regular functions, not arrows: `new fs.createReadStream(…)` works with node's (it returns the stream).
+  fs.createReadStream = named('createReadStream', function createReadStream(path: unknown, options?: unknown) {
     const settings = streamOptions(options);
     if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
     return new (realFs.ReadStream as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream)(path, { ...settings, fs });
   });
-  fs.createWriteStream = named('createWriteStream', (path: unknown, options?: unknown) => {
+  fs.createWriteStream = named('createWriteStream', function createWriteStream(path: unknown, options?: unknown) {
     const settings = streamOptions(options);
     if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
     return new (realFs.WriteStream as unknown as new (path: unknown, options: unknown) => nodeFs.WriteStream)(path, { ...settings, fs });
@@ -311,14 +313,50 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   };
   refuse('symlink', 'secondPath', 'symbolic links cannot be created inside a protected mount');
   refuse('link', 'eitherPath', 'hard links cannot be created inside a protected mount');
-  refuse('watch', 'path', 'protected paths cannot be watched (changes come only from this process)', true, true);
+  refuse('watch', 'path', 'protected paths cannot be watched (changes come only from this process)', false, true);
+  // fs.promises.watch returns an async iterable at once (it is not an async function); inside a
+  // mount, iterating it fails.
+  if (typeof realPromises.watch === 'function') {
+    promises.watch = named('watch', (...args: unknown[]) => {
+      if (!ours('path', args)) return realPromises.watch!(...args);
+      const failure = unsupported('watch', pathText(args[0]) ?? '', 'protected paths cannot be watched (changes come only from this process)');
+      return (async function* watch() {
+        throw failure;
+      })();
+    });
+  }
   refuse('watchFile', 'path', 'protected paths cannot be watched (changes come only from this process)', false, true);
   refuse('unwatchFile', 'path', 'protected paths cannot be watched', false, true);
   refuse('lchmod', 'path', 'lchmod is not available on this platform');
   refuse('openAsBlob', 'path', 'read the file with readFile and make a Blob of it', false);
 
+  keepPromisifyBehaviour(fs, realFs as unknown as Record<string, unknown>);
   fs.promises = promises;
   return { fs: fs as unknown as typeof nodeFs, promises: promises as unknown as typeof nodePromises };
+}
+
+/**
+ * util.promisify of a wrapper behaves as of node's function: node's fs.read, write, readv and writev
+ * carry the names of their callback's results (an internal symbol: { bytesRead, buffer }), and
+ * fs.exists a promisify.custom. Symbol-keyed properties are copied from node's function; exists'
+ * custom form is the shield's own, so a promisified exists sees the mounts too.
+ */
+function keepPromisifyBehaviour(fs: Record<string, unknown>, real: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(fs)) {
+    const original = real[name];
+    if (typeof value !== 'function' || typeof original !== 'function' || value === original) continue;
+    for (const symbol of Object.getOwnPropertySymbols(original)) {
+      if (symbol === promisify.custom || Object.prototype.hasOwnProperty.call(value, symbol)) continue;
+      Object.defineProperty(value, symbol, Object.getOwnPropertyDescriptor(original, symbol)!);
+    }
+  }
+  const exists = fs.exists as AnyFunction & { [promisify.custom]?: unknown };
+  if (typeof exists === 'function' && (real.exists as { [promisify.custom]?: unknown })[promisify.custom]) {
+    Object.defineProperty(exists, promisify.custom, {
+      value: named('exists', (path: unknown) => new Promise((resolve) => exists(path, resolve))),
+      configurable: true, writable: true,
+    });
+  }
 }
 
 const drive = gensync(function* (steps: Handler<unknown>): Handler<unknown> {
