@@ -11,7 +11,7 @@ import { isMainThread } from 'node:worker_threads';
 import { wipeKey } from '../file/keys.js';
 import { resolveMountKey, type MountSpec } from '../fs/mount-config.js';
 import type { Shield } from '../fs/mount.js';
-import { installCommonJsResolution } from './cjs-resolution.js';
+import { installCommonJsResolution, noteCommonJsImported } from './cjs-resolution.js';
 import { load, resolve, useTrees, type EsmHooksData } from './esm-hooks.js';
 import { refuseNativeAddonsIn } from './native-addons.js';
 import { TreeFiles } from './tree-files.js';
@@ -51,8 +51,12 @@ function registerInThreadHooks(registerHooks: (hooks: InThreadHooks) => unknown,
   registerHooks({
     resolve: (specifier, context, nextResolve) => (forImport(context.conditions)
       ? (resolve as unknown as Hook)(specifier, context, nextResolve) : nextResolve(specifier, context)),
-    load: (url, context, nextLoad) => (forImport(context.conditions)
-      ? (load as unknown as Hook)(url, context, nextLoad) : nextLoad(url, context)),
+    load: (url, context, nextLoad) => {
+      if (!forImport(context.conditions)) return nextLoad(url, context);
+      const loaded = (load as unknown as Hook)(url, context, nextLoad) as { format?: string };
+      if (loaded.format === 'commonjs') noteCommonJsImported();
+      return loaded;
+    },
   });
 }
 
