@@ -22,6 +22,16 @@ function forward<K extends keyof Fs>(name: K): Fs[K] {
   return forwarding as Fs[K];
 }
 
+// Members newer Node lines added, absent from Node 20's types: typed by the consumer's @types/node
+// (never where it has no such member), and undefined at run time where the running Node lacks them.
+type Newer<K extends string> = Fs extends Record<K, infer T> ? T : never;
+
+function forwardNewer<K extends string>(name: K): Newer<K> {
+  const target = (nodeFs as Record<string, unknown>)[name];
+  if (typeof target !== 'function') return target as Newer<K>;
+  return forward(name as unknown as keyof Fs) as unknown as Newer<K>;
+}
+
 export const { constants, Dirent, Stats, StatsFs, ReadStream, WriteStream, Dir } = nodeFs;
 
 export const appendFile = forward('appendFile');
@@ -114,6 +124,10 @@ export const writev = forward('writev');
 export const writevSync = forward('writevSync');
 export const opendir = forward('opendir');
 export const opendirSync = forward('opendirSync');
+export const glob = forwardNewer('glob');
+export const globSync = forwardNewer('globSync');
+export const mkdtempDisposableSync = forwardNewer('mkdtempDisposableSync');
+export const Utf8Stream = (nodeFs as Record<string, unknown>).Utf8Stream as Newer<'Utf8Stream'>;
 
 /** fs.promises of the shield (or node's), forwarding at call time like the functions above. */
 export const promises = new Proxy(nodeFs.promises, {
@@ -134,7 +148,7 @@ const fs = {
   rmSync, rmdir, rmdirSync, stat, statfs, statSync, statfsSync, symlink,
   symlinkSync, truncate, truncateSync, unwatchFile, unlink, unlinkSync, utimes, utimesSync,
   watch, watchFile, writeFile, writeFileSync, write, writeSync, writev, writevSync,
-  opendir, opendirSync,
+  opendir, opendirSync, glob, globSync, mkdtempDisposableSync, Utf8Stream,
 };
 
 // Type-level conformance with node:fs, checked by tsc: every member, with node's own types.

@@ -254,3 +254,34 @@ test('shieldfs/fs forwards to node:fs when no process-wide shield is installed',
   expect(await module.promises.readFile(path, 'utf8')).toBe('plain');
   expect(fileURLToPath(new URL('file:///x'))).toBe('/x');
 });
+
+describe('names that are not valid UTF-8', () => {
+  // A volume keeps names as UTF-8 text. Decoding other bytes with U+FFFD made 'a\xff' and 'a\xfe'
+  // one file (data loss); such names are refused instead, in every form, and nothing is created.
+  const name = (...bytes: number[]) => Buffer.concat([Buffer.from('/V1/a'), Buffer.from(bytes)]);
+
+  test('are refused with EINVAL saying why, in every form; valid UTF-8 Buffers work', async () => {
+    const { fs } = await mounted();
+    const refused = expect.objectContaining({ code: 'EINVAL', syscall: 'open', message: expect.stringContaining('must be valid UTF-8') });
+    expect(() => fs.writeFileSync(name(0xff), 'one')).toThrow(refused);
+    expect(() => fs.openSync(name(0xfe), 'w')).toThrow(refused);
+    await expect(fs.promises.writeFile(name(0xfe), 'two')).rejects.toThrow(refused);
+    const viaCallback = await new Promise<unknown>((resolve) => fs.writeFile(name(0xc3, 0x28), 'three', resolve));
+    expect(viaCallback).toEqual(refused);
+    expect(() => fs.mkdirSync(name(0x80))).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mkdir' }));
+    expect(() => fs.statSync(name(0xff))).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'stat' }));
+    expect(() => fs.renameSync(name(0xff), '/V1/b')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(fs.readdirSync('/V1')).toEqual([]);
+
+    fs.writeFileSync(Buffer.from('/V1/é'), 'utf8 name');
+    expect(fs.readFileSync('/V1/é', 'utf8')).toBe('utf8 name');
+    expect(fs.readdirSync(Buffer.from('/V1'), { encoding: 'buffer' })).toEqual([Buffer.from('é')]);
+  });
+
+  test('outside the mounts they are node:fs as ever', async () => {
+    const { fs } = await mounted();
+    const outside = Buffer.concat([Buffer.from(temp('raw-')), Buffer.from([0xff])]);
+    fs.writeFileSync(outside, 'bytes');
+    expect(realFs.readFileSync(outside, 'utf8')).toBe('bytes');
+  });
+});

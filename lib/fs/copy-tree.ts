@@ -10,6 +10,7 @@ import gensync from 'gensync';
 import type { Steps } from '../file/sync-or-async.js';
 import { pathText } from './mount-table.js';
 import { invalidArgType, systemError } from './node-errors.js';
+import { cpSyncChecksNatively, nativeCpError } from './node-behaviour.js';
 import { isAsync, nodeCall, type ShieldOperations } from './operations.js';
 
 const { EEXIST, EINVAL, EISDIR, ENOTDIR } = constants.errno;
@@ -39,7 +40,14 @@ const filterAnswer = gensync({
 export function* copyTree(ops: ShieldOperations, source: unknown, destination: unknown, options?: nodeFs.CopyOptions): Steps<void> {
   const opts = copyOptions(options);
   const src = pathText(source) ?? '', dest = pathText(destination) ?? '';
-  const checked = yield* checkPaths(ops, src, dest, opts);
+  let checked;
+  if (!(yield* isAsync()) && cpSyncChecksNatively()) {
+    if (opts.filter && !(yield* filterAnswer(opts.filter(src, dest)))) return;
+    yield* checkPathsNatively(ops, src, dest, opts);
+    checked = yield* checkPaths(ops, src, dest, { ...opts, filter: undefined });
+  } else {
+    checked = yield* checkPaths(ops, src, dest, opts);
+  }
   if (!checked) return;
   if (!(yield* exists(ops, dirname(dest)))) yield* on(ops, 'mkdir', dirname(dest), { recursive: true });
   yield* copyEntry(ops, checked.destStat, src, dest, opts);
@@ -83,6 +91,41 @@ function* checkPaths(ops: ShieldOperations, src: string, dest: string, opts: Cop
       { code: 'EINVAL', message: `cannot copy ${src} to a subdirectory of self ${dest}`, syscall: 'cp', path: dest, errno: EINVAL });
   }
   return { destStat };
+}
+
+// cpSync's top-level checks as Node 22 and later make them in C++ (src/node_file.cc,
+// CpSyncCheckPaths): the same order, plain Errors whose messages name the paths as given, the source
+// with a trailing slash where node appends one. A missing source is left to the lstat that follows.
+function* checkPathsNatively(ops: ShieldOperations, src: string, dest: string, opts: CopyOptions): Steps<void> {
+  const statName = opts.dereference ? 'stat' : 'lstat';
+  let srcStat: nodeFs.BigIntStats, destStat: nodeFs.BigIntStats | null = null;
+  try {
+    srcStat = (yield* on(ops, statName, src, { bigint: true })) as nodeFs.BigIntStats;
+  } catch {
+    return;
+  }
+  try {
+    destStat = (yield* on(ops, statName, dest, { bigint: true })) as nodeFs.BigIntStats;
+  } catch {
+    destStat = null;
+  }
+  const srcIsDirectory = srcStat.isDirectory();
+  if (destStat) {
+    if (destStat.ino === srcStat.ino && destStat.dev === srcStat.dev) throw nativeCpError('ERR_FS_CP_EINVAL', `src and dest cannot be the same ${dest}`);
+    if (srcIsDirectory && !destStat.isDirectory()) {
+      throw nativeCpError('ERR_FS_CP_DIR_TO_NON_DIR', `Cannot overwrite non-directory ${dest} with directory ${src}`);
+    }
+    if (!srcIsDirectory && destStat.isDirectory()) {
+      throw nativeCpError('ERR_FS_CP_NON_DIR_TO_DIR', `Cannot overwrite directory ${dest} with non-directory ${src}`);
+    }
+  }
+  const srcWithSlash = src.endsWith(sep) ? src : src + sep;
+  if (srcIsDirectory && dest.startsWith(srcWithSlash)) {
+    throw nativeCpError('ERR_FS_CP_EINVAL', `Cannot copy ${srcWithSlash} to a subdirectory of self ${dest}`);
+  }
+  if (srcIsDirectory && !opts.recursive) {
+    throw nativeCpError('ERR_FS_EISDIR', `Recursive option not enabled, cannot copy a directory: ${srcWithSlash}`);
+  }
 }
 
 function isSubdirectory(src: string, dest: string): boolean {

@@ -1,5 +1,6 @@
 // The process-wide picture: which virtual absolute paths are protected storage. Every fs call asks
 // the table first; a path outside every mount goes to the real node:fs untouched.
+import { isUtf8 } from 'node:buffer';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Volume } from '../volume/volume.js';
@@ -124,6 +125,12 @@ export interface MountedPath {
   directories?: string[];
   /** Spelled with a trailing slash: the final name must be a directory ('f/' of a file is ENOTDIR). */
   trailingSlash?: boolean;
+  /**
+   * Given as a Buffer that is not valid UTF-8. A volume keeps names as UTF-8 text, so such a name
+   * cannot be stored faithfully; it is refused (EINVAL) rather than decoded with U+FFFD, which would
+   * make 'a\xff' and 'a\xfe' the same file.
+   */
+  notUtf8?: boolean;
 }
 
 export class MountTable {
@@ -149,23 +156,40 @@ export class MountTable {
     this.#held.push({ path, why });
   }
 
+  // Volumes another process held when this one started (a forked child of the process that holds
+  // them): opened when a path inside is first used, so a process that never uses them just works.
+  #deferred: { path: string; open: () => Mount }[] = [];
+
+  /** A mount opened by `open` the first time a path inside `path` is resolved (again after a failure). */
+  defer(path: string, open: () => Mount): void {
+    this.#deferred.push({ path, open });
+  }
+
   remove(mount: Mount): void {
     this.#mounts = this.#mounts.filter((m) => m !== mount);
   }
 
   /** The mount a path (string, Buffer or file: URL; relative to the working directory) lies in, or null. */
   resolve(path: unknown): MountedPath | null {
-    if (this.#mounts.length === 0 && this.#held.length === 0) return null;
+    if (this.#mounts.length === 0 && this.#held.length === 0 && this.#deferred.length === 0) return null;
     const text = pathText(path);
     if (text === null) return null;
     const plain = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text);
-    const absolute = plain ? stripTrailingSlash(text) : resolvePath(text);
+    const absolute = plain ? stripTrailingSlash(text) : resolveFromWorkingDirectory(text);
+    // No working directory any more (removed): a relative path cannot name a mount; node:fs says what it says.
+    if (absolute === null) return null;
+    const deferred = this.#deferred.find((entry) => within(absolute, entry.path));
+    if (deferred) {
+      this.add(deferred.open());  // throws (EBUSY) while the other process still holds it
+      this.#deferred = this.#deferred.filter((entry) => entry !== deferred);
+    }
     for (const mount of this.#mounts) {
       let inner: string;
       if (absolute === mount.path) inner = '/';
       else if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) inner = absolute.slice(mount.path.length);
       else continue;
       const located: MountedPath = { mount, inner, virtual: text, absolute };
+      if (Buffer.isBuffer(path) && !isUtf8(path)) located.notUtf8 = true;
       if (text.length > 1 && text.endsWith('/')) located.trailingSlash = true;
       if (!plain) {
         const directories = spelledDirectories(text).filter((p) => p.startsWith(mount.path + '/')).map((p) => p.slice(mount.path.length));
@@ -177,6 +201,14 @@ export class MountTable {
       if (within(absolute, held.path)) throw shieldError('EBUSY', `${absolute}: ${held.why}`, absolute);
     }
     return null;
+  }
+}
+
+function resolveFromWorkingDirectory(text: string): string | null {
+  try {
+    return resolvePath(text);
+  } catch {
+    return null;  // uv_cwd: the working directory was removed
   }
 }
 

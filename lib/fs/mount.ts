@@ -112,6 +112,12 @@ export interface MountOptions {
    * volumes): calls there fail with EBUSY saying why, instead of reaching the disk underneath.
    */
   heldElsewhere?: { path: string; why: string }[];
+  /**
+   * A volume another process holds (EBUSY: a forked child of its holder) is opened when a path
+   * inside it is first used, not now; its EBUSY is then that call's error. Every other failure to
+   * open is reported at once.
+   */
+  deferBusyVolumes?: boolean;
 }
 
 /** Opens every mount of `specs` (a MountSpec list, validated as a configuration file is). */
@@ -132,9 +138,17 @@ function* mountSteps(given: MountSpec[], options: MountOptions): Steps<Shield> {
   const opened: Volume[] = [];
   try {
     for (const [index, spec] of specs.entries()) {
-      const volume = yield* openMount(spec, specs);
+      const mountOf = (volume: Volume) => new Mount(spec.path, volume, spec.tree ? 'tree' : 'volume', spec.commit ?? 'close', FIRST_DEV + index);
+      let volume: Volume;
+      try {
+        volume = yield* openMount(spec, specs);
+      } catch (error) {
+        if (!options.deferBusyVolumes || !spec.volume || (error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
+        table.defer(spec.path, () => mountOf(runSync(openMount(spec, specs))));
+        continue;
+      }
       opened.push(volume);
-      table.add(new Mount(spec.path, volume, spec.tree ? 'tree' : 'volume', spec.commit ?? 'close', FIRST_DEV + index));
+      table.add(mountOf(volume));
     }
   } catch (error) {
     for (const volume of opened) {

@@ -21,7 +21,8 @@ export function invalidArgType(name: string, expected: string, value: unknown): 
     : typeof value === 'function' ? ` Received function ${(value as { name?: string }).name || '<anonymous>'}`
       : typeof value === 'object' ? ` Received an instance of ${(value as object).constructor?.name ?? 'Object'}`
         : ` Received type ${typeof value} (${inspect(value)})`;
-  return coded(new TypeError(`The "${name}" argument must be ${expected}.${received}`), 'ERR_INVALID_ARG_TYPE');
+  const kind = name.includes('.') ? 'property' : 'argument';
+  return coded(new TypeError(`The "${name}" ${kind} must be ${expected}.${received}`), 'ERR_INVALID_ARG_TYPE');
 }
 
 export function outOfRange(name: string, range: string, value: unknown): Coded<RangeError> {

@@ -16,7 +16,8 @@ import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescripto
 import { Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
 import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
 import { encoded, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
-import { fileMode, openFlags, systemError } from './node-errors.js';
+import { fileMode, invalidArgType, openFlags, systemError } from './node-errors.js';
+import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
 
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
@@ -93,6 +94,7 @@ export class ShieldOperations {
   #at(path: unknown, syscall: string, final = true): MountedPath {
     const located = this.table.resolve(path);
     if (!located) throw fsError('EXDEV', syscall, pathText(path) ?? String(path));
+    if (located.notUtf8) throw notUtf8Name(located, syscall);
     if (located.directories || located.trailingSlash) checkSpelling(located, syscall, final);
     return located;
   }
@@ -135,8 +137,12 @@ export class ShieldOperations {
     const descriptor = this.descriptors.get(fd, 'read');
     if (count === 0) return { bytesRead: 0, buffer: buffer as B };
     const from = at ?? descriptor.position;
+    // Reads at the current position take their range when they are called, as read(2) advances the
+    // kernel's offset: concurrent ones on one descriptor read one after the other, not the same bytes.
+    const reserved = from + count;
+    if (at === null) descriptor.position = reserved;
     const got = yield* relabelled(readFile(descriptor, buffer, offset, count, from), descriptor);
-    if (at === null) descriptor.position = from + got;
+    if (at === null && got < count && descriptor.position === reserved) descriptor.position = from + got;
     return { bytesRead: got, buffer: buffer as B };
   }
 
@@ -156,10 +162,13 @@ export class ShieldOperations {
       at = options ? options.position ?? null : position ?? null;
     }
     const from = descriptor.flags.append ? descriptor.file.size : at ?? descriptor.position;
+    // A write at the current position takes its range when it is called, as write(2) advances the
+    // kernel's offset: concurrent writes on one descriptor land one after the other, in call order.
+    if (at === null && !descriptor.flags.append) descriptor.position = from + length;
     const written = yield* this.#writeAll(descriptor, bytes, offset, length, from);
     // O_APPEND: the write landed at the end as it was when it ran (appends take turns); write()
     // leaves the offset there, pwrite() leaves it alone.
-    if (at === null) descriptor.position = descriptor.flags.append ? descriptor.file.size : from + written;
+    if (at === null && descriptor.flags.append) descriptor.position = descriptor.file.size;
     return { bytesWritten: written, buffer: data };
   }
 
@@ -173,12 +182,15 @@ export class ShieldOperations {
     let total = 0;
     const descriptor = this.descriptors.get(fd, 'read');
     const start = typeof position === 'number' ? position : descriptor.position;
+    // At the current position: the whole range is taken now, as for read (concurrent calls).
+    const reserved = start + buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0);
+    if (typeof position !== 'number') descriptor.position = reserved;
     for (const buffer of buffers) {
       const { bytesRead } = yield* this.read(fd, buffer, 0, buffer.byteLength, start + total);
       total += bytesRead;
       if (bytesRead < buffer.byteLength) break;
     }
-    if (typeof position !== 'number') descriptor.position = start + total;
+    if (typeof position !== 'number' && descriptor.position === reserved) descriptor.position = start + total;
     return { bytesRead: total, buffer: buffers, buffers };
   }
 
@@ -324,8 +336,11 @@ export class ShieldOperations {
       const at = this.#at(path, syscall);
       return toStats(call(() => at.mount.volume.stat(at.inner), at, syscall), at.mount.dev, options?.bigint);
     } catch (error) {
-      // Only a missing entry: a file used as a directory (ENOTDIR) still throws, as in node.
-      if (options?.throwIfNoEntry === false && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // A missing entry; and a file used as a directory (ENOTDIR) where the running Node's
+      // statSync says undefined for it too (lstat throws it on every line).
+      const code = (error as NodeJS.ErrnoException).code;
+      if (options?.throwIfNoEntry === false &&
+        (code === 'ENOENT' || (code === 'ENOTDIR' && syscall === 'stat' && statSyncIgnoresNotADirectory()))) return undefined;
       throw error;
     }
   }
@@ -418,8 +433,22 @@ export class ShieldOperations {
     }
   }
 
+  /**
+   * As node: `recursive` (deprecated, DEP0147) removes a directory tree; anything else (a file) is
+   * left to the plain rmdir, which fails with ENOTDIR and keeps it. A missing path is lstat's ENOENT.
+   */
   *rmdir(path: nodeFs.PathLike, options?: nodeFs.RmDirOptions): Steps<void> {
-    if (options?.recursive) return yield* this.rm(path, { recursive: true });
+    const recursive = options?.recursive;
+    if (recursive !== undefined && typeof recursive !== 'boolean') throw invalidArgType('options.recursive', 'of type boolean', recursive);
+    if (recursive) {
+      warnRecursiveRmdir();
+      const at = this.#at(path, 'lstat');
+      if (call(() => at.mount.volume.stat(at.inner), at, 'lstat').type === 'directory') {
+        call(() => removeTree(at.mount.volume, at.inner), at, 'rm');
+        yield* this.#changed(at.mount);
+        return;
+      }
+    }
     const at = this.#at(path, 'rmdir');
     call(() => at.mount.volume.rmdir(at.inner), at, 'rmdir');
     yield* this.#changed(at.mount);
@@ -496,6 +525,7 @@ export class ShieldOperations {
   *realpath(path: nodeFs.PathLike, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
     const at = this.table.resolve(path);
     if (!at) throw fsError('EXDEV', 'lstat', pathText(path) ?? String(path));
+    if (at.notUtf8) throw notUtf8Name(at, 'lstat');
     let walked = '/';
     for (const name of pathComponents(at.inner)) {
       walked = joinVolumePath(walked, name);
@@ -560,6 +590,22 @@ function realFs(): typeof nodeFs {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/** EINVAL for a name that is not valid UTF-8 (MountedPath.notUtf8), saying why. */
+function notUtf8Name(at: MountedPath, syscall: string): Error {
+  const error = fsError('EINVAL', syscall, at.virtual);
+  error.message += ': a name inside a protected mount must be valid UTF-8';
+  return error;
+}
+
+let recursiveRmdirWarned = false;
+// node's DEP0147, once per process as node emits it.
+function warnRecursiveRmdir(): void {
+  if (recursiveRmdirWarned) return;
+  recursiveRmdirWarned = true;
+  process.emitWarning('In future versions of Node.js, fs.rmdir(path, { recursive: true }) will be removed. ' +
+    'Use fs.rm(path, { recursive: true }) instead', 'DeprecationWarning', 'DEP0147');
+}
 
 function removeTree(volume: Mount['volume'], inner: string): void {
   for (const entry of volume.readdirEntries(inner)) {

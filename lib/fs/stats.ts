@@ -6,8 +6,9 @@ import type { VolumeStats } from '../volume/volume.js';
 type StatsConstructor = new (...fields: (number | bigint)[]) => fs.Stats;
 type BigIntStatsConstructor = new (...fields: bigint[]) => fs.BigIntStats;
 
-// node:fs exports Stats; BigIntStats only as the class of what stat({ bigint: true }) returns.
-const StatsClass = fs.Stats as unknown as StatsConstructor;
+// The classes of what stat() returns. (fs.Stats itself is, from Node 24 on, a wrapper whose calls
+// warn DEP0180; its prototype is the same. BigIntStats is not exported at all.)
+const StatsClass = Object.getPrototypeOf(fs.statSync('/')).constructor as StatsConstructor;
 const BigIntStatsClass = Object.getPrototypeOf(fs.statSync('/', { bigint: true })).constructor as BigIntStatsConstructor;
 const BLOCK = 4096;
 const uid = process.getuid?.() ?? 0;

@@ -3,6 +3,7 @@
 // descriptor inside a mount goes to the operation, anything else to the real node:fs untouched.
 import * as nodeFs from 'node:fs';
 import type * as nodePromises from 'node:fs/promises';
+import { promisify } from 'node:util';
 import gensync, { type Handler } from 'gensync';
 import { runAsync, runSync, type Steps } from '../file/sync-or-async.js';
 import { DescriptorTable } from './descriptors.js';
@@ -11,7 +12,9 @@ import { ShieldFileHandle } from './file-handle.js';
 import { bindRealFs, ShieldOperations, unsupported } from './operations.js';
 import { pathText } from './mount-table.js';
 import { copyTree } from './copy-tree.js';
+import { asSyscall, isErrno } from './caller-paths.js';
 import { isArgumentError } from './node-errors.js';
+import { globBase, globDirectory, globInMounts, globPatterns, type GlobOptions } from './glob.js';
 
 type AnyFunction = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Route = 'path' | 'fd' | 'pathOrFd' | 'eitherPath' | 'secondPath' | 'fileHandleOrPath';
@@ -26,6 +29,8 @@ interface Derivation {
   callbackResult?: (result: any) => unknown[]; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Which forms node:fs has. */
   forms: { sync?: boolean; callback?: boolean; promise?: boolean };
+  /** Where fs.promises' own implementation reports an error differently from the other two forms. */
+  promiseError?: (error: unknown) => unknown;
 }
 
 const ALL = { sync: true, callback: true, promise: true };
@@ -72,7 +77,12 @@ const DERIVATIONS: Record<string, Derivation> = {
   realpath: { route: 'path', steps: op('realpath'), forms: NO_PROMISE },
   rename: { route: 'eitherPath', steps: op('rename'), forms: ALL },
   rm: { route: 'path', steps: op('rm'), forms: ALL },
-  rmdir: { route: 'path', steps: op('rmdir'), forms: ALL },
+  rmdir: {
+    route: 'path', steps: op('rmdir'), forms: ALL,
+    // fs.promises.rmdir with `recursive` looks the path up with stat, the other forms with lstat.
+    promiseError: (error) => (isErrno(error) && (error as NodeJS.ErrnoException).syscall === 'lstat'
+      ? asSyscall(error, 'stat', (error as NodeJS.ErrnoException).path) : error),
+  },
   stat: { route: 'path', steps: op('stat'), forms: ALL },
   statfs: { route: 'path', steps: op('statfs'), forms: ALL },
   truncate: { route: 'pathOrFd', steps: op('truncate'), forms: ALL },
@@ -150,9 +160,11 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     }
     if (forms.promise) {
       const realPromise = realPromises[name]!;
+      const promiseError = derivation.promiseError;
       promises[name] = named(name, (...args: unknown[]) => {
         if (!ours(route, args)) return realPromise(...args);
-        return runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
+        const running = runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
+        return promiseError ? running.catch((error: unknown) => { throw promiseError(error); }) : running;
       });
     }
   }
@@ -195,16 +207,90 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     (ours('path', args) ? runAsync(ops.realpathNative(...(args as [nodeFs.PathLike]))) : realPromises.realpath!(...args)));
 
   // Streams: node's own ReadStream/WriteStream, doing their I/O through this object.
-  fs.createReadStream = named('createReadStream', (path: unknown, options?: unknown) => {
+  // Regular functions, not arrows: `new fs.createReadStream(…)` works with node's (it returns the stream).
+  fs.createReadStream = named('createReadStream', function createReadStream(path: unknown, options?: unknown) {
     const settings = streamOptions(options);
     if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
     return new (realFs.ReadStream as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream)(path, { ...settings, fs });
   });
-  fs.createWriteStream = named('createWriteStream', (path: unknown, options?: unknown) => {
+  fs.createWriteStream = named('createWriteStream', function createWriteStream(path: unknown, options?: unknown) {
     const settings = streamOptions(options);
     if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
     return new (realFs.WriteStream as unknown as new (path: unknown, options: unknown) => nodeFs.WriteStream)(path, { ...settings, fs });
   });
+
+  // glob (Node 22 and later): patterns that start inside a mount are listed through the shield;
+  // the others go to Node's glob (glob.ts).
+  if (typeof realCallbacks.globSync === 'function') {
+    const inMounts = (patterns: string[], options: unknown) => {
+      const cwd = globDirectory(options as GlobOptions | undefined);
+      return patterns.filter((pattern) => ops.locate(globBase(pattern, cwd)) !== null);
+    };
+    const touchesMount = (pattern: unknown, options: unknown): boolean => {
+      try {
+        return inMounts(globPatterns(pattern), options).length > 0;
+      } catch {
+        return false;  // node's glob reports the bad argument
+      }
+    };
+    const onDisk = (pattern: unknown, options: unknown) => {
+      const mounted = new Set(inMounts(globPatterns(pattern), options));
+      return globPatterns(pattern).filter((p) => !mounted.has(p));
+    };
+    const steps = (pattern: unknown, options: unknown) => globInMounts(ops, globPatterns(pattern), options as GlobOptions | undefined);
+    fs.globSync = named('globSync', (pattern: unknown, options?: unknown) => {
+      if (!touchesMount(pattern, options)) return realCallbacks.globSync!(pattern, options);
+      const disk = onDisk(pattern, options);
+      return [...(disk.length > 0 ? realCallbacks.globSync!(disk, options) as unknown[] : []), ...runSync(steps(pattern, options))];
+    });
+    fs.glob = named('glob', (...args: unknown[]) => {
+      const [pattern] = args;
+      const options = typeof args[1] === 'function' ? undefined : args[1];
+      const callback = args[args.length - 1];
+      if (typeof callback !== 'function' || !touchesMount(pattern, options)) return realCallbacks.glob!(...args);
+      // The part on the disk as Node's globSync lists it: one answer, called back on a later tick.
+      let disk: unknown[];
+      try {
+        const patterns = onDisk(pattern, options);
+        disk = patterns.length > 0 ? realCallbacks.globSync!(patterns, options) as unknown[] : [];
+      } catch (error) {
+        process.nextTick(() => callback(error));
+        return undefined;
+      }
+      runCallback(steps(pattern, options), (error, found) => (error ? callback(error) : callback(null, [...disk, ...found!])));
+      return undefined;
+    });
+    promises.glob = named('glob', (pattern: unknown, options?: unknown) => {
+      if (!touchesMount(pattern, options)) return realPromises.glob!(pattern, options);
+      const disk = onDisk(pattern, options);
+      return (async function* glob() {
+        if (disk.length > 0) yield* realPromises.glob!(disk, options) as AsyncIterable<unknown>;
+        yield* await runAsync(steps(pattern, options));
+      })();
+    });
+  }
+
+  // mkdtempDisposableSync and fs.promises.mkdtempDisposable (Node 24): a temporary directory that
+  // removes itself, in the shape node gives (path, remove, and the dispose symbol).
+  if (typeof realCallbacks.mkdtempDisposableSync === 'function') {
+    fs.mkdtempDisposableSync = named('mkdtempDisposableSync', (prefix: unknown, options?: unknown) => {
+      if (!ours('path', [prefix])) return realCallbacks.mkdtempDisposableSync!(prefix, options);
+      const path = runSync(ops.mkdtemp(prefix as string, options as BufferEncoding | undefined));
+      const remove = () => { runSync(ops.rm(path as string, { recursive: true, force: true })); };
+      return Object.defineProperty({ path, remove }, Symbol.dispose, { value: named('[Symbol.dispose]', remove), enumerable: false });
+    });
+  }
+  if (typeof realPromises.mkdtempDisposable === 'function') {
+    promises.mkdtempDisposable = named('mkdtempDisposable', async (prefix: unknown, options?: unknown) => {
+      if (!ours('path', [prefix])) return realPromises.mkdtempDisposable!(prefix, options);
+      const path = await runAsync(ops.mkdtemp(prefix as string, options as BufferEncoding | undefined));
+      const remove = async () => { await runAsync(ops.rm(path as string, { recursive: true, force: true })); };
+      const disposable = Object.create(null) as Record<string | symbol, unknown>;
+      Object.assign(disposable, { path, remove });
+      Object.defineProperty(disposable, Symbol.asyncDispose, { value: named('[Symbol.asyncDispose]', remove), enumerable: false });
+      return disposable;
+    });
+  }
 
   // What a protected mount cannot do fails with ENOTSUP, saying why (README, "Not supported").
   // `listener`: the function argument is a listener, not a callback: the refusal is thrown.
@@ -227,14 +313,50 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   };
   refuse('symlink', 'secondPath', 'symbolic links cannot be created inside a protected mount');
   refuse('link', 'eitherPath', 'hard links cannot be created inside a protected mount');
-  refuse('watch', 'path', 'protected paths cannot be watched (changes come only from this process)', true, true);
+  refuse('watch', 'path', 'protected paths cannot be watched (changes come only from this process)', false, true);
+  // fs.promises.watch returns an async iterable at once (it is not an async function); inside a
+  // mount, iterating it fails.
+  if (typeof realPromises.watch === 'function') {
+    promises.watch = named('watch', (...args: unknown[]) => {
+      if (!ours('path', args)) return realPromises.watch!(...args);
+      const failure = unsupported('watch', pathText(args[0]) ?? '', 'protected paths cannot be watched (changes come only from this process)');
+      return (async function* watch() {
+        throw failure;
+      })();
+    });
+  }
   refuse('watchFile', 'path', 'protected paths cannot be watched (changes come only from this process)', false, true);
   refuse('unwatchFile', 'path', 'protected paths cannot be watched', false, true);
   refuse('lchmod', 'path', 'lchmod is not available on this platform');
   refuse('openAsBlob', 'path', 'read the file with readFile and make a Blob of it', false);
 
+  keepPromisifyBehaviour(fs, realFs as unknown as Record<string, unknown>);
   fs.promises = promises;
   return { fs: fs as unknown as typeof nodeFs, promises: promises as unknown as typeof nodePromises };
+}
+
+/**
+ * util.promisify of a wrapper behaves as of node's function: node's fs.read, write, readv and writev
+ * carry the names of their callback's results (an internal symbol: { bytesRead, buffer }), and
+ * fs.exists a promisify.custom. Symbol-keyed properties are copied from node's function; exists'
+ * custom form is the shield's own, so a promisified exists sees the mounts too.
+ */
+function keepPromisifyBehaviour(fs: Record<string, unknown>, real: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(fs)) {
+    const original = real[name];
+    if (typeof value !== 'function' || typeof original !== 'function' || value === original) continue;
+    for (const symbol of Object.getOwnPropertySymbols(original)) {
+      if (symbol === promisify.custom || Object.prototype.hasOwnProperty.call(value, symbol)) continue;
+      Object.defineProperty(value, symbol, Object.getOwnPropertyDescriptor(original, symbol)!);
+    }
+  }
+  const exists = fs.exists as AnyFunction & { [promisify.custom]?: unknown };
+  if (typeof exists === 'function' && (real.exists as { [promisify.custom]?: unknown })[promisify.custom]) {
+    Object.defineProperty(exists, promisify.custom, {
+      value: named('exists', (path: unknown) => new Promise((resolve) => exists(path, resolve))),
+      configurable: true, writable: true,
+    });
+  }
 }
 
 const drive = gensync(function* (steps: Handler<unknown>): Handler<unknown> {

@@ -83,7 +83,7 @@ export function installCommonJsResolution(files: TreeFiles): void {
       if (self) return existingFile(files, resolvePackageExports(self.pkg, self.subpath, conditions, from), request, self.pkg.directory);
     }
     const filename = resolveFilename.call(this, request, parent, isMain, options);
-    if (files.contains(filename) && calledByExportNameScan()) {
+    if (files.contains(filename) && exportNamesMayBeScanned() && calledByExportNameScan()) {
       // Node's ESM loader is listing the names a CommonJS module re-exports from another file, and
       // would read that file with its own copy of fs.readFileSync, which cannot read a tree.
       // Failing here makes it skip the file; the ESM hooks supplied those names (cjs-export-names.ts).
@@ -124,6 +124,20 @@ function commonJsConditions(): ReadonlySet<string> {
     else if ((arg === '--conditions' || arg === '-C') && args[i + 1]) conditions.add(args[++i]!);
   }
   return conditions;
+}
+
+let commonJsImported = false;
+/**
+ * Called by the in-thread ESM hooks when they give Node's ESM loader a CommonJS source from a tree:
+ * only from then on can Node scan export names (see calledByExportNameScan), so only then is the
+ * stack looked at. (On Node 20 the hooks run on another thread: every time.)
+ */
+export function noteCommonJsImported(): void {
+  commonJsImported = true;
+}
+
+function exportNamesMayBeScanned(): boolean {
+  return commonJsImported || typeof (Module as unknown as { registerHooks?: unknown }).registerHooks !== 'function';
 }
 
 // Node 20's ESM loader lists a CommonJS module's exports, and for `module.exports = require('./x')`

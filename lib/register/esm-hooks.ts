@@ -38,6 +38,14 @@ const mainEntries = new Set<string>();
 const MAIN_EXTENSIONS = ['.js', '.json', '.node'];
 const FORMATS: ReadonlySet<unknown> = new Set(['module', 'commonjs', 'json']);
 
+/**
+ * The in-thread form (module.registerHooks, Node 22.15 and later): the hooks run on the thread that
+ * mounted the trees and use its open trees; nothing is opened twice.
+ */
+export function useTrees(files: TreeFiles): void {
+  trees = files;
+}
+
 export const initialize: InitializeHook<EsmHooksData> = (data) => {
   const opened: MountedTree[] = [];
   for (const tree of data.trees) {

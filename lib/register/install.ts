@@ -13,7 +13,9 @@ if (configFile && !isEsmHooksThread()) {
     const { mounts } = loadShieldConfig(configFile);
     // A volume has one holder: the main thread. A worker thread sees the read-only trees, and its
     // calls under a volume's mount path fail with EBUSY (README, "Worker threads and child processes").
-    const shield = isMainThread ? mountSync(mounts) : mountSync(mounts.filter((spec) => spec.tree), {
+    // A volume another process holds (this is a child its holder forked, say) is opened only when
+    // this process first uses a path inside it: a child that never does just works.
+    const shield = isMainThread ? mountSync(mounts, { deferBusyVolumes: true }) : mountSync(mounts.filter((spec) => spec.tree), {
       heldElsewhere: mounts.filter((spec) => spec.volume).map((spec) => ({
         path: spec.path, why: `the volume mounted there is held by the main thread; worker threads cannot use it`,
       })),

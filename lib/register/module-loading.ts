@@ -2,15 +2,17 @@
 // Called by shieldfs/register once node:fs is the shield. Three parts (README, "Running code from
 // protected trees"):
 //   CommonJS  cjs-resolution.ts: Module._findPath and friends, for requests into trees, on this thread
-//   ESM       esm-hooks.ts: module.register() hooks, which open the trees again on their own thread
+//   ESM       esm-hooks.ts: where Node has module.registerHooks (22.15 and later), synchronous hooks
+//             on this thread over the trees already mounted here; on Node 20, module.register()
+//             hooks, which open the trees again on their own thread
 //   .node     native-addons.ts: refused inside mounts, with the reason
-import { register } from 'node:module';
+import Module, { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
 import { wipeKey } from '../file/keys.js';
 import { resolveMountKey, type MountSpec } from '../fs/mount-config.js';
 import type { Shield } from '../fs/mount.js';
-import { installCommonJsResolution } from './cjs-resolution.js';
-import type { EsmHooksData } from './esm-hooks.js';
+import { installCommonJsResolution, noteCommonJsImported } from './cjs-resolution.js';
+import { load, resolve, useTrees, type EsmHooksData } from './esm-hooks.js';
 import { refuseNativeAddonsIn } from './native-addons.js';
 import { TreeFiles } from './tree-files.js';
 
@@ -23,8 +25,39 @@ export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
   refuseNativeAddonsIn(shield);
   if (trees.length === 0) return;
   const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => ({ path: mount.path, volume: mount.volume }));
-  installCommonJsResolution(new TreeFiles(mounted));
-  registerEsmHooks(trees);
+  const files = new TreeFiles(mounted);
+  installCommonJsResolution(files);
+  const { registerHooks } = Module as unknown as { registerHooks?: (hooks: InThreadHooks) => unknown };
+  if (typeof registerHooks === 'function') registerInThreadHooks(registerHooks, files);
+  else registerEsmHooks(trees);
+}
+
+// module.registerHooks' hooks (not in the @types/node of Node 20): module.register()'s resolve and
+// load, called synchronously, for require() as well as import.
+type NextResolve = (specifier: string, context?: object) => { url: string; format?: string | null };
+type NextLoad = (url: string, context?: object) => { format?: string | null; source?: unknown };
+interface InThreadHooks {
+  resolve(specifier: string, context: { conditions: string[]; parentURL?: string }, nextResolve: NextResolve): unknown;
+  load(url: string, context: { conditions?: string[]; format?: string | null }, nextLoad: NextLoad): unknown;
+}
+
+// The same hooks as on Node 20's hooks thread, over the trees this thread mounted. require() is
+// left to the CommonJS loader (cjs-resolution.ts has taken over its lookups in trees already), so
+// the hooks act for import only: a require is told by its 'require' condition.
+function registerInThreadHooks(registerHooks: (hooks: InThreadHooks) => unknown, files: TreeFiles): void {
+  useTrees(files);
+  type Hook = (...args: unknown[]) => unknown;
+  const forImport = (conditions: string[] | undefined) => !conditions?.includes('require');
+  registerHooks({
+    resolve: (specifier, context, nextResolve) => (forImport(context.conditions)
+      ? (resolve as unknown as Hook)(specifier, context, nextResolve) : nextResolve(specifier, context)),
+    load: (url, context, nextLoad) => {
+      if (!forImport(context.conditions)) return nextLoad(url, context);
+      const loaded = (load as unknown as Hook)(url, context, nextLoad) as { format?: string };
+      if (loaded.format === 'commonjs') noteCommonJsImported();
+      return loaded;
+    },
+  });
 }
 
 // Set in the environment the ESM hooks thread is created with (it gets a copy of it then).

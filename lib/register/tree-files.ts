@@ -68,7 +68,7 @@ export class TreeFiles {
     let kind = this.#kinds.get(path);
     if (kind === undefined) {
       try {
-        kind = tree.volume.stat(inside(tree, path)).type === 'directory' ? 'directory' : 'file';
+        kind = tree.volume.typeAt(inside(tree, path));
       } catch (error) {
         if (!MISSING.has((error as NodeJS.ErrnoException).code ?? '')) throw relabel(error, tree, path);
         kind = null;

@@ -74,6 +74,24 @@ export class VolumeNamespace {
     this.state.manifest.markDirty(entry);
   }
 
+  /**
+   * What is at `path` ('file', 'directory') or null, without making an error for a miss: module
+   * resolution asks about many names that are not there, and an Error with its stack costs more
+   * than the lookup itself.
+   */
+  typeAt(path: string): EntryType | null {
+    const p = this.state.path(path, 'stat');
+    if (this.#regions.kindOf(p) === 'not-protected') return this.exists(p) ? this.stat(p).type : null;
+    let entry = this.state.manifest.root;
+    for (const name of pathComponents(p)) {
+      if (entry.type !== 'directory') return null;
+      const child = entry.children!.get(name);
+      if (!child) return null;
+      entry = child;
+    }
+    return entry.type;
+  }
+
   exists(path: string): boolean {
     try {
       this.stat(path);

@@ -314,6 +314,11 @@ export class Volume {
     return this.#namespace.exists(path);
   }
 
+  /** 'file', 'directory', or null when nothing is at `path` (no error is made for a miss). */
+  typeAt(path: string): 'file' | 'directory' | null {
+    return this.#namespace.typeAt(path);
+  }
+
   /** Names in `path`, sorted. */
   readdir(path: string): string[] {
     return this.#namespace.readdirEntries(path).map((e) => e.name);

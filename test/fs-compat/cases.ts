@@ -9,6 +9,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
+import nodeFsForFeatures from 'node:fs';
 import {
   callback, direntsOf, drain, errorOf, fill, hex, outcome, rel, sha256, sorted, statOf, type Fs,
 } from './observe.js';
@@ -1082,6 +1083,57 @@ def('rmdir callback and promises.rmdir', ['rmdir', 'promises.rmdir'], async (fs,
     cbFull: await outcome(root, () => callback((cb) => fs.rmdir(at(root, 'c'), cb))),
     left: fs.readdirSync(root),
   };
+});
+
+def('rmdir recursive: a file is ENOTDIR and kept; a tree goes; missing is lstat ENOENT; options checked', ['rmdirSync', 'rmdir', 'promises.rmdir'], async (fs, root) => {
+  fs.writeFileSync(at(root, 'f'), 'keep me');
+  fs.mkdirSync(at(root, 'd/e/g'), { recursive: true });
+  fs.writeFileSync(at(root, 'd/e/x'), 'x');
+  fs.mkdirSync(at(root, 'd2/e'), { recursive: true });
+  fs.mkdirSync(at(root, 'd3/e'), { recursive: true });
+  const badOption = (() => {
+    try {
+      fs.rmdirSync(at(root, 'd3'), { recursive: 'yes' } as never);
+      return null;
+    } catch (e) {
+      return { code: (e as NodeJS.ErrnoException).code, name: (e as Error).name, message: (e as Error).message };
+    }
+  })();
+  return {
+    fileSync: await outcome(root, () => fs.rmdirSync(at(root, 'f'), { recursive: true })),
+    fileCallback: await outcome(root, () => callback((cb) => fs.rmdir(at(root, 'f'), { recursive: true }, cb))),
+    filePromise: await outcome(root, () => fs.promises.rmdir(at(root, 'f'), { recursive: true })),
+    missingSync: await outcome(root, () => fs.rmdirSync(at(root, 'none'), { recursive: true })),
+    missingPromise: await outcome(root, () => fs.promises.rmdir(at(root, 'none'), { recursive: true })),
+    treeSync: await outcome(root, () => fs.rmdirSync(at(root, 'd'), { recursive: true })),
+    treeCallback: await outcome(root, () => callback((cb) => fs.rmdir(at(root, 'd2'), { recursive: true }, cb))),
+    badOption,
+    kept: fs.readFileSync(at(root, 'f'), 'utf8'),
+    left: sorted(fs.readdirSync(root)),
+  };
+});
+
+def('write callback at the current position (null): concurrent writes on one fd all land', ['write', 'openSync', 'closeSync'], async (fs, root) => {
+  const fd = fs.openSync(at(root, 'f'), 'w');
+  const lines = Array.from({ length: 200 }, (_, i) => Buffer.from(`line ${i}\n`));
+  const results = await Promise.all(lines.map((line) => callback((cb) => fs.write(fd, line, 0, line.length, null, cb))));
+  const strings = await Promise.all(['first\n', 'second\n'].map((text) => callback((cb) => fs.write(fd, text, null, 'utf8', cb))));
+  fs.closeSync(fd);
+  // Node runs the writes on several threads of its pool, so their order in the file varies; none
+  // overwrites another.
+  const content = fs.readFileSync(at(root, 'f'), 'utf8');
+  fs.unlinkSync(at(root, 'f'));  // the snapshot after the case would show the order
+  return { written: results.map((r) => r[0]), strings: strings.map((r) => r[0]), size: content.length, lines: sorted(content.split('\n')) };
+});
+
+def('read callback at the current position (null): concurrent reads on one fd read distinct consecutive ranges', ['read', 'readv', 'openSync', 'closeSync'], async (fs, root) => {
+  fs.writeFileSync(at(root, 'f'), pattern(10_000));
+  const fd = fs.openSync(at(root, 'f'), 'r');
+  const buffers = Array.from({ length: 12 }, () => Buffer.alloc(1000));
+  const reads = await Promise.all(buffers.map((buffer) => callback((cb) => fs.read(fd, buffer, 0, buffer.length, null, cb))));
+  const vectored = await callback((cb) => fs.readv(fd, [Buffer.alloc(5), Buffer.alloc(5)], cb));
+  fs.closeSync(fd);
+  return { counts: sorted(reads.map((r) => r[0] as number)), chunks: sorted(buffers.map((b) => sha256(b))), vectored: vectored[0] };
 });
 
 def('unlinkSync: file; directory fails; missing ENOENT', ['unlinkSync'], async (fs, root) => {
@@ -2394,6 +2446,79 @@ def('Writable stream over a FileHandle write loop (backpressure path)', ['promis
   const data = fs.readFileSync(at(root, 'f'), 'utf8');
   return { length: data.length, last: data.slice(-9) };
 });
+
+// =================================================================================================
+// Functions newer Node lines added: compared where the running Node has them (glob: Node 22;
+// mkdtempDisposable: Node 24).
+
+type NewerFs = Fs & {
+  globSync?: (pattern: string | string[], options?: object) => Array<string | import('node:fs').Dirent>;
+  glob?: (pattern: string | string[], options: object, cb: (err: Error | null, found?: string[]) => void) => void;
+  mkdtempDisposableSync?: (prefix: string) => { path: string; remove(): void; [Symbol.dispose](): void };
+};
+type NewerPromises = Fs['promises'] & {
+  glob?: (pattern: string | string[], options?: object) => AsyncIterable<string>;
+  mkdtempDisposable?: (prefix: string) => Promise<{ path: string; remove(): Promise<void>; [Symbol.asyncDispose](): Promise<void> }>;
+};
+const newer = (fs: Fs) => fs as NewerFs;
+const newerPromises = (fs: Fs) => fs.promises as NewerPromises;
+
+function globTree(fs: Fs, root: string): void {
+  fs.mkdirSync(at(root, 'src/lib/deep'), { recursive: true });
+  fs.mkdirSync(at(root, 'docs'));
+  for (const file of ['src/a.ts', 'src/b.js', 'src/lib/c.ts', 'src/lib/deep/d.ts', 'docs/readme.md', 'top.ts', '.hidden.ts']) {
+    fs.writeFileSync(at(root, file), file);
+  }
+}
+
+if (typeof (nodeFsForFeatures as NewerFs).globSync === 'function') {
+  def('globSync: relative patterns with cwd, **, braces, exclude, withFileTypes', ['globSync'], (fs, root) => {
+    globTree(fs, root);
+    const globSync = newer(fs).globSync!;
+    return {
+      star: sorted(globSync('*.ts', { cwd: root }) as string[]),
+      deep: sorted(globSync('src/**/*.ts', { cwd: root }) as string[]),
+      everything: sorted(globSync('**', { cwd: root }) as string[]),
+      braces: sorted(globSync('src/*.{ts,js}', { cwd: root }) as string[]),
+      several: sorted(globSync(['docs/*', 'src/lib/*'], { cwd: root }) as string[]),
+      excluded: sorted(globSync('**/*.ts', { cwd: root, exclude: (p: string) => p.includes('lib') }) as string[]),
+      dirents: direntsOf(root, globSync('src/*', { cwd: root, withFileTypes: true }) as never),
+      none: globSync('*.rs', { cwd: root }),
+      exact: globSync('src/a.ts', { cwd: root }),
+      missingCwd: globSync('*', { cwd: at(root, 'nope') }),
+    };
+  });
+
+  def('globSync: an absolute pattern names absolute paths', ['globSync'], (fs, root) => {
+    globTree(fs, root);
+    return sorted((newer(fs).globSync!(at(root, 'src/**/*.ts')) as string[]).map((p) => rel(root, p) as string));
+  });
+
+  def('glob callback and promises.glob', ['glob', 'promises.glob'], async (fs, root) => {
+    globTree(fs, root);
+    const viaCallback = await callback((cb) => newer(fs).glob!('**/*.ts', { cwd: root }, cb as never));
+    const viaPromise: string[] = [];
+    for await (const found of newerPromises(fs).glob!('src/**', { cwd: root })) viaPromise.push(found);
+    return { viaCallback: viaCallback.map((v) => sorted(v as string[])), viaPromise: sorted(viaPromise) };
+  });
+}
+
+if (typeof (nodeFsForFeatures as NewerFs).mkdtempDisposableSync === 'function') {
+  def('mkdtempDisposableSync and promises.mkdtempDisposable: made, then removed with their content', ['mkdtempDisposableSync', 'promises.mkdtempDisposable'], async (fs, root) => {
+    const made = newer(fs).mkdtempDisposableSync!(at(root, 'tmp-'));
+    fs.writeFileSync(at(made.path, 'f'), 'x');
+    const listed = fs.readdirSync(root).length;
+    made.remove();
+    const afterRemove = fs.existsSync(made.path);
+    const again = newer(fs).mkdtempDisposableSync!(at(root, 'tmp-'));
+    again[Symbol.dispose]();
+    const async = await newerPromises(fs).mkdtempDisposable!(at(root, 'async-'));
+    fs.mkdirSync(at(async.path, 'sub'));
+    const asyncExisted = fs.existsSync(async.path);
+    await async[Symbol.asyncDispose]();
+    return { shape: Object.keys(made), listed, afterRemove, disposed: fs.existsSync(again.path), asyncExisted, asyncGone: !fs.existsSync(async.path), left: fs.readdirSync(root) };
+  });
+}
 
 // =================================================================================================
 // Operations a protected volume refuses by design: links, symlinks, watching. Not part of the

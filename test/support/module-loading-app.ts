@@ -172,6 +172,10 @@ let out = '', err = '';
 child.stdout.on('data', (d) => { out += d; });
 child.stderr.on('data', (d) => { err += d; });
 report.fork = { status: await new Promise((done) => child.on('exit', done)), out: out.trim(), err: err.trim() };
+const volumeChild = fork('${APP}/child-volume.cjs', { stdio: 'pipe' });
+let volumeOut = '';
+volumeChild.stdout.on('data', (d) => { volumeOut += d; });
+report.forkUsingVolume = { status: await new Promise((done) => volumeChild.on('exit', done)), out: volumeOut.trim() };
 const spawned = spawnSync(process.execPath, ['${APP}/child.cjs'], { encoding: 'utf8' });
 report.spawn = { status: spawned.status, out: spawned.stdout.trim(), err: spawned.stderr.split('\\n').find((line) => /Error|shield:/.test(line)) ?? '' };
 console.log(JSON.stringify(report));
@@ -192,6 +196,11 @@ try { volume = readFileSync('${VOLUME_PATH}/note.txt', 'utf8'); } catch (error) 
 parentPort.postMessage({ helper: require('./esm/helper.cjs').named, volume });
 `,
   'child.cjs': `${mark}console.log(JSON.stringify({ x: require('./lib/x.js'), data: require('./lib/data.json') }));\n`,
+  'child-volume.cjs': `${mark}
+const { readFileSync } = require('node:fs');
+try { console.log(JSON.stringify({ read: readFileSync('${VOLUME_PATH}/note.txt', 'utf8') })); }
+catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }
+`,
 };
 
 /** Writes the application's sources into `directory`. */
