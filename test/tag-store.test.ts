@@ -349,6 +349,7 @@ describe('file tag store', () => {
       format: 'shieldfs-tags',
       version: 1,
       volumes: { [volume]: { tag: current, updated: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) } },
+      names: {},
     });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(temp('format/sub')).mode & 0o777).toBe(0o700);

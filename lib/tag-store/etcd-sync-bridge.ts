@@ -12,7 +12,7 @@
 //   sleeps in Atomics.wait instead of spinning;
 // - the worker is unref'ed: a process whose only activity was a synchronous call still exits.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { tagStoreError } from './tag-store.js';
+import { tagStoreError, type VolumeBinding } from './tag-store.js';
 
 /** What the worker (etcd-sync-worker.ts) is started with. */
 export interface EtcdSyncWorkerData {
@@ -26,7 +26,10 @@ export interface EtcdSyncWorkerData {
 /** One of EtcdTagStore's async methods, to be run by the worker's store. */
 export type EtcdSyncCall =
   | { method: 'get'; args: [volumeId: string] }
-  | { method: 'compareAndSet'; args: [volumeId: string, expected: string | null, next: string] };
+  | { method: 'compareAndSet'; args: [volumeId: string, expected: string | null, next: string] }
+  | { method: 'getBinding'; args: [name: string] }
+  | { method: 'bind'; args: [name: string, binding: VolumeBinding, firstTag: string | null] }
+  | { method: 'unbind'; args: [name: string, expectedId: string] };
 
 export type EtcdSyncRequest = EtcdSyncCall & { id: number };
 
