@@ -46,6 +46,17 @@ export interface MountSpec {
   create?: boolean;
   /** Volumes with create only: "PATH:encrypted|authenticated|not-protected" as in the CLI's --region. */
   regions?: string[];
+  /**
+   * Volumes only: the name the tag store knows the volume by (default: the volume directory's absolute
+   * path). The store binds it to the volume id at creation; another volume there is EINTEGRITY, a
+   * wiped directory EROLLBACK.
+   */
+  name?: string;
+  /**
+   * Volumes only: the update policy the volume must have (and, with create, is created with); default:
+   * the one the tag store bound to the name, else rollback-protected for a new volume.
+   */
+  updatePolicy?: 'rollback-protected' | 'ephemeral' | 'no-rollback-protection';
 }
 
 export interface ShieldConfig {
@@ -54,7 +65,8 @@ export interface ShieldConfig {
 
 // Which fields each kind of mount takes; anything else is an error (with a suggestion for typos).
 const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv'] as const;
-const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions'] as const;
+const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions', 'name', 'updatePolicy'] as const;
+const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
 const TREE_FIELDS = [...COMMON_FIELDS, 'tree', 'tag'] as const;
 const ALL_FIELDS: readonly string[] = [...new Set<string>([...VOLUME_FIELDS, ...TREE_FIELDS])];
 const CONFIG_FIELDS = ['mounts'];
@@ -202,6 +214,20 @@ function parseMountSpec(value: unknown, where: Where): MountSpec {
   if ('regions' in item) {
     if (!spec.create) throw mountError(at, 'regions', 'regions are fixed when a volume is created: they need `create: true`');
     spec.regions = regionList(item.regions, at);
+  }
+  if ('name' in item) {
+    const name = nonEmptyString(item.name, at, 'name', 'the name the tag store knows the volume by');
+    // Control characters would garble messages and the store's record.
+    if (name.length > 1024 || /[\u0000-\u001f\u007f]/.test(name)) {
+      throw mountError(at, 'name', 'expected at most 1024 characters without control characters');
+    }
+    spec.name = name;
+  }
+  if ('updatePolicy' in item) {
+    if (!UPDATE_POLICIES.includes(item.updatePolicy as MountSpec['updatePolicy'] & string)) {
+      throw mountError(at, 'updatePolicy', `expected one of ${UPDATE_POLICIES.join(', ')}, got ${describe(item.updatePolicy)}`);
+    }
+    spec.updatePolicy = item.updatePolicy as MountSpec['updatePolicy'];
   }
   spec.tagStore = tagStoreUrl(item.tagStore, at);
   return spec;

@@ -160,9 +160,12 @@ function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {
   const key = resolveMountKey(spec);
   try {
     if (spec.tree) return yield* openVolume(spec.tree, { key, readOnly: true, expectedTag: spec.tag });
-    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly };
+    // The name and policy pin which volume the directory must hold (volume-identity.ts); a directory
+    // whose volume was wiped is refused by create as by open, never replaced by a new volume.
+    const identity = { name: spec.name, updatePolicy: spec.updatePolicy };
+    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly, ...identity };
     if (spec.create && !nodeFs.existsSync(join(directory, '.shieldfs'))) {
-      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion) });
+      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion), ...identity });
     }
     return yield* openVolume(directory, options);
   } finally {
