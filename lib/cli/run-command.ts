@@ -2,6 +2,7 @@
 // configuration. The configuration is checked here first (so a typo fails before the program
 // starts, as one `shield:` line), then the program runs with
 //   SHIELD_CONFIG  the configuration's absolute path, and
+//   SHIELD_CONFIG_CHECKED  the configuration as checked (so that no process reads the file again),
 //   NODE_OPTIONS   `--import=<shieldfs/register>` in front of what was there,
 // so that every Node process it starts (and their children) mounts the configuration before any
 // application code runs. Programs that are not Node get the environment and nothing else.
@@ -41,13 +42,16 @@ async function run(command: string, args: string[], options: { config?: string }
   const given = options.config ?? process.env.SHIELD_CONFIG;
   if (!given) throw usageError(shieldError('EINVAL', 'no configuration: give --config <file> or set SHIELD_CONFIG'));
   const configPath = resolve(given);
-  await checkConfig(configPath);
+  const checked = await checkConfig(configPath);
   const register = registerModuleUrl();
   const registerPath = fileURLToPath(register);
   if (!existsSync(registerPath)) {
     throw shieldError('EIO', `shieldfs's register module is missing (${registerPath}); reinstall shieldfs (or build it: npm run build)`, registerPath);
   }
-  const env = { ...process.env, SHIELD_CONFIG: configPath, NODE_OPTIONS: nodeOptionsWith(process.env.NODE_OPTIONS, register) };
+  const env = {
+    ...process.env, SHIELD_CONFIG: configPath, [checked.variable]: checked.text,
+    NODE_OPTIONS: nodeOptionsWith(process.env.NODE_OPTIONS, register),
+  };
   const ended = await runChild(command, args, env);
   if ('spawnError' in ended) {
     const { code } = ended.spawnError;
@@ -63,7 +67,8 @@ async function run(command: string, args: string[], options: { config?: string }
 
 // The configuration and every key in it, as the register module will read them in the program: a
 // mistake is reported here, once, instead of failing inside the program (or in each of its children).
-async function checkConfig(configPath: string): Promise<void> {
+// What was checked is what the program gets: the variable and its text (mount-config.ts).
+async function checkConfig(configPath: string): Promise<{ variable: string; text: string }> {
   let config: typeof import('../fs/mount-config.js');
   let keys: typeof import('../file/keys.js');
   try {
@@ -72,7 +77,9 @@ async function checkConfig(configPath: string): Promise<void> {
     throw shieldError('EIO', `cannot load shieldfs's native addon: ${(error as Error).message}; ` +
       'reinstall shieldfs (npm install builds or fetches the addon)');
   }
-  for (const spec of config.loadShieldConfig(configPath).mounts) keys.wipeKey(config.resolveMountKey(spec));
+  const checked = config.loadShieldConfig(configPath);
+  for (const spec of checked.mounts) keys.wipeKey(config.resolveMountKey(spec));
+  return { variable: config.CHECKED_CONFIG_VARIABLE, text: config.checkedConfigText(checked, configPath) };
 }
 
 /**

@@ -8,8 +8,9 @@
 // Validation is strict. The configuration decides what is protected, so a typo must fail loudly
 // rather than leave a path unprotected or a field silently ignored: every error is EINVAL and names
 // the file, the mount (index and path) and the field, and says what is expected.
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../file/bounded-file.js';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { shieldError } from '../file/fs-errors.js';
 import { isHexKey, keyFromHex, readKeyFile } from '../file/key-file.js';
@@ -26,6 +27,12 @@ export type CommitMode = 'close' | 'sync' | { intervalMs: number };
 export interface MountSpec {
   /** Absolute virtual path where the mount appears, e.g. '/V1' (normalized, not '/', no trailing slash). */
   path: string;
+  /**
+   * Allows `path` over (or around) a directory the process itself depends on: /proc, /sys, /dev, /etc,
+   * /usr, /bin, /sbin, /lib*, /boot, node's installation or shieldfs's. Default false: such a mount
+   * would hide the system's files from the process (or hand it the volume's in their place).
+   */
+  allowSystemPath?: boolean;
   /** Directory of a volume (read-write unless readOnly). Exactly one of volume | tree. */
   volume?: string;
   /** Directory of a protected tree (read-only, pinned to `tag`). */
@@ -64,7 +71,7 @@ export interface ShieldConfig {
 }
 
 // Which fields each kind of mount takes; anything else is an error (with a suggestion for typos).
-const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv'] as const;
+const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv', 'allowSystemPath'] as const;
 const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions', 'name', 'updatePolicy'] as const;
 const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
 const TREE_FIELDS = [...COMMON_FIELDS, 'tree', 'tag'] as const;
@@ -94,14 +101,19 @@ export function parseMountSpecs(value: unknown, source: string): MountSpec[] {
   return specs;
 }
 
+// A configuration is a handful of mounts; a bound keeps a planted device or huge file from hanging
+// or exhausting the process before it starts.
+const MAX_CONFIG_BYTES = 1 << 20;
+
 /** Reads and validates a configuration file (YAML; JSON is YAML too). ENOENT when it does not exist. */
 export function loadShieldConfig(file: string): ShieldConfig {
   const path = resolve(file);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, { what: 'shieldfs configuration', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'EINVAL' || code === 'EFBIG') throw error;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
     throw shieldError(code, `shieldfs configuration ${path} ${why}`, path);
   }
@@ -117,6 +129,41 @@ export function loadShieldConfig(file: string): ShieldConfig {
   if (!('mounts' in value)) throw shieldError('EINVAL', `${path}: no \`mounts\` list: expected \`mounts:\` with at least one mount`, path);
   if (!Array.isArray(value.mounts)) throw configError(path, 'mounts', `expected a list of mounts, got ${describe(value.mounts)}`);
   return { mounts: parseMountSpecs(value.mounts, path) };
+}
+
+/**
+ * The variable through which `shield run` hands every process it starts the configuration it checked,
+ * so that no process reads the file again (the host could change it between the check and the read).
+ * It holds JSON `{ "source": <the file's absolute path>, "mounts": [<checked mounts>] }`, and counts
+ * only while SHIELD_CONFIG still names that file: a program that gives a child another configuration
+ * (SHIELD_CONFIG=trees-only.yaml) gets that one read.
+ */
+export const CHECKED_CONFIG_VARIABLE = 'SHIELD_CONFIG_CHECKED';
+
+/** What `shield run` puts in CHECKED_CONFIG_VARIABLE. */
+export function checkedConfigText(config: ShieldConfig, source: string): string {
+  return JSON.stringify({ source: resolve(source), mounts: config.mounts });
+}
+
+/** The configuration of this process: the checked one `shield run` handed over, else the SHIELD_CONFIG file. */
+export function loadProcessConfig(env: NodeJS.ProcessEnv = process.env): ShieldConfig {
+  const file = env.SHIELD_CONFIG;
+  if (!file) throw shieldError('EINVAL', 'SHIELD_CONFIG is not set: expected the path of a shieldfs configuration');
+  const checked = env[CHECKED_CONFIG_VARIABLE];
+  if (checked) {
+    let value: unknown;
+    try {
+      value = JSON.parse(checked);
+    } catch {
+      value = null;
+    }
+    if (!isPlainObject(value) || typeof value.source !== 'string' || !Array.isArray(value.mounts)) {
+      throw shieldError('EINVAL', `${CHECKED_CONFIG_VARIABLE} is not the checked configuration \`shield run\` writes; unset it`);
+    }
+    // Checked again all the same: the same rules whichever way a configuration arrives.
+    if (value.source === resolve(file)) return { mounts: parseMountSpecs(value.mounts, value.source) };
+  }
+  return loadShieldConfig(file);
 }
 
 /** The mount's key in secure memory (the caller wipes it). */
@@ -177,6 +224,8 @@ function parseMountSpec(value: unknown, where: Where): MountSpec {
       : 'more than one key given: expected exactly one of keyFile, key, keyEnv');
   }
   const spec: MountSpec = { path };
+  if ('allowSystemPath' in item) spec.allowSystemPath = optionalBoolean(item.allowSystemPath, at, 'allowSystemPath');
+  if (!spec.allowSystemPath) checkNotSystemPath(path, at);
   if (item.keyFile !== undefined) spec.keyFile = resolve(where.base, nonEmptyString(item.keyFile, at, 'keyFile', 'a key file path'));
   if (item.key !== undefined) {
     // Never shown: a wrong value is still key material.
@@ -242,6 +291,31 @@ function mountPath(value: unknown, at: Where & { mountPath?: string }): string {
   const normalized = posix.normalize(raw).replace(/\/+$/, '');
   if (normalized === '') throw mountError(at, 'path', 'cannot mount over / itself: expected a directory below it, such as /V1');
   return normalized;
+}
+
+// Directories the process itself reads: the kernel's views, the system's programs, libraries and
+// configuration, node's own installation and shieldfs's. A mount over one (or around one) would put
+// a volume's files in their place for this process, so it needs allowSystemPath: true.
+const SYSTEM_DIRECTORIES = ['/proc', '/sys', '/dev', '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot'];
+
+function protectedDirectories(): { path: string; what: string }[] {
+  return [
+    ...SYSTEM_DIRECTORIES.map((path) => ({ path, what: 'a system directory' })),
+    { path: dirname(dirname(process.execPath)), what: `the installation of node (${process.execPath})` },
+    // This file is lib/fs/mount-config.ts (or dist/fs/…js): two levels up is the package.
+    { path: resolve(fileURLToPath(new URL('../..', import.meta.url))), what: 'the installation of shieldfs' },
+  ];
+}
+
+function checkNotSystemPath(path: string, at: Where & { mountPath?: string }): void {
+  for (const { path: directory, what } of protectedDirectories()) {
+    if (directory === '/') continue;
+    if (isWithin(path, directory) || isWithin(directory, path)) {
+      throw mountError(at, 'path', `${path} ${path === directory ? 'is' : isWithin(path, directory) ? 'lies inside' : 'contains'} ` +
+        `${directory}, ${what}: the mount would hide its files from the process. Mount somewhere else (e.g. /V1), ` +
+        'or set allowSystemPath: true if that is really what you want');
+    }
+  }
 }
 
 function commitMode(value: unknown, at: Where): CommitMode {

@@ -1,7 +1,7 @@
 // What shieldfs/register does when SHIELD_CONFIG is set (lib/register.ts loads this module only
 // then): mount synchronously, patch node:fs, install module loading for the trees.
 import { isMainThread } from 'node:worker_threads';
-import { loadShieldConfig } from '../fs/mount-config.js';
+import { loadProcessConfig } from '../fs/mount-config.js';
 import { mountSync } from '../fs/mount.js';
 import { installProcessShield, reportFailure } from '../fs/process-shield.js';
 import { installModuleLoading, isEsmHooksThread } from './module-loading.js';
@@ -10,7 +10,8 @@ const configFile = process.env.SHIELD_CONFIG;
 // Node 20 also evaluates `-r` preloads on its module-loader thread, which has its own tree readers.
 if (configFile && !isEsmHooksThread()) {
   try {
-    const { mounts } = loadShieldConfig(configFile);
+    // Under `shield run`, the configuration it checked (not a second read of the file: issue 11, item 6).
+    const { mounts } = loadProcessConfig(process.env);
     // A volume has one holder: the main thread. A worker thread sees the read-only trees, and its
     // calls under a volume's mount path fail with EBUSY (README, "Worker threads and child processes").
     const shield = isMainThread ? mountSync(mounts) : mountSync(mounts.filter((spec) => spec.tree), {

@@ -296,6 +296,7 @@ export class Volume {
     }
     yield* state.manifest.load();
     if (adoptIn && name !== null && !this.readOnly) yield* adoptVolume(adoptIn, name, state.header, this.directory);
+    if (!this.readOnly) state.objects.ensureFanOut();
     if (!this.readOnly || recovered) state.objects.sweep(this.#referencedObjects());
   }
 
