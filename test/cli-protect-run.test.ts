@@ -417,7 +417,7 @@ function validConfig(name = 'shield.yaml'): string {
   const dir = fresh('config');
   mkdirSync(dir);
   const key = join(dir, 'tree.key');
-  writeFileSync(key, generateKey().toString('hex'));
+  writeFileSync(key, generateKey().toString('hex'), { mode: 0o600 });
   const file = join(dir, name);
   writeFileSync(file, `mounts:\n  - path: /T\n    tree: ./tree\n    tag: "${'0'.repeat(64)}"\n    keyFile: tree.key\n`);
   return file;

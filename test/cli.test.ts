@@ -415,7 +415,7 @@ describe('attacks and mistakes', () => {
   it('a key file that is not a key is EINVAL; a missing key file ENOENT', () => {
     const { dir, key } = newVolume();
     const bad = fresh('bad.key');
-    writeFileSync(bad, 'not a key\n');
+    writeFileSync(bad, 'not a key\n', { mode: 0o600 });
     expectFailure(shield(['volume', 'info', dir, '--key-file', bad]), 'EINVAL', 1, /32 raw bytes or 64 hex/);
     expectFailure(shield(['volume', 'info', dir, '--key-file', fresh('none.key')]), 'ENOENT', 1, /key file/);
     expect(info(dir, key).commits).toBe(1);
