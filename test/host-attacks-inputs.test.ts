@@ -358,6 +358,32 @@ describe('item 14: a deleted header with the rest of the volume present', () => 
   });
 });
 
+describe('item 15: `shield volume verify` accounts for every byte under .shieldfs/, the manifest included', () => {
+  it('a byte changed in a part of the manifest that opening never reads (a hole): the volume still opens, verify fails with status 3', () => {
+    const dir = temp('verify-all');
+    const key = keyFile();
+    const shield = cliRunner({ SHIELD_TAG_STORE: `file:${temp('verify-all-tags.json')}` });
+    expectSuccess(shield(['volume', 'create', dir, '--key-file', key]));
+    expectSuccess(shield(['volume', 'write', dir, '/a', '--key-file', key], { input: 'a'.repeat(10_000) }));
+    const manifest = join(dir, '.shieldfs', 'manifest');
+    const pristine = readFileSync(manifest);
+    // Blocks of zeros past the header: chunk slots of holes and node slots that are not stored.
+    const zeroBlocks: number[] = [];
+    for (let at = 4096; at + 4096 <= pristine.length; at += 4096) if (pristine.subarray(at, at + 4096).every((b) => b === 0)) zeroBlocks.push(at);
+    expect(zeroBlocks.length).toBeGreaterThan(3);
+    for (const at of zeroBlocks) {
+      const changed = Buffer.from(pristine);
+      changed[at + 1234] = 0x5a;
+      writeFileSync(manifest, changed);
+      expectSuccess(shield(['volume', 'info', dir, '--key-file', key]));
+      expectFailure(shield(['volume', 'verify', dir, '--key-file', key]), 'EINTEGRITY', 3,
+        new RegExp(`1 of 1 files failed verification \\(first: \\.shieldfs/manifest: EINTEGRITY: the slot of (chunk \\d+ \\(a hole\\)|Merkle node \\(level \\d, index \\d+\\), not stored) of '${manifest}' at byte ${at}`));
+    }
+    writeFileSync(manifest, pristine);
+    expect(shield(['volume', 'verify', dir, '--key-file', key]).out).toMatch(/^ok: 1 files, 10000 bytes verified at tag [0-9a-f]{64}\n$/);
+  }, 60_000);
+});
+
 describe('item 17: a volume put back without its empty fan-out directories', () => {
   it('reads, and writes again: the fan-out directories are made anew at a writable open', async () => {
     const dir = temp('fanout');
