@@ -1,0 +1,78 @@
+// Issue 11, items about running services: the host edits a tree's code under `shield run` (item 18),
+// plants preloads (item 7) and decoys (item 16). Each test runs real processes through the compiled
+// `shield` and the register module, as a user runs them.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateKey } from '../lib/file/keys.js';
+import { protectTree } from '../lib/tree/protect.js';
+import { cliRunner } from './support/cli-run.js';
+import { useTempDir } from './support/temp.js';
+
+const temp = useTempDir('shieldfs-processes-');
+const shield = cliRunner({});
+
+/**
+ * Flips a byte near the end of the object of a tree file of `plaintextBytes` bytes (4 KiB chunks, one
+ * leaf: the header block, the chunks and the leaf node; FORMAT.md "Layout"); exactly one must fit.
+ */
+function flipObjectOf(tree: string, plaintextBytes: number): void {
+  const expected = 4096 + Math.ceil(plaintextBytes / 4096) * 4096 + 4096;
+  const objects = join(tree, '.shieldfs', 'objects');
+  const fitting: string[] = [];
+  for (const fan of readdirSync(objects)) {
+    for (const name of readdirSync(join(objects, fan))) if (statSync(join(objects, fan, name)).size === expected) fitting.push(join(objects, fan, name));
+  }
+  expect(fitting).toHaveLength(1);
+  const bytes = readFileSync(fitting[0]!);
+  bytes[bytes.length - 100]! ^= 0x01;
+  writeFileSync(fitting[0]!, bytes);
+}
+
+describe('item 18: tree code changed on the disk under `shield run`', () => {
+  const libJs = `module.exports = ${JSON.stringify('x'.repeat(50_000))}.length;\n`;
+  const libMjs = `export default ${JSON.stringify('y'.repeat(60_000))}.length;\n`;
+  let config = '';
+  let tree = '';
+  beforeAll(async () => {
+    const source = temp('app');
+    mkdirSync(source);
+    // lib.js is by far the largest module: its object is the one the host edits.
+    writeFileSync(join(source, 'lib.js'), libJs);
+    writeFileSync(join(source, 'main.js'), "console.log('started'); console.log(require('./lib.js'));\n");
+    writeFileSync(join(source, 'lib.mjs'), libMjs);
+    writeFileSync(join(source, 'main.mjs'), "console.log('started'); const { default: n } = await import('./lib.mjs'); console.log(n);\n");
+    const key = generateKey();
+    const keyFile = temp('app.key');
+    writeFileSync(keyFile, key.toString('hex'), { mode: 0o600 });
+    tree = temp('app.protected');
+    const { tag } = await protectTree(source, tree, { key });
+    config = temp('app.yaml');
+    writeFileSync(config, `mounts:\n  - { path: /app, tree: ${tree}, keyFile: ${keyFile}, tag: "${tag}" }\n`);
+    const before = shield(['run', '--config', config, '--', process.execPath, '/app/main.js']);
+    expect(before).toMatchObject({ status: 0, out: 'started\n50000\n', stderr: '' });
+  });
+
+  it('a CommonJS module: one `shield: EINTEGRITY: …` line naming the module, status 3', () => {
+    flipObjectOf(tree, libMjs.length);  // for the next test
+    flipObjectOf(tree, libJs.length);
+    const run = shield(['run', '--config', config, '--', process.execPath, '/app/main.js']);
+    expect(run.out).toBe('started\n');
+    expect(run.stderr).toMatch(/^shield: EINTEGRITY: [^\n]*\/app\/lib\.js[^\n]*\n$/);
+    expect(run.status).toBe(3);
+  });
+
+  it('an ES module imported at run time: the same line, status 3', () => {
+    const run = shield(['run', '--config', config, '--', process.execPath, '/app/main.mjs']);
+    expect(run.out).toBe('started\n');
+    expect(run.stderr).toMatch(/^shield: EINTEGRITY: [^\n]*\/app\/lib\.mjs[^\n]*\n$/);
+    expect(run.status).toBe(3);
+  });
+
+  it('a program that handles uncaught errors itself keeps doing so', () => {
+    const script = "process.on('uncaughtException', (e) => { console.log('handled', e.code); process.exit(7); }); require('/app/lib.js');";
+    const run = shield(['run', '--config', config, '--', process.execPath, '-e', script]);
+    expect(run).toMatchObject({ status: 7, out: 'handled EINTEGRITY\n', stderr: '' });
+  });
+});
+
