@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateKey } from '../lib/file/keys.js';
 import { protectTree } from '../lib/tree/protect.js';
+import { Volume } from '../lib/volume/volume.js';
 import { cliRunner } from './support/cli-run.js';
 import { useTempDir } from './support/temp.js';
 
@@ -76,3 +77,33 @@ describe('item 18: tree code changed on the disk under `shield run`', () => {
   });
 });
 
+
+describe('item 7: under `shield run` the register is the first preload of both kinds', () => {
+  it('a -r and an --import preload planted in NODE_OPTIONS read the volume, never the plaintext decoy on the disk under the mount path', async () => {
+    const mountPoint = temp('mnt');
+    mkdirSync(mountPoint);
+    writeFileSync(join(mountPoint, 'num'), 'host plaintext decoy');
+    const key = generateKey();
+    const keyFile = temp('v.key');
+    writeFileSync(keyFile, key.toString('hex'), { mode: 0o600 });
+    const tagStore = `file:${temp('v-tags.json')}`;
+    const v = await Volume.create(temp('v'), { key, tagStore });
+    await v.writeFile('/num', 'volume content');
+    await v.close();
+    const config = temp('v.yaml');
+    writeFileSync(config, `mounts:\n  - { path: ${mountPoint}, volume: ${temp('v')}, keyFile: ${keyFile}, tagStore: "${tagStore}", readOnly: true }\n`);
+    // The host sets NODE_OPTIONS for `shield run`, so the preloads also run in the `shield` process
+    // itself (which mounts nothing) and, on Node 20, on the module-hooks thread: they report from
+    // the program's main thread only, where the mount must be in place before them.
+    const planted = (kind: string) => `if (process.env.SHIELD_CONFIG_CHECKED && require('node:worker_threads').isMainThread) ` +
+      `process.stdout.write('${kind} preload saw: ' + require('fs').readFileSync(${JSON.stringify(join(mountPoint, 'num'))}, 'utf8') + '\\n');`;
+    const early = temp('early.cjs');
+    writeFileSync(early, planted('-r'));
+    const imported = temp('imported.cjs');
+    writeFileSync(imported, planted('--import'));
+    const run = cliRunner({ NODE_OPTIONS: `-r ${early} --import=${imported}` })(['run', '--config', config, '--', process.execPath, '-e', '0']);
+    expect(run.stderr).toBe('');
+    expect(run.out).toBe('-r preload saw: volume content\n--import preload saw: volume content\n');
+    expect(run.status).toBe(0);
+  });
+});

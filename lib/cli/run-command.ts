@@ -3,7 +3,7 @@
 // starts, as one `shield:` line), then the program runs with
 //   SHIELD_CONFIG  the configuration's absolute path, and
 //   SHIELD_CONFIG_CHECKED  the configuration as checked (so that no process reads the file again),
-//   NODE_OPTIONS   `--import=<shieldfs/register>` in front of what was there,
+//   NODE_OPTIONS   `--require="<shieldfs/register>"` in front of what was there (the first preload of all),
 // so that every Node process it starts (and their children) mounts the configuration before any
 // application code runs. Programs that are not Node get the environment and nothing else.
 //
@@ -94,14 +94,18 @@ export function registerModuleUrl(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 /**
- * NODE_OPTIONS with the register module imported first (so that the user's own preloads already see
- * the mounts). A file URL needs no quoting: pathToFileURL percent-encodes spaces, quotes and
- * backslashes. Added once, however deeply `shield run` is nested.
+ * NODE_OPTIONS with the register module as the very first preload. Node runs every `--require`
+ * (`-r`) preload before any `--import` one, in order, so `--require` first is the only place where
+ * no other preload, of either kind, runs before the shield: a `-r` in NODE_OPTIONS planted by the
+ * host would otherwise read the disk at the mount paths before the mounts exist. (The register is an
+ * ES module without top-level await, which `require` loads since Node 20.19.) The path is quoted as
+ * NODE_OPTIONS quotes (`"…"`, with `\\` and `\"` inside). Added once, however deeply `shield run` is nested.
  */
 export function nodeOptionsWith(existing: string | undefined, registerUrl: string): string {
-  const ours = `--import=${registerUrl}`;
+  const path = registerUrl.startsWith('file:') ? fileURLToPath(registerUrl) : registerUrl;
+  const ours = `--require="${path.replace(/["\\]/g, '\\$&')}"`;
   const rest = existing?.trim() ?? '';
-  if (rest.split(/\s+/).includes(ours)) return rest;
+  if (rest === ours || rest.startsWith(`${ours} `)) return rest;
   return rest ? `${ours} ${rest}` : ours;
 }
 
