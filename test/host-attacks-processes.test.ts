@@ -1,8 +1,10 @@
 // Issue 11, items about running services: the host edits a tree's code under `shield run` (item 18),
 // plants preloads (item 7) and decoys (item 16). Each test runs real processes through the compiled
 // `shield` and the register module, as a user runs them.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateKey } from '../lib/file/keys.js';
 import { protectTree } from '../lib/tree/protect.js';
@@ -106,4 +108,78 @@ describe('item 7: under `shield run` the register is the first preload of both k
     expect(run.out).toBe('-r preload saw: volume content\n--import preload saw: volume content\n');
     expect(run.status).toBe(0);
   });
+});
+
+describe('item 1: no worker thread of a shielded process reaches the disk under a mount path', () => {
+  it.each([
+    ['shield run', 'run'],
+    ['node --import register', 'import'],
+    ['node -r register', 'require'],
+  ] as const)('under %s, every way to start a worker gets the shield: EBUSY under the volume, nothing on the disk', async (_, how) => {
+    const id = `${how}-workers`;
+    const mountPoint = temp(`${id}-mnt`);
+    mkdirSync(mountPoint);
+    const key = generateKey();
+    const keyFile = temp(`${id}.key`);
+    writeFileSync(keyFile, key.toString('hex'), { mode: 0o600 });
+    const tagStore = `file:${temp(`${id}-tags.json`)}`;
+    await (await Volume.create(temp(`${id}-v`), { key, tagStore })).close();
+    const config = temp(`${id}.yaml`);
+    writeFileSync(config, `mounts:\n  - { path: ${mountPoint}, volume: ${temp(`${id}-v`)}, keyFile: ${keyFile}, tagStore: "${tagStore}" }\n`);
+    const trap = temp(`${id}-trees-only.yaml`);  // a configuration a worker might be handed: it mounts nothing there
+    writeFileSync(trap, `mounts:\n  - { path: /elsewhere-${id}, volume: ${temp(`${id}-other`)}, keyFile: ${keyFile}, tagStore: "memory:x", create: true }\n`);
+    // Each worker tries to write under the mount path and reports what happened.
+    const attempt = `const fs = require('fs'); const { parentPort, workerData } = require('worker_threads');` +
+      `let r; try { fs.writeFileSync(${JSON.stringify(mountPoint)} + '/leak-' + workerData, 'plaintext'); r = 'written'; } catch (e) { r = e.code; }` +
+      `parentPort.postMessage(r);`;
+    const body = temp(`${id}-worker.cjs`);
+    writeFileSync(body, attempt);
+    const main = temp(`${id}-main.cjs`);
+    writeFileSync(main, `
+      const { Worker, SHARE_ENV } = require('worker_threads');
+      const attempt = ${JSON.stringify(attempt)};
+      const nested = "const { Worker, parentPort } = require('worker_threads');" +
+        "const w = new Worker(" + JSON.stringify(attempt) + ", { eval: true, env: {}, execArgv: [], workerData: 'nested' });" +
+        "w.on('message', (m) => parentPort.postMessage(m)); w.on('error', (e) => parentPort.postMessage('failed: ' + e.message));";
+      const ways = {
+        file: () => new Worker(${JSON.stringify(body)}, { workerData: 'file' }),
+        eval: () => new Worker(attempt, { eval: true, workerData: 'eval' }),
+        'execArgv []': () => new Worker(${JSON.stringify(body)}, { execArgv: [], workerData: 'execArgv' }),
+        'env {}': () => new Worker(${JSON.stringify(body)}, { env: {}, workerData: 'env' }),
+        'env with another SHIELD_CONFIG': () => new Worker(${JSON.stringify(body)}, { env: { SHIELD_CONFIG: ${JSON.stringify(trap)} }, workerData: 'other-config' }),
+        'SHARE_ENV': () => new Worker(${JSON.stringify(body)}, { env: SHARE_ENV, workerData: 'share' }),
+        'eval, env {}, execArgv [], resourceLimits': () => new Worker(attempt, { eval: true, env: {}, execArgv: [], resourceLimits: { maxOldGenerationSizeMb: 256 }, workerData: 'all' }),
+        'a worker started by a worker': () => new Worker(nested, { eval: true, env: {}, execArgv: [], workerData: 'outer' }),
+        'new URL(file)': () => new Worker(new URL(${JSON.stringify('file://' + body)}), { execArgv: [], env: {}, workerData: 'url' }),
+      };
+      (async () => {
+        const results = {};
+        for (const [name, start] of Object.entries(ways)) {
+          results[name] = await new Promise((resolve) => {
+            const w = start();
+            w.once('message', resolve);
+            w.once('error', (e) => resolve('failed: ' + e.message));
+            w.once('exit', () => resolve('exited without an answer'));
+          });
+        }
+        console.log(JSON.stringify(results));
+      })();
+    `);
+    const register = fileURLToPath(new URL('../dist/register.js', import.meta.url));
+    const command = how === 'run'
+      ? ['run', '--config', config, '--', process.execPath, main]
+      : null;
+    const result = command
+      ? shield(command)
+      : (() => {
+        const run = spawnSync(process.execPath, [how === 'import' ? `--import=${register}` : `--require=${register}`, main],
+          { env: { ...process.env, SHIELD_CONFIG: config, NODE_OPTIONS: '' }, encoding: 'utf8', timeout: 60_000 });
+        return { status: run.status, out: run.stdout, stderr: run.stderr };
+      })();
+    expect(result.stderr).toBe('');
+    const results = JSON.parse(result.out) as Record<string, string>;
+    expect(results).toEqual(Object.fromEntries(Object.keys(results).map((name) => [name, 'EBUSY'])));
+    expect(Object.keys(results)).toHaveLength(9);
+    expect(readdirSync(mountPoint)).toEqual([]);
+  }, 120_000);
 });

@@ -4,7 +4,9 @@ import { isMainThread } from 'node:worker_threads';
 import { loadProcessConfig } from '../fs/mount-config.js';
 import { mountSync } from '../fs/mount.js';
 import { installProcessShield, reportFailure } from '../fs/process-shield.js';
+import { fileURLToPath } from 'node:url';
 import { installModuleLoading, isEsmHooksThread } from './module-loading.js';
+import { shieldEveryWorker } from './worker-shield.js';
 
 const configFile = process.env.SHIELD_CONFIG;
 // Node 20 also evaluates `-r` preloads on its module-loader thread, which has its own tree readers.
@@ -21,6 +23,9 @@ if (configFile && !isEsmHooksThread()) {
     });
     installProcessShield(shield);
     installModuleLoading(shield, mounts.filter((spec) => spec.tree));
+    // Every worker this thread starts runs the register first (issue 11, item 1): lib/register.ts,
+    // the entry point next to this folder.
+    shieldEveryWorker(fileURLToPath(new URL('../register.js', import.meta.url)));
   } catch (error) {
     reportFailure(error);
     process.exit();

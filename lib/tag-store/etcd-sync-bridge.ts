@@ -14,6 +14,11 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { tagStoreError, type VolumeBinding } from './tag-store.js';
 
+// Node's own Worker, taken when this module loads: shieldfs/register later wraps Worker so that every
+// application worker runs the register first (lib/register/worker-shield.ts). This thread runs only
+// shieldfs's etcd client, touches no file, and must not mount anything itself.
+const PlainWorker = Worker;
+
 /** What the worker (etcd-sync-worker.ts) is started with. */
 export interface EtcdSyncWorkerData {
   hosts: string[];
@@ -62,7 +67,7 @@ export class EtcdSyncBridge {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const workerData: EtcdSyncWorkerData = { hosts, prefix, port: port2, replyCount: this.#replyCount };
-    this.#worker = new Worker(workerEntry(), {
+    this.#worker = new PlainWorker(workerEntry(), {
       eval: runningFromSource,
       // The worker needs nothing from node's command line, and inheriting it can kill the worker
       // before it runs (`node --input-type=module -e ...` does).
