@@ -417,7 +417,7 @@ function validConfig(name = 'shield.yaml'): string {
   const dir = fresh('config');
   mkdirSync(dir);
   const key = join(dir, 'tree.key');
-  writeFileSync(key, generateKey().toString('hex'));
+  writeFileSync(key, generateKey().toString('hex'), { mode: 0o600 });
   const file = join(dir, name);
   writeFileSync(file, `mounts:\n  - path: /T\n    tree: ./tree\n    tag: "${'0'.repeat(64)}"\n    keyFile: tree.key\n`);
   return file;
@@ -480,7 +480,7 @@ describe('shield run', () => {
     const seen = JSON.parse(expectSuccess(shield(['run', '--config', relative(cwd, config), '--', ...node(show)], {
       cwd, env: { OTHER: 'kept', NODE_OPTIONS: '--max-old-space-size=300 --no-warnings' },
     })).out);
-    const ours = `--import=${pathToFileURL(STUB_REGISTER).href}`;
+    const ours = `--require="${STUB_REGISTER}"`;
     expect(seen).toEqual({ config, options: `${ours} --max-old-space-size=300 --no-warnings`, registered: `yes ${config}`, other: 'kept' });
 
     // SHIELD_CONFIG itself selects the configuration; --config wins over it; nested runs add the module once.
@@ -559,9 +559,10 @@ describe('shield run', () => {
     const { registerModuleUrl, nodeOptionsWith } = await import(pathToFileURL(join(SHIELD_JS, '..', 'run-command.js')).href) as typeof import('../lib/cli/run-command.js');
     expect(registerModuleUrl({})).toBe(pathToFileURL(REAL_REGISTER).href);
     expect(registerModuleUrl({ SHIELDFS_REGISTER_MODULE: '/x/with space/r.mjs' })).toBe('file:///x/with%20space/r.mjs');
-    expect(nodeOptionsWith(undefined, 'file:///r.js')).toBe('--import=file:///r.js');
-    expect(nodeOptionsWith('  --inspect  ', 'file:///r.js')).toBe('--import=file:///r.js --inspect');
-    expect(nodeOptionsWith('--import=file:///r.js --inspect', 'file:///r.js')).toBe('--import=file:///r.js --inspect');
+    expect(nodeOptionsWith(undefined, 'file:///r.js')).toBe('--require="/r.js"');
+    expect(nodeOptionsWith('  --inspect  ', 'file:///r.js')).toBe('--require="/r.js" --inspect');
+    expect(nodeOptionsWith('--require="/r.js" --inspect', 'file:///r.js')).toBe('--require="/r.js" --inspect');
+    expect(nodeOptionsWith('-r /evil.cjs', 'file:///x/with%20space/r%22q.js')).toBe('--require="/x/with space/r\\"q.js" -r /evil.cjs');
 
     const marker = fresh('started');
     const result = shield(['run', '--config', validConfig(), '--', ...node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`)], {

@@ -402,7 +402,7 @@ describe('attacks and mistakes', () => {
     write(dir, key, '/f', 'content');
     const before = info(dir, key);
     const wrong = fresh('wrong.key');
-    writeFileSync(wrong, randomBytesFrom(seededRandom(9), 32));
+    writeFileSync(wrong, randomBytesFrom(seededRandom(9), 32), { mode: 0o600 });
     const w = ['--key-file', wrong];
     for (const args of [['info', dir], ['read', dir, '/f'], ['ls', dir], ['verify', dir], ['rm', dir, '/f'], ['mv', dir, '/f', '/g']]) {
       expectFailure(shield(['volume', ...args, ...w]), 'EBADKEY', 5);
@@ -415,7 +415,7 @@ describe('attacks and mistakes', () => {
   it('a key file that is not a key is EINVAL; a missing key file ENOENT', () => {
     const { dir, key } = newVolume();
     const bad = fresh('bad.key');
-    writeFileSync(bad, 'not a key\n');
+    writeFileSync(bad, 'not a key\n', { mode: 0o600 });
     expectFailure(shield(['volume', 'info', dir, '--key-file', bad]), 'EINVAL', 1, /32 raw bytes or 64 hex/);
     expectFailure(shield(['volume', 'info', dir, '--key-file', fresh('none.key')]), 'ENOENT', 1, /key file/);
     expect(info(dir, key).commits).toBe(1);
@@ -529,14 +529,15 @@ describe('one commit per mutating command', () => {
 });
 
 const SUBCOMMANDS: Record<string, string[]> = {
-  create: ['<dir>', '--key-file', '--tag-store', '--chunk-size', '--update-policy', '--region', '--json'],
-  write: ['<dir>', '<path>', '--key-file', '--tag-store', '--from'],
-  read: ['<dir>', '<path>', '--key-file', '--tag-store'],
-  ls: ['<dir>', '[path]', '--key-file', '--tag-store', '--json'],
-  rm: ['<dir>', '<path>', '--key-file', '--tag-store', '-r'],
-  mv: ['<dir>', '<from>', '<to>', '--key-file', '--tag-store'],
-  verify: ['<dir>', '--key-file', '--tag-store', '--json'],
-  info: ['<dir>', '--key-file', '--tag-store', '--json'],
+  create: ['<dir>', '--key-file', '--tag-store', '--name', '--chunk-size', '--update-policy', '--region', '--json'],
+  write: ['<dir>', '<path>', '--key-file', '--tag-store', '--name', '--from'],
+  read: ['<dir>', '<path>', '--key-file', '--tag-store', '--name'],
+  ls: ['<dir>', '[path]', '--key-file', '--tag-store', '--name', '--json'],
+  rm: ['<dir>', '<path>', '--key-file', '--tag-store', '--name', '-r'],
+  mv: ['<dir>', '<from>', '<to>', '--key-file', '--tag-store', '--name'],
+  verify: ['<dir>', '--key-file', '--tag-store', '--name', '--json'],
+  info: ['<dir>', '--key-file', '--tag-store', '--name', '--json'],
+  reset: ['<dir>', '--confirm', '--tag-store', '--name', '--json'],
 };
 
 describe('--help and usage errors', () => {
@@ -573,7 +574,7 @@ describe('--help and usage errors', () => {
   it.each([
     [['volume', 'info', '/tmp/x'], /--key-file/],
     [['volume', 'info', '--key-file', 'k'], /missing required argument 'dir'/],
-    [['volume', 'write', 'd', '/p', '--key-file', 'k', '--nope'], /unknown option '--nope'/],
+    [['volume', 'write', 'd', '/p', '--key-file', 'k', '--nope'], /unknown option '--nope' \(Did you mean --name\?\)/],
     [['volume', 'read', 'd', '/p', 'extra', '--key-file', 'k'], /too many arguments/],
     [['volume', 'frobnicate'], /unknown command 'frobnicate'/],
     [['frobnicate'], /unknown command 'frobnicate'/],

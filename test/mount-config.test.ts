@@ -239,8 +239,8 @@ describe('resolveMountKey', () => {
 
   it('reads a key file (hex or 32 raw bytes), a hex key, or an environment variable, all to the same 32 bytes', () => {
     const hexFile = temp('hex.key'), rawFile = temp('raw.key');
-    writeFileSync(hexFile, KEY_HEX.toUpperCase() + '\n');
-    writeFileSync(rawFile, expected);
+    writeFileSync(hexFile, KEY_HEX.toUpperCase() + '\n', { mode: 0o600 });
+    writeFileSync(rawFile, expected, { mode: 0o600 });
     vi.stubEnv('MOUNT_TEST_KEY', ` ${KEY_HEX}\n`);
     const specs = parseMountSpecs([
       { path: '/a', volume: '/a', keyFile: hexFile },
@@ -257,7 +257,7 @@ describe('resolveMountKey', () => {
 
   it('a missing key file is ENOENT naming it; a file that is no key EINVAL', () => {
     const missing = temp('missing.key'), bad = temp('bad.key');
-    writeFileSync(bad, 'not a key\n');
+    writeFileSync(bad, 'not a key\n', { mode: 0o600 });
     expect(() => resolveMountKey({ path: '/a', volume: '/a', keyFile: missing })).toThrow(expect.objectContaining({ code: 'ENOENT', message: expect.stringContaining(missing) }));
     expect(() => resolveMountKey({ path: '/a', volume: '/a', keyFile: bad })).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringContaining('32 raw bytes or 64 hex characters') }));
   });

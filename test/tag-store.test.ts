@@ -39,7 +39,7 @@ type CallMode = 'async' | 'sync';
  * A store's calls as promises: the async methods themselves, or their synchronous twins, so that one
  * contract checks both. A sync twin must answer on the spot: returning a promise fails the test.
  */
-function callsOf(store: TagStore, mode: CallMode): Pick<TagStore, 'url' | 'get' | 'compareAndSet' | 'close'> {
+function callsOf(store: TagStore, mode: CallMode): Pick<TagStore, 'url' | 'get' | 'compareAndSet' | 'close' | 'getBinding' | 'bind' | 'unbind'> {
   if (mode === 'async') return store;
   const answered = <T>(call: () => T): Promise<T> => {
     try {
@@ -55,6 +55,9 @@ function callsOf(store: TagStore, mode: CallMode): Pick<TagStore, 'url' | 'get' 
     get: (volumeId) => answered(() => store.getSync(volumeId)),
     compareAndSet: (volumeId, expected, next) => answered(() => store.compareAndSetSync(volumeId, expected, next)),
     close: () => answered(() => store.closeSync()),
+    getBinding: (name) => answered(() => store.getBindingSync(name)),
+    bind: (name, binding, firstTag) => answered(() => store.bindSync(name, binding, firstTag)),
+    unbind: (name, expectedId) => answered(() => store.unbindSync(name, expectedId)),
   };
 }
 
@@ -125,6 +128,39 @@ function contractOf(mode: CallMode, url: () => string) {
 
   it('does not know a volume it was never told about', async () => {
     expect(await open().get(newVolumeId())).toBeNull();
+  });
+
+  it('binds a volume name once, together with the first tag, and forgets it only for the id it stands for', async () => {
+    const store = open();
+    const name = `/srv/volume-${newVolumeId()}`;
+    const [first, second] = [newVolumeId(), newVolumeId()];
+    const tag = randomTag();
+    expect(await store.getBinding(name)).toBeNull();
+    expect(await store.bind(name, { id: first, updatePolicy: 'rollback-protected' }, tag)).toBe(true);
+    expect(await store.getBinding(name)).toEqual({ id: first, updatePolicy: 'rollback-protected' });
+    expect(await store.get(first)).toBe(tag);
+    // A second creation under the name changes nothing, and neither does one whose id already has a tag.
+    expect(await store.bind(name, { id: second, updatePolicy: 'no-rollback-protection' }, randomTag())).toBe(false);
+    expect(await store.bind(`${name}-other`, { id: first, updatePolicy: 'rollback-protected' }, randomTag())).toBe(false);
+    expect(await store.getBinding(`${name}-other`)).toBeNull();
+    expect(await store.get(second)).toBeNull();
+    expect(await open().getBinding(name)).toEqual({ id: first, updatePolicy: 'rollback-protected' });
+    // Without a first tag (a volume without rollback protection, or one adopted): only the name.
+    expect(await store.bind(`${name}-plain`, { id: second, updatePolicy: 'no-rollback-protection' }, null)).toBe(true);
+    expect(await store.get(second)).toBeNull();
+    expect(await store.unbind(name, second)).toBe(false);
+    expect(await store.getBinding(name)).toEqual({ id: first, updatePolicy: 'rollback-protected' });
+    expect(await store.unbind(name, first)).toBe(true);
+    expect(await store.getBinding(name)).toBeNull();
+    expect(await store.get(first)).toBe(tag);  // the old volume's tag stays: an old copy is still refused
+    expect(await store.unbind(name, first)).toBe(false);
+  });
+
+  it('rejects malformed names and bindings with EINVAL', async () => {
+    const store = open();
+    for (const name of ['', 'a\nb', 'x'.repeat(1025)]) await expect(store.getBinding(name)).rejects.toThrow(/^EINVAL: volume name/);
+    await expect(store.bind('/v', { id: 'nope', updatePolicy: 'rollback-protected' }, null)).rejects.toThrow(/^EINVAL: binding/);
+    await expect(store.bind('/v', { id: newVolumeId(), updatePolicy: 'rollback-protected' }, 'short')).rejects.toThrow(/^EINVAL: first tag/);
   });
 
   it('sets the first tag only when the volume is unknown', async () => {
@@ -349,6 +385,7 @@ describe('file tag store', () => {
       format: 'shieldfs-tags',
       version: 1,
       volumes: { [volume]: { tag: current, updated: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) } },
+      names: {},
     });
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(temp('format/sub')).mode & 0o777).toBe(0o700);
@@ -528,6 +565,27 @@ describe.skipIf(etcdMissing)(`etcd tag store${etcdMissing ? ` (skipped: no etcd 
       await expect(a.get(volume)).rejects.toThrow(/^EINVAL: tag store etcd:.*team-a.* holds "not a tag", not a tag/);
     } finally {
       await Promise.all([a.close(), b.close()]);
+      raw.close();
+    }
+  });
+
+  it('keeps a volume name under PREFIX + "names/" + name, bound with the first tag in one transaction', async () => {
+    const [volume, squatter] = [newVolumeId(), newVolumeId()];
+    const store = openTagStore(`${running().url}/team-n`);
+    const raw = new Etcd3({ hosts: `http://${running().endpoint}` });
+    try {
+      // The tag key taken already: the transaction binds nothing, not even the name.
+      await raw.put(`team-n/${squatter}`).value(randomTag());
+      expect(await store.bind('/srv/a', { id: squatter, updatePolicy: 'rollback-protected' }, randomTag())).toBe(false);
+      expect(await raw.get('team-n/names//srv/a').string()).toBeNull();
+      const tag = randomTag();
+      expect(store.bindSync('/srv/a', { id: volume, updatePolicy: 'ephemeral' }, tag)).toBe(true);
+      expect(JSON.parse((await raw.get('team-n/names//srv/a').string())!)).toEqual({ id: volume, updatePolicy: 'ephemeral' });
+      expect(await raw.get(`team-n/${volume}`).string()).toBe(tag);
+      await raw.put('team-n/names//srv/b').value('{"id":"not hex"}');
+      await expect(store.getBinding('/srv/b')).rejects.toThrow(/^EINVAL: tag store etcd:.*names\/\/srv\/b.* not a volume binding/);
+    } finally {
+      await store.close();
       raw.close();
     }
   });

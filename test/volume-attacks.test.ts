@@ -238,6 +238,12 @@ function hookedStore(url: string, hook: () => void): TagStore {
       return inner.compareAndSetSync(id, expected, next);
     },
     closeSync: () => inner.closeSync(),
+    getBinding: (name) => inner.getBinding(name),
+    bind: (name, binding, firstTag) => inner.bind(name, binding, firstTag),
+    unbind: (name, expectedId) => inner.unbind(name, expectedId),
+    getBindingSync: (name) => inner.getBindingSync(name),
+    bindSync: (name, binding, firstTag) => inner.bindSync(name, binding, firstTag),
+    unbindSync: (name, expectedId) => inner.unbindSync(name, expectedId),
   };
 }
 
@@ -308,7 +314,7 @@ describe('rollback', () => {
     await expectOpenFails(open(f, { readOnly: true }), 'EROLLBACK', f.dir);
   });
 
-  it('another volume under the same key copied over, unknown to the store: EROLLBACK "no trusted tag"', async () => {
+  it('another volume under the same key copied over, unknown to the store: EINTEGRITY naming both; unnamed, EROLLBACK "no trusted tag"', async () => {
     const f = await fixture();
     const other = await fixture({ key: f.key });  // its own tag store
     const v = await Volume.open(other.dir, { key: f.key, tagStore: other.tagStore });
@@ -316,14 +322,16 @@ describe('rollback', () => {
     await v.close();
     rmSync(meta(f), { recursive: true });
     cpSync(meta(other), meta(f), { recursive: true });
-    await expectOpenFails(open(f), 'EROLLBACK', 'no trusted tag', other.id);
+    await expectOpenFails(open(f), 'EINTEGRITY', `holds volume ${other.id}`, `as volume ${f.id}`, 'replaced by another volume');
+    await expectOpenFails(Volume.open(f.dir, { key: f.key, tagStore: f.tagStore, name: null }), 'EROLLBACK', 'no trusted tag', other.id);
   });
 
   it("another volume's header alone, or its manifest alone, copied over: EINTEGRITY", async () => {
     const f = await fixture();
     const other = await fixture({ key: f.key, tagsPath: f.tagsPath });  // same key, same store
     writeFileSync(meta(f, 'volume'), readFileSync(meta(other, 'volume')));
-    await expectOpenFails(open(f), 'EINTEGRITY', meta(f, 'manifest'));
+    await expectOpenFails(open(f), 'EINTEGRITY', `holds volume ${other.id}`, `as volume ${f.id}`);
+    await expectOpenFails(Volume.open(f.dir, { key: f.key, tagStore: f.tagStore, name: null }), 'EINTEGRITY', meta(f, 'manifest'));
     reset(f);
     writeFileSync(meta(f, 'manifest'), readFileSync(meta(other, 'manifest')));
     await expectOpenFails(open(f), 'EINTEGRITY', meta(f, 'manifest'));
@@ -396,7 +404,7 @@ describe('deletion', () => {
       reset(f);
       rmSync(meta(f, name));
       if (name === 'volume') {
-        await expectOpenFails(open(f), 'ENOENT', 'not a shieldfs volume', f.dir);
+        await expectOpenFails(open(f), 'EINTEGRITY', `the header ${meta(f, 'volume')} of volume ${f.dir} is missing`, 'damaged');
       } else if (name === 'manifest') {
         await expectOpenFails(open(f), 'EINTEGRITY', meta(f, 'manifest'), 'missing');
       } else if (name === 'lock') {
@@ -569,7 +577,7 @@ describe('bit flips', () => {
     await expectOpensWith(f);
   });
 
-  it('manifest: flips in its header, section, leaf and records are EINTEGRITY at open; bytes of hole slots are ignored', async () => {
+  it('manifest: flips in its header, section, leaf and records are EINTEGRITY at open; bytes of hole slots only in verify', async () => {
     const f = await fixture();
     const manifest = meta(f, 'manifest');
     const length = readFileSync(manifest).length;
@@ -586,10 +594,22 @@ describe('bit flips', () => {
       flip(manifest, at);
       await expectOpenFails(open(f), 'EINTEGRITY', manifest);
     }
-    // Chunks 1-15 (zeros of the section) were never written: holes, never read (FORMAT.md "Chunks").
+    // Chunks 1-15 (zeros of the section) were never written: holes, never read (FORMAT.md "Chunks"),
+    // so the volume opens and reads; verify, which accounts for every byte, finds the change.
     reset(f);
     flip(manifest, chunkAt(5) + 7);
-    await expectOpensWith(f);
+    const v = await open(f);
+    try {
+      expect(v.tag).toBe(f.tag);
+      for (const [path, data] of Object.entries(f.files)) expect(await v.readFile(path)).toEqual(data);
+      expect((await v.verify()).problems).toEqual([{
+        path: '.shieldfs/manifest', code: 'EINTEGRITY',
+        message: `EINTEGRITY: the slot of chunk 5 (a hole) of '${manifest}' at byte ${chunkAt(5)} holds data where the shield keeps zeros; ` +
+          'the file was modified outside the shield: restore it from a backup.',
+      }]);
+    } finally {
+      await v.close();
+    }
   });
 
   it('objects: flips in header, chunks and leaf are EINTEGRITY at read and in verify, the other files fine', async () => {

@@ -1,7 +1,7 @@
 // The volume as a user drives it: namespace operations, files, commits, policies, regions, locks.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateKey } from '../lib/file/keys.js';
 import { openTagStore } from '../lib/tag-store/open-tag-store.js';
@@ -240,13 +240,30 @@ describe('update policies', () => {
     expect(objectFiles(dir)).toEqual([]);
   });
 
-  it('no-rollback-protection: needs no tag store', async () => {
+  it('no-rollback-protection without a name: needs no tag store, but the policy must be given to open it', async () => {
     const { dir, key } = fresh();
-    const v = await Volume.create(dir, { key, tagStore: 'file:/nonexistent/never-used.json', updatePolicy: 'no-rollback-protection' });
+    const unused = temp(`never-used-${counter}/tags.json`);
+    const v = await Volume.create(dir, { key, tagStore: `file:${unused}`, updatePolicy: 'no-rollback-protection', name: null });
     await v.writeFile('/a', 'a');
     await v.close();
-    const again = await Volume.open(dir, { key });
+    const again = await Volume.open(dir, { key, name: null, updatePolicy: 'no-rollback-protection', tagStore: `file:${unused}` });
     expect((await again.readFile('/a')).toString()).toBe('a');
+    expect(again.info().tagStore).toBeNull();
+    await again.close();
+    expect(existsSync(dirname(unused))).toBe(false);
+    // The header alone may not switch rollback protection off.
+    await expect(Volume.open(dir, { key, name: null })).rejects.toMatchObject({
+      code: 'EINTEGRITY', message: expect.stringContaining('says it has no rollback protection, but no update policy was given'),
+    });
+  });
+
+  it('no-rollback-protection with a name (the default): the tag store remembers the policy, nothing else', async () => {
+    const { dir, key, tagStore } = fresh();
+    const v = await Volume.create(dir, { key, tagStore, updatePolicy: 'no-rollback-protection' });
+    await v.writeFile('/a', 'a');
+    await v.close();
+    const again = await Volume.open(dir, { key, tagStore });
+    expect(again.updatePolicy).toBe('no-rollback-protection');
     expect(again.info().tagStore).toBeNull();
     await again.close();
   });

@@ -7,7 +7,7 @@
 // synchronous twins block this thread on a worker thread that makes the HTTPS call.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { registerTagStoreScheme } from '../tag-store/open-tag-store.js';
-import { checkTag, checkVolumeId, closedStoreError, tagStoreError, type TagStore } from '../tag-store/tag-store.js';
+import { checkTag, checkVolumeId, closedStoreError, tagStoreError, type TagStore, type VolumeBinding } from '../tag-store/tag-store.js';
 import { CasClient, type CasLocation } from './client.js';
 
 export interface CasInstanceAccess extends CasLocation {
@@ -71,6 +71,36 @@ export class CasTagStore implements TagStore {
     checkTag(next, 'next tag');
     const { swapped } = await this.#call<{ swapped: boolean }>('/v1/tags/compare-and-set', { volumeId, expected, next });
     return swapped;
+  }
+
+  // Volume identity. The policy service binds a volume's id itself, at the volume's first commit
+  // (PROTOCOL.md, "Volume tags"), and the runtime pins the id and update policy the release names: a
+  // name binding here would only repeat that. So no name is ever bound in this store, binding one is
+  // just the creation's first compare-and-set, and a reset is the owner's, through the service.
+
+  async getBinding(): Promise<VolumeBinding | null> {
+    return null;
+  }
+
+  async bind(_name: string, binding: VolumeBinding, firstTag: string | null): Promise<boolean> {
+    return firstTag === null ? true : this.compareAndSet(binding.id, null, firstTag);
+  }
+
+  async unbind(): Promise<boolean> {
+    return this.unbindSync();
+  }
+
+  getBindingSync(): VolumeBinding | null {
+    return null;
+  }
+
+  bindSync(_name: string, binding: VolumeBinding, firstTag: string | null): boolean {
+    return firstTag === null ? true : this.compareAndSetSync(binding.id, null, firstTag);
+  }
+
+  unbindSync(): boolean {
+    throw tagStoreError('EINVAL', `tag store ${this.url}: a volume kept by the policy service starts over only by its owner's ` +
+      '`shield session reset-volume`, never from the instance');
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,8 @@
 // configuration. The configuration is checked here first (so a typo fails before the program
 // starts, as one `shield:` line), then the program runs with
 //   SHIELD_CONFIG  the configuration's absolute path, and
-//   NODE_OPTIONS   `--import=<shieldfs/register>` in front of what was there,
+//   SHIELD_CONFIG_CHECKED  the configuration as checked (so that no process reads the file again),
+//   NODE_OPTIONS   `--require="<shieldfs/register>"` in front of what was there (the first preload of all),
 // so that every Node process it starts (and their children) mounts the configuration before any
 // application code runs. Programs that are not Node get the environment and nothing else.
 //
@@ -55,13 +56,16 @@ async function run(command: string | undefined, args: string[], options: { confi
   const given = options.config ?? process.env.SHIELD_CONFIG;
   if (!given) throw usageError(shieldError('EINVAL', 'no configuration: give --config <file> or set SHIELD_CONFIG'));
   const configPath = resolve(given);
-  await checkConfig(configPath);
+  const checked = await checkConfig(configPath);
   const register = registerModuleUrl();
   const registerPath = fileURLToPath(register);
   if (!existsSync(registerPath)) {
     throw shieldError('EIO', `shieldfs's register module is missing (${registerPath}); reinstall shieldfs (or build it: npm run build)`, registerPath);
   }
-  const env = { ...process.env, SHIELD_CONFIG: configPath, NODE_OPTIONS: nodeOptionsWith(process.env.NODE_OPTIONS, register) };
+  const env = {
+    ...process.env, SHIELD_CONFIG: configPath, [checked.variable]: checked.text,
+    NODE_OPTIONS: nodeOptionsWith(process.env.NODE_OPTIONS, register),
+  };
   const ended = await runChild(command, args, env);
   if ('spawnError' in ended) {
     const { code } = ended.spawnError;
@@ -77,7 +81,8 @@ async function run(command: string | undefined, args: string[], options: { confi
 
 // The configuration and every key in it, as the register module will read them in the program: a
 // mistake is reported here, once, instead of failing inside the program (or in each of its children).
-async function checkConfig(configPath: string): Promise<void> {
+// What was checked is what the program gets: the variable and its text (mount-config.ts).
+async function checkConfig(configPath: string): Promise<{ variable: string; text: string }> {
   let config: typeof import('../fs/mount-config.js');
   let keys: typeof import('../file/keys.js');
   try {
@@ -86,7 +91,9 @@ async function checkConfig(configPath: string): Promise<void> {
     throw shieldError('EIO', `cannot load shieldfs's native addon: ${(error as Error).message}; ` +
       'reinstall shieldfs (npm install builds or fetches the addon)');
   }
-  for (const spec of config.loadShieldConfig(configPath).mounts) keys.wipeKey(config.resolveMountKey(spec));
+  const checked = config.loadShieldConfig(configPath);
+  for (const spec of checked.mounts) keys.wipeKey(config.resolveMountKey(spec));
+  return { variable: config.CHECKED_CONFIG_VARIABLE, text: config.checkedConfigText(checked, configPath) };
 }
 
 /**
@@ -101,14 +108,18 @@ export function registerModuleUrl(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 /**
- * NODE_OPTIONS with the register module imported first (so that the user's own preloads already see
- * the mounts). A file URL needs no quoting: pathToFileURL percent-encodes spaces, quotes and
- * backslashes. Added once, however deeply `shield run` is nested.
+ * NODE_OPTIONS with the register module as the very first preload. Node runs every `--require`
+ * (`-r`) preload before any `--import` one, in order, so `--require` first is the only place where
+ * no other preload, of either kind, runs before the shield: a `-r` in NODE_OPTIONS planted by the
+ * host would otherwise read the disk at the mount paths before the mounts exist. (The register is an
+ * ES module without top-level await, which `require` loads since Node 20.19.) The path is quoted as
+ * NODE_OPTIONS quotes (`"…"`, with `\\` and `\"` inside). Added once, however deeply `shield run` is nested.
  */
 export function nodeOptionsWith(existing: string | undefined, registerUrl: string): string {
-  const ours = `--import=${registerUrl}`;
+  const path = registerUrl.startsWith('file:') ? fileURLToPath(registerUrl) : registerUrl;
+  const ours = `--require="${path.replace(/["\\]/g, '\\$&')}"`;
   const rest = existing?.trim() ?? '';
-  if (rest.split(/\s+/).includes(ours)) return rest;
+  if (rest === ours || rest.startsWith(`${ours} `)) return rest;
   return rest ? `${ours} ${rest}` : ours;
 }
 

@@ -31,7 +31,9 @@ for (const command of allCommands(program)) {
       missing = command;
     },
     outputError: (message) => {
-      process.stderr.write(`shield: EINVAL: ${message.replace(/^error: /, '').trim()} (see \`${commandPath(command)} --help\`)\n`);
+      // One line, always: commander puts its "(Did you mean …?)" on a line of its own.
+      const oneLine = message.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+      process.stderr.write(`shield: EINVAL: ${oneLine} (see \`${commandPath(command)} --help\`)\n`);
     },
   });
 }

@@ -26,6 +26,7 @@ void everyPolicyListed;
 interface CommonOptions {
   keyFile: string;
   tagStore?: string;
+  name?: string;
   json?: boolean;
 }
 
@@ -159,6 +160,23 @@ export function volumeCommand(): Command {
         }
       }));
 
+  volume.command('reset <dir>')
+    .description('forget which volume <dir> (or --name) stands for in the tag store, so that `volume create` may make a new one there; ' +
+      'the old volume\'s tag stays (an old copy of it is still refused). Logged on stdout')
+    .requiredOption('--confirm <volume-id>', 'the id of the volume to forget (the EROLLBACK of a deleted volume names it)')
+    .option('--name <name>', 'the name the tag store knows the volume by (default: the absolute path of <dir>)')
+    .option('--tag-store <url>', 'file:PATH | etcd://HOST:PORT[,HOST:PORT…] (default: $SHIELD_TAG_STORE or file:~/.shieldfs/tags.json)')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, options: { confirm: string; name?: string; tagStore?: string; json?: boolean }) => {
+      const { Volume } = await loadVolume();
+      await checkTagStoreUrl(options.tagStore);
+      if (!/^[0-9a-f]{32}$/.test(options.confirm)) throw usageError(shieldError('EINVAL', `--confirm: expected a volume id (32 hex digits), got ${JSON.stringify(options.confirm)}`));
+      const forgotten = await Volume.reset(dir, { tagStore: options.tagStore, name: options.name, confirmId: options.confirm });
+      const at = new Date().toISOString();
+      print(options, { reset: forgotten, at }, () => `${at} reset: the tag store no longer binds ${JSON.stringify(forgotten.name)} to volume ` +
+        `${forgotten.id} (${forgotten.updatePolicy}, last tag ${forgotten.tag ?? 'none'}); the next \`shield volume create\` there makes a new volume`);
+    });
+
   withCommon(volume.command('info <dir>'))
     .description('show the volume: id, tag, files, bytes, update policy, regions')
     .option('--json', 'print JSON')
@@ -180,7 +198,8 @@ export function volumeCommand(): Command {
 function withCommon(command: Command): Command {
   return command
     .requiredOption('--key-file <file>', 'the volume key: 32 raw bytes or 64 hex characters')
-    .option('--tag-store <url>', 'file:PATH | etcd://HOST:PORT[,HOST:PORT…] (default: $SHIELD_TAG_STORE or file:~/.shieldfs/tags.json)');
+    .option('--tag-store <url>', 'file:PATH | etcd://HOST:PORT[,HOST:PORT…] (default: $SHIELD_TAG_STORE or file:~/.shieldfs/tags.json)')
+    .option('--name <name>', 'the name the tag store knows the volume by (default: the absolute path of <dir>)');
 }
 
 // A failed create leaves nothing behind: no key file it made, no directory it made. (Once the
@@ -193,7 +212,9 @@ async function create(dir: string, options: CreateOptions): Promise<void> {
   try {
     let v: Volume;
     try {
-      v = await Volume.create(dir, { key, tagStore: options.tagStore, chunkSize: options.chunkSize, updatePolicy: options.updatePolicy, regions: options.region });
+      v = await Volume.create(dir, {
+        key, tagStore: options.tagStore, chunkSize: options.chunkSize, updatePolicy: options.updatePolicy, regions: options.region, name: options.name,
+      });
     } catch (error) {
       if (created) rmSync(options.keyFile, { force: true });
       if (!dirExisted) rmSync(dir, { recursive: true, force: true });
@@ -215,7 +236,7 @@ async function withVolume(dir: string, options: CommonOptions, readOnly: boolean
   await checkTagStoreUrl(options.tagStore);
   const key = readKeyFile(options.keyFile);
   try {
-    const v = await Volume.open(dir, { key, tagStore: options.tagStore, readOnly });
+    const v = await Volume.open(dir, { key, tagStore: options.tagStore, readOnly, name: options.name });
     try {
       await run(v);
     } catch (error) {

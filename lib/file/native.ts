@@ -40,6 +40,8 @@ export interface NativeFile {
   info(): NativeFileInfo;
   /** info().size without building the rest. */
   size(): number;
+  /** Every hole's chunk slot and every unstored node slot holds zeros on disk (else EINTEGRITY); for verify. */
+  verifyUnusedSlotsSync(): void;
 }
 
 /**

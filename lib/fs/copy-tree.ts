@@ -134,7 +134,46 @@ function isSubdirectory(src: string, dest: string): boolean {
   return srcParts.every((part, i) => destParts[i] === part);
 }
 
+// A directory being copied: its names, the next one to copy, and the mode to give the copy once
+// everything in it is there (null when the destination existed before).
+interface DirectoryInCopy {
+  src: string;
+  dest: string;
+  names: string[];
+  next: number;
+  modeAfter: number | null;
+}
+
+/**
+ * Copies `src` (checked) and, for a directory, everything under it, depth first in node's order. The
+ * directories under way are kept in a list rather than on the call stack: a tree may be as deep as
+ * PATH_MAX allows (2 000 levels), and a nested generator per level would overflow the stack.
+ */
 function* copyEntry(ops: ShieldOperations, destStat: nodeFs.BigIntStats | null, src: string, dest: string, opts: CopyOptions): Steps<void> {
+  const open: DirectoryInCopy[] = [];
+  let pending: { destStat: nodeFs.BigIntStats | null; src: string; dest: string } | null = { destStat, src, dest };
+  for (;;) {
+    if (pending) {
+      const directory = yield* copyOne(ops, pending.destStat, pending.src, pending.dest, opts);
+      pending = null;
+      if (directory) open.push(directory);
+    }
+    const current = open.at(-1);
+    if (!current) return;
+    if (current.next < current.names.length) {
+      const name = current.names[current.next++]!;
+      const srcItem = join(current.src, name), destItem = join(current.dest, name);
+      const checked = yield* checkPaths(ops, srcItem, destItem, opts);
+      if (checked) pending = { destStat: checked.destStat, src: srcItem, dest: destItem };
+    } else {
+      open.pop();
+      if (current.modeAfter !== null) yield* on(ops, 'chmod', current.dest, current.modeAfter);
+    }
+  }
+}
+
+/** Copies a file, or makes a directory's copy and returns what is left to copy in it. */
+function* copyOne(ops: ShieldOperations, destStat: nodeFs.BigIntStats | null, src: string, dest: string, opts: CopyOptions): Steps<DirectoryInCopy | null> {
   const srcStat = (yield* on(ops, opts.dereference ? 'stat' : 'lstat', src)) as nodeFs.Stats;
   if (srcStat.isDirectory()) {
     if (!opts.recursive) {
@@ -144,14 +183,9 @@ function* copyEntry(ops: ShieldOperations, destStat: nodeFs.BigIntStats | null, 
         errno: (yield* isAsync()) ? EISDIR : EINVAL,
       });
     }
-    if (!destStat) {
-      yield* on(ops, 'mkdir', dest);
-      yield* copyDirectory(ops, src, dest, opts);
-      yield* on(ops, 'chmod', dest, Number(srcStat.mode));
-    } else {
-      yield* copyDirectory(ops, src, dest, opts);
-    }
-    return;
+    if (!destStat) yield* on(ops, 'mkdir', dest);
+    const names = (yield* on(ops, 'readdir', src)) as string[];
+    return { src, dest, names, next: 0, modeAfter: destStat ? null : Number(srcStat.mode) };
   }
   if (destStat) {
     if (opts.force) {
@@ -161,7 +195,7 @@ function* copyEntry(ops: ShieldOperations, destStat: nodeFs.BigIntStats | null, 
         throw systemError('ERR_FS_CP_EEXIST', 'Target already exists',
           { code: 'EEXIST', message: `${dest} already exists`, syscall: 'cp', path: dest, errno: EEXIST });
       }
-      return;
+      return null;
     }
   }
   yield* ops.copyFile(src, dest, opts.mode);
@@ -173,14 +207,7 @@ function* copyEntry(ops: ShieldOperations, destStat: nodeFs.BigIntStats | null, 
     yield* on(ops, 'utimes', dest, updated.atime, updated.mtime);
   }
   yield* on(ops, 'chmod', dest, mode);
-}
-
-function* copyDirectory(ops: ShieldOperations, src: string, dest: string, opts: CopyOptions): Steps<void> {
-  for (const name of (yield* on(ops, 'readdir', src)) as string[]) {
-    const srcItem = join(src, name), destItem = join(dest, name);
-    const checked = yield* checkPaths(ops, srcItem, destItem, opts);
-    if (checked) yield* copyEntry(ops, checked.destStat, srcItem, destItem, opts);
-  }
+  return null;
 }
 
 // One fs call on whichever side the path is: a mount's operation, or the real node:fs.

@@ -8,8 +8,9 @@
 // Validation is strict. The configuration decides what is protected, so a typo must fail loudly
 // rather than leave a path unprotected or a field silently ignored: every error is EINVAL and names
 // the file, the mount (index and path) and the field, and says what is expected.
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../file/bounded-file.js';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { shieldError } from '../file/fs-errors.js';
 import { isHexKey, keyFromHex, readKeyFile } from '../file/key-file.js';
@@ -26,6 +27,12 @@ export type CommitMode = 'close' | 'sync' | { intervalMs: number };
 export interface MountSpec {
   /** Absolute virtual path where the mount appears, e.g. '/V1' (normalized, not '/', no trailing slash). */
   path: string;
+  /**
+   * Allows `path` over (or around) a directory the process itself depends on: /proc, /sys, /dev, /etc,
+   * /usr, /bin, /sbin, /lib*, /boot, node's installation or shieldfs's. Default false: such a mount
+   * would hide the system's files from the process (or hand it the volume's in their place).
+   */
+  allowSystemPath?: boolean;
   /** Directory of a volume (read-write unless readOnly). Exactly one of volume | tree. */
   volume?: string;
   /** Directory of a protected tree (read-only, pinned to `tag`). */
@@ -46,7 +53,16 @@ export interface MountSpec {
   create?: boolean;
   /** Volumes with create only: "PATH:encrypted|authenticated|not-protected" as in the CLI's --region. */
   regions?: string[];
-  /** Volumes: the update policy the volume must have (pinned, not taken from its header); used at create. */
+  /**
+   * Volumes only: the name the tag store knows the volume by (default: the volume directory's absolute
+   * path). The store binds it to the volume id at creation; another volume there is EINTEGRITY, a
+   * wiped directory EROLLBACK.
+   */
+  name?: string;
+  /**
+   * Volumes only: the update policy the volume must have (and, with create, is created with); default:
+   * the one the tag store bound to the name, else rollback-protected for a new volume.
+   */
   updatePolicy?: 'rollback-protected' | 'ephemeral' | 'no-rollback-protection';
   /** Volumes: the id (32 hex) the volume must have; another volume in the directory is EINTEGRITY. */
   volumeId?: string;
@@ -57,8 +73,9 @@ export interface ShieldConfig {
 }
 
 // Which fields each kind of mount takes; anything else is an error (with a suggestion for typos).
-const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv'] as const;
-const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions', 'updatePolicy', 'volumeId'] as const;
+const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv', 'allowSystemPath'] as const;
+const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions', 'name', 'updatePolicy', 'volumeId'] as const;
+const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
 const TREE_FIELDS = [...COMMON_FIELDS, 'tree', 'tag'] as const;
 const ALL_FIELDS: readonly string[] = [...new Set<string>([...VOLUME_FIELDS, ...TREE_FIELDS])];
 const CONFIG_FIELDS = ['mounts'];
@@ -86,14 +103,19 @@ export function parseMountSpecs(value: unknown, source: string): MountSpec[] {
   return specs;
 }
 
+// A configuration is a handful of mounts; a bound keeps a planted device or huge file from hanging
+// or exhausting the process before it starts.
+const MAX_CONFIG_BYTES = 1 << 20;
+
 /** Reads and validates a configuration file (YAML; JSON is YAML too). ENOENT when it does not exist. */
 export function loadShieldConfig(file: string): ShieldConfig {
   const path = resolve(file);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, { what: 'shieldfs configuration', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'EINVAL' || code === 'EFBIG') throw error;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
     throw shieldError(code, `shieldfs configuration ${path} ${why}`, path);
   }
@@ -109,6 +131,41 @@ export function loadShieldConfig(file: string): ShieldConfig {
   if (!('mounts' in value)) throw shieldError('EINVAL', `${path}: no \`mounts\` list: expected \`mounts:\` with at least one mount`, path);
   if (!Array.isArray(value.mounts)) throw configError(path, 'mounts', `expected a list of mounts, got ${describe(value.mounts)}`);
   return { mounts: parseMountSpecs(value.mounts, path) };
+}
+
+/**
+ * The variable through which `shield run` hands every process it starts the configuration it checked,
+ * so that no process reads the file again (the host could change it between the check and the read).
+ * It holds JSON `{ "source": <the file's absolute path>, "mounts": [<checked mounts>] }`, and counts
+ * only while SHIELD_CONFIG still names that file: a program that gives a child another configuration
+ * (SHIELD_CONFIG=trees-only.yaml) gets that one read.
+ */
+export const CHECKED_CONFIG_VARIABLE = 'SHIELD_CONFIG_CHECKED';
+
+/** What `shield run` puts in CHECKED_CONFIG_VARIABLE. */
+export function checkedConfigText(config: ShieldConfig, source: string): string {
+  return JSON.stringify({ source: resolve(source), mounts: config.mounts });
+}
+
+/** The configuration of this process: the checked one `shield run` handed over, else the SHIELD_CONFIG file. */
+export function loadProcessConfig(env: NodeJS.ProcessEnv = process.env): ShieldConfig {
+  const file = env.SHIELD_CONFIG;
+  if (!file) throw shieldError('EINVAL', 'SHIELD_CONFIG is not set: expected the path of a shieldfs configuration');
+  const checked = env[CHECKED_CONFIG_VARIABLE];
+  if (checked) {
+    let value: unknown;
+    try {
+      value = JSON.parse(checked);
+    } catch {
+      value = null;
+    }
+    if (!isPlainObject(value) || typeof value.source !== 'string' || !Array.isArray(value.mounts)) {
+      throw shieldError('EINVAL', `${CHECKED_CONFIG_VARIABLE} is not the checked configuration \`shield run\` writes; unset it`);
+    }
+    // Checked again all the same: the same rules whichever way a configuration arrives.
+    if (value.source === resolve(file)) return { mounts: parseMountSpecs(value.mounts, value.source) };
+  }
+  return loadShieldConfig(file);
 }
 
 /** The mount's key in secure memory (the caller wipes it). */
@@ -169,6 +226,8 @@ function parseMountSpec(value: unknown, where: Where): MountSpec {
       : 'more than one key given: expected exactly one of keyFile, key, keyEnv');
   }
   const spec: MountSpec = { path };
+  if ('allowSystemPath' in item) spec.allowSystemPath = optionalBoolean(item.allowSystemPath, at, 'allowSystemPath');
+  if (!spec.allowSystemPath) checkNotSystemPath(path, at);
   if (item.keyFile !== undefined) spec.keyFile = resolve(where.base, nonEmptyString(item.keyFile, at, 'keyFile', 'a key file path'));
   if (item.key !== undefined) {
     // Never shown: a wrong value is still key material.
@@ -207,9 +266,17 @@ function parseMountSpec(value: unknown, where: Where): MountSpec {
     if (!spec.create) throw mountError(at, 'regions', 'regions are fixed when a volume is created: they need `create: true`');
     spec.regions = regionList(item.regions, at);
   }
-  if (item.updatePolicy !== undefined) {
-    if (!['rollback-protected', 'ephemeral', 'no-rollback-protection'].includes(item.updatePolicy as string)) {
-      throw mountError(at, 'updatePolicy', `expected rollback-protected, ephemeral or no-rollback-protection, got ${describe(item.updatePolicy)}`);
+  if ('name' in item) {
+    const name = nonEmptyString(item.name, at, 'name', 'the name the tag store knows the volume by');
+    // Control characters would garble messages and the store's record.
+    if (name.length > 1024 || /[\u0000-\u001f\u007f]/.test(name)) {
+      throw mountError(at, 'name', 'expected at most 1024 characters without control characters');
+    }
+    spec.name = name;
+  }
+  if ('updatePolicy' in item) {
+    if (!UPDATE_POLICIES.includes(item.updatePolicy as MountSpec['updatePolicy'] & string)) {
+      throw mountError(at, 'updatePolicy', `expected one of ${UPDATE_POLICIES.join(', ')}, got ${describe(item.updatePolicy)}`);
     }
     spec.updatePolicy = item.updatePolicy as MountSpec['updatePolicy'];
   }
@@ -230,6 +297,31 @@ function mountPath(value: unknown, at: Where & { mountPath?: string }): string {
   const normalized = posix.normalize(raw).replace(/\/+$/, '');
   if (normalized === '') throw mountError(at, 'path', 'cannot mount over / itself: expected a directory below it, such as /V1');
   return normalized;
+}
+
+// Directories the process itself reads: the kernel's views, the system's programs, libraries and
+// configuration, node's own installation and shieldfs's. A mount over one (or around one) would put
+// a volume's files in their place for this process, so it needs allowSystemPath: true.
+const SYSTEM_DIRECTORIES = ['/proc', '/sys', '/dev', '/etc', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/boot'];
+
+function protectedDirectories(): { path: string; what: string }[] {
+  return [
+    ...SYSTEM_DIRECTORIES.map((path) => ({ path, what: 'a system directory' })),
+    { path: dirname(dirname(process.execPath)), what: `the installation of node (${process.execPath})` },
+    // This file is lib/fs/mount-config.ts (or dist/fs/…js): two levels up is the package.
+    { path: resolve(fileURLToPath(new URL('../..', import.meta.url))), what: 'the installation of shieldfs' },
+  ];
+}
+
+function checkNotSystemPath(path: string, at: Where & { mountPath?: string }): void {
+  for (const { path: directory, what } of protectedDirectories()) {
+    if (directory === '/') continue;
+    if (isWithin(path, directory) || isWithin(directory, path)) {
+      throw mountError(at, 'path', `${path} ${path === directory ? 'is' : isWithin(path, directory) ? 'lies inside' : 'contains'} ` +
+        `${directory}, ${what}: the mount would hide its files from the process. Mount somewhere else (e.g. /V1), ` +
+        'or set allowSystemPath: true if that is really what you want');
+    }
+  }
 }
 
 function commitMode(value: unknown, at: Where): CommitMode {

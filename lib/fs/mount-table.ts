@@ -237,6 +237,15 @@ function stripTrailingSlash(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
+// Linux's PATH_MAX counts the terminating NUL: a path of 4096 bytes or more is ENAMETOOLONG before the
+// kernel looks at any name in it. A mounted path never reaches the kernel, so the shield says it.
+const PATH_MAX = 4096;
+
+/** True when node:fs would fail with ENAMETOOLONG for this spelling, whatever is on the disk. */
+export function exceedsPathMax(spelled: string): boolean {
+  return spelled.length >= PATH_MAX / 4 && Buffer.byteLength(spelled) >= PATH_MAX;
+}
+
 /** The path as text, or null for what is not a path (a descriptor, a FileHandle, garbage node will reject). */
 export function pathText(path: unknown): string | null {
   if (typeof path === 'string') return path;

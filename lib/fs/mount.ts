@@ -174,9 +174,12 @@ function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {
   const key = resolveMountKey(spec);
   try {
     if (spec.tree) return yield* openVolume(spec.tree, { key, readOnly: true, expectedTag: spec.tag });
-    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly, expectedId: spec.volumeId };
+    // The name, policy and id pin which volume the directory must hold (volume-identity.ts); a directory
+    // whose volume was wiped is refused by create as by open, never replaced by a new volume.
+    const identity = { name: spec.name, updatePolicy: spec.updatePolicy };
+    const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly, expectedId: spec.volumeId, ...identity };
     if (spec.create && !nodeFs.existsSync(join(directory, '.shieldfs'))) {
-      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion), updatePolicy: spec.updatePolicy });
+      return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion), ...identity });
     }
     const volume = yield* openVolume(directory, options);
     // The policy is pinned by the configuration: the header is the host's to rewrite.

@@ -13,7 +13,7 @@ import { parseOpenFlags } from '../volume/open-flags.js';
 import type { Steps } from '../file/sync-or-async.js';
 import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
-import { Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
+import { exceedsPathMax, Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
 import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
 import { encoded, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
 import { fileMode, invalidArgType, openFlags, systemError } from './node-errors.js';
@@ -95,6 +95,7 @@ export class ShieldOperations {
     const located = this.table.resolve(path);
     if (!located) throw fsError('EXDEV', syscall, pathText(path) ?? String(path));
     if (located.notUtf8) throw notUtf8Name(located, syscall);
+    if (exceedsPathMax(located.virtual)) throw fsError('ENAMETOOLONG', syscall, located.virtual);
     if (located.directories || located.trailingSlash) checkSpelling(located, syscall, final);
     return located;
   }

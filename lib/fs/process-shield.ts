@@ -5,6 +5,7 @@ import nodeFs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { errorLine, exitStatusOfError } from '../file/exit-status.js';
 import type { Shield } from './mount.js';
+import { reportUncaughtShieldFailures } from './shield-failures.js';
 
 let installed: Shield | null = null;
 /** node:fs as it was before the patch (what every path outside the mounts still reaches). */
@@ -33,6 +34,7 @@ export function installProcessShield(shield: Shield): void {
   }
   syncBuiltinESMExports();
   commitAtExit(shield);
+  reportUncaughtShieldFailures();
 }
 
 function commitAtExit(shield: Shield): void {

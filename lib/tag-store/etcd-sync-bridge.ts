@@ -12,7 +12,12 @@
 //   sleeps in Atomics.wait instead of spinning;
 // - the worker is unref'ed: a process whose only activity was a synchronous call still exits.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { tagStoreError } from './tag-store.js';
+import { tagStoreError, type VolumeBinding } from './tag-store.js';
+
+// Node's own Worker, taken when this module loads: shieldfs/register later wraps Worker so that every
+// application worker runs the register first (lib/register/worker-shield.ts). This thread runs only
+// shieldfs's etcd client, touches no file, and must not mount anything itself.
+const PlainWorker = Worker;
 
 /** What the worker (etcd-sync-worker.ts) is started with. */
 export interface EtcdSyncWorkerData {
@@ -26,7 +31,10 @@ export interface EtcdSyncWorkerData {
 /** One of EtcdTagStore's async methods, to be run by the worker's store. */
 export type EtcdSyncCall =
   | { method: 'get'; args: [volumeId: string] }
-  | { method: 'compareAndSet'; args: [volumeId: string, expected: string | null, next: string] };
+  | { method: 'compareAndSet'; args: [volumeId: string, expected: string | null, next: string] }
+  | { method: 'getBinding'; args: [name: string] }
+  | { method: 'bind'; args: [name: string, binding: VolumeBinding, firstTag: string | null] }
+  | { method: 'unbind'; args: [name: string, expectedId: string] };
 
 export type EtcdSyncRequest = EtcdSyncCall & { id: number };
 
@@ -59,7 +67,7 @@ export class EtcdSyncBridge {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const workerData: EtcdSyncWorkerData = { hosts, prefix, port: port2, replyCount: this.#replyCount };
-    this.#worker = new Worker(workerEntry(), {
+    this.#worker = new PlainWorker(workerEntry(), {
       eval: runningFromSource,
       // The worker needs nothing from node's command line, and inheriting it can kill the worker
       // before it runs (`node --input-type=module -e ...` does).

@@ -12,9 +12,7 @@ const store = new EtcdTagStore(hosts, prefix);
 port.on('message', async (request: EtcdSyncRequest) => {
   let reply: EtcdSyncReply;
   try {
-    const value = request.method === 'get'
-      ? await store.get(...request.args)
-      : await store.compareAndSet(...request.args);
+    const value = await answer(request);
     reply = { id: request.id, value };
   } catch (error) {
     reply = { id: request.id, error: transferableError(error) };
@@ -24,3 +22,13 @@ port.on('message', async (request: EtcdSyncRequest) => {
   Atomics.add(replyCount, 0, 1);
   Atomics.notify(replyCount, 0);
 });
+
+function answer(request: EtcdSyncRequest): Promise<unknown> {
+  switch (request.method) {
+    case 'get': return store.get(...request.args);
+    case 'compareAndSet': return store.compareAndSet(...request.args);
+    case 'getBinding': return store.getBinding(...request.args);
+    case 'bind': return store.bind(...request.args);
+    case 'unbind': return store.unbind(...request.args);
+  }
+}

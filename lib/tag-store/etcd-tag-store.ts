@@ -1,8 +1,13 @@
 // `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`: tags kept in an etcd v3 cluster, for volumes used from
 // several machines. Key = PREFIX + volume id, value = tag; a compare-and-set is one etcd transaction.
+// A volume name is the key PREFIX + "names/" + name, value {"id":…,"updatePolicy":…} (volume ids are
+// hex, so the two kinds of key never meet); binding a name with the volume's first tag is one transaction.
 import type { Etcd3, IOptions } from 'etcd3';
 import { EtcdSyncBridge, type EtcdSyncCall } from './etcd-sync-bridge.js';
-import { checkTag, checkVolumeId, closedStoreError, isTag, tagStoreError, type TagStore } from './tag-store.js';
+import {
+  checkBinding, checkTag, checkVolumeId, checkVolumeName, closedStoreError, isTag, isVolumeBinding, tagStoreError,
+  type TagStore, type VolumeBinding,
+} from './tag-store.js';
 
 // etcd3 documents a dialTimeout option but never reads it, and without a deadline a call to a host
 // that accepts TCP but never answers waits forever. A per-attempt deadline bounds every call: etcd3
@@ -66,6 +71,45 @@ export class EtcdTagStore implements TagStore {
     }
   }
 
+  async getBinding(name: string): Promise<VolumeBinding | null> {
+    checkVolumeName(name);
+    const stored = await this.#readBinding(name);
+    return stored && stored.binding;
+  }
+
+  async bind(name: string, binding: VolumeBinding, firstTag: string | null): Promise<boolean> {
+    checkVolumeName(name);
+    checkBinding(binding);
+    if (firstTag !== null) checkTag(firstTag, 'first tag');
+    const client = await this.#connect();
+    const nameKey = this.#nameKey(name), tagKey = this.#prefix + binding.id;
+    const value = bindingValue(binding);
+    try {
+      let transaction = client.if(nameKey, 'Create', '==', 0);
+      if (firstTag === null) return (await transaction.then(client.put(nameKey).value(value)).commit()).succeeded;
+      transaction = transaction.and(tagKey, 'Create', '==', 0);
+      return (await transaction.then(client.put(nameKey).value(value), client.put(tagKey).value(firstTag)).commit()).succeeded;
+    } catch (error) {
+      throw this.#unreachable(`bind the volume name ${JSON.stringify(name)}`, error);
+    }
+  }
+
+  async unbind(name: string, expectedId: string): Promise<boolean> {
+    checkVolumeName(name);
+    checkVolumeId(expectedId);
+    const stored = await this.#readBinding(name);
+    if (!stored || stored.binding.id !== expectedId) return false;
+    const client = await this.#connect();
+    const nameKey = this.#nameKey(name);
+    try {
+      // Deleted only if still the record just read: a concurrent rebind is not undone.
+      const result = await client.if(nameKey, 'Value', '==', stored.raw).then(client.delete().key(nameKey)).commit();
+      return result.succeeded;
+    } catch (error) {
+      throw this.#unreachable(`forget the volume name ${JSON.stringify(name)}`, error);
+    }
+  }
+
   async close(): Promise<void> {
     await this.#shutDown();
   }
@@ -80,6 +124,52 @@ export class EtcdTagStore implements TagStore {
     if (expected !== null) checkTag(expected, 'expected tag');
     checkTag(next, 'next tag');
     return this.#callSync({ method: 'compareAndSet', args: [volumeId, expected, next] }) as boolean;
+  }
+
+  getBindingSync(name: string): VolumeBinding | null {
+    checkVolumeName(name);
+    return this.#callSync({ method: 'getBinding', args: [name] }) as VolumeBinding | null;
+  }
+
+  bindSync(name: string, binding: VolumeBinding, firstTag: string | null): boolean {
+    checkVolumeName(name);
+    checkBinding(binding);
+    if (firstTag !== null) checkTag(firstTag, 'first tag');
+    return this.#callSync({ method: 'bind', args: [name, { id: binding.id, updatePolicy: binding.updatePolicy }, firstTag] }) as boolean;
+  }
+
+  unbindSync(name: string, expectedId: string): boolean {
+    checkVolumeName(name);
+    checkVolumeId(expectedId);
+    return this.#callSync({ method: 'unbind', args: [name, expectedId] }) as boolean;
+  }
+
+  #nameKey(name: string): string {
+    return `${this.#prefix}names/${name}`;
+  }
+
+  /** The binding of `name` and the exact stored text, or null. */
+  async #readBinding(name: string): Promise<{ binding: VolumeBinding; raw: string } | null> {
+    const client = await this.#connect();
+    const key = this.#nameKey(name);
+    let raw: string | null;
+    try {
+      raw = await client.get(key).string();
+    } catch (error) {
+      throw this.#unreachable(`read the volume name ${JSON.stringify(name)}`, error);
+    }
+    if (raw === null) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      parsed = null;
+    }
+    if (!isVolumeBinding(parsed)) {
+      throw tagStoreError('EINVAL', `tag store ${this.url}: key ${key} holds ${JSON.stringify(raw.slice(0, 80))}, not a volume ` +
+        'binding; something other than shieldfs wrote it. It is the trusted record of that name: repair it by hand');
+    }
+    return { binding: { id: parsed.id, updatePolicy: parsed.updatePolicy }, raw };
   }
 
   closeSync(): void {
@@ -121,6 +211,10 @@ export class EtcdTagStore implements TagStore {
     return tagStoreError(code, `tag store ${this.url}: could not ${action}: ${reason}. Check that etcd is running ` +
       `and reachable at ${this.#hosts.join(', ')}; volumes cannot be opened or committed without their tag store`, cause);
   }
+}
+
+function bindingValue(binding: VolumeBinding): string {
+  return JSON.stringify({ id: binding.id, updatePolicy: binding.updatePolicy });
 }
 
 /** A Node-style code and a readable reason for a failed etcd3 call. */

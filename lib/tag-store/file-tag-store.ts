@@ -1,19 +1,25 @@
 // `file:PATH`: the embedded tag store, one JSON file shared by every process of the machine.
 //
 //   { "format": "shieldfs-tags", "version": 1,
-//     "volumes": { "<32 hex volume id>": { "tag": "<64 hex>", "updated": "<ISO time>" } } }
+//     "volumes": { "<32 hex volume id>": { "tag": "<64 hex>", "updated": "<ISO time>" } },
+//     "names": { "<volume name>": { "id": "<32 hex>", "updatePolicy": "<policy>", "bound": "<ISO time>" } } }
 //
+// ("names" may be absent: files written before volumes had names have none.)
 // The file is only ever replaced whole (temp file, fsync, rename, fsync of the directory), so a
 // reader sees the old or the new record, never a torn one, and needs no lock. Writers serialize on
 // an flock of PATH.lock and re-read the file under it, so no compare-and-set is lost between
 // processes. The file is the trusted record of every volume's freshness: when it is damaged we
 // refuse to touch it rather than start over, since starting over would accept any old volume.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readRegularFile } from '../file/bounded-file.js';
 import { removeStaleTemporaries, replaceDurably } from '../file/durable-file.js';
 import { native, type NativeLock } from '../file/native.js';
-import { checkTag, checkVolumeId, closedStoreError, isTag, isVolumeId, tagStoreError, type TagStore } from './tag-store.js';
+import {
+  checkBinding, checkTag, checkVolumeId, checkVolumeName, closedStoreError, isTag, isVolumeBinding, isVolumeId, isVolumeName,
+  tagStoreError, type TagStore, type VolumeBinding,
+} from './tag-store.js';
 
 const FORMAT = 'shieldfs-tags';
 const VERSION = 1;
@@ -23,11 +29,20 @@ interface VolumeRecord {
   updated: string;
 }
 
+interface NameRecord extends VolumeBinding {
+  bound: string;
+}
+
 interface TagFile {
   format: typeof FORMAT;
   version: typeof VERSION;
   volumes: Record<string, VolumeRecord>;
+  names: Record<string, NameRecord>;
 }
+
+// The store holds one small record per volume and per name: 64 MiB is hundreds of thousands of
+// volumes, and a bound on what is read keeps a planted huge file or device from exhausting memory.
+const MAX_STORE_BYTES = 64 << 20;
 
 export interface FileTagStoreOptions {
   /** How long compareAndSet waits for another process's lock before failing with EBUSY. */
@@ -77,6 +92,64 @@ export class FileTagStore implements TagStore {
     return this.#compareAndSetLocked(this.#tryLock() ?? this.#waitForLockSync(), volumeId, expected, next);
   }
 
+  async getBinding(name: string): Promise<VolumeBinding | null> {
+    return this.getBindingSync(name);
+  }
+
+  async bind(name: string, binding: VolumeBinding, firstTag: string | null): Promise<boolean> {
+    this.#checkBind(name, binding, firstTag);
+    return this.#updateLocked(this.#tryLock() ?? (await this.#waitForLock()), (record) => bindIn(record, name, binding, firstTag));
+  }
+
+  async unbind(name: string, expectedId: string): Promise<boolean> {
+    this.#checkUnbind(name, expectedId);
+    return this.#updateLocked(this.#tryLock() ?? (await this.#waitForLock()), (record) => unbindIn(record, name, expectedId));
+  }
+
+  getBindingSync(name: string): VolumeBinding | null {
+    checkVolumeName(name);
+    if (this.#closed) throw closedStoreError(this.url);
+    const found = this.#parse(this.#read()).names[name];
+    return found ? { id: found.id, updatePolicy: found.updatePolicy } : null;
+  }
+
+  bindSync(name: string, binding: VolumeBinding, firstTag: string | null): boolean {
+    this.#checkBind(name, binding, firstTag);
+    return this.#updateLocked(this.#tryLock() ?? this.#waitForLockSync(), (record) => bindIn(record, name, binding, firstTag));
+  }
+
+  unbindSync(name: string, expectedId: string): boolean {
+    this.#checkUnbind(name, expectedId);
+    return this.#updateLocked(this.#tryLock() ?? this.#waitForLockSync(), (record) => unbindIn(record, name, expectedId));
+  }
+
+  #checkBind(name: string, binding: VolumeBinding, firstTag: string | null): void {
+    checkVolumeName(name);
+    checkBinding(binding);
+    if (firstTag !== null) checkTag(firstTag, 'first tag');
+    if (this.#closed) throw closedStoreError(this.url);
+    this.#createDirectory();
+  }
+
+  #checkUnbind(name: string, expectedId: string): void {
+    checkVolumeName(name);
+    checkVolumeId(expectedId);
+    if (this.#closed) throw closedStoreError(this.url);
+    this.#createDirectory();
+  }
+
+  /** Reads, changes and replaces the record under the writers' lock; `change` says whether it changed anything. */
+  #updateLocked(lock: NativeLock, change: (record: TagFile) => boolean): boolean {
+    try {
+      const record = this.#parse(this.#read());
+      if (!change(record)) return false;
+      this.#replace(`${JSON.stringify(record, null, 2)}\n`);
+      return true;
+    } finally {
+      lock.release();
+    }
+  }
+
   closeSync(): void {
     this.#closed = true;
   }
@@ -95,15 +168,11 @@ export class FileTagStore implements TagStore {
    * lock busy and back off).
    */
   #compareAndSetLocked(lock: NativeLock, volumeId: string, expected: string | null, next: string): boolean {
-    try {
-      const record = this.#parse(this.#read());
+    return this.#updateLocked(lock, (record) => {
       if ((record.volumes[volumeId]?.tag ?? null) !== expected) return false;
       record.volumes[volumeId] = { tag: next, updated: new Date().toISOString() };
-      this.#replace(`${JSON.stringify(record, null, 2)}\n`);
       return true;
-    } finally {
-      lock.release();
-    }
+    });
   }
 
   #createDirectory(): void {
@@ -160,23 +229,29 @@ export class FileTagStore implements TagStore {
 
   /** The file's text, or null when there is none. Needs no lock: the file is only replaced whole. */
   #read(): string | null {
+    let bytes: Buffer;
     try {
-      return readFileSync(this.path, 'utf8');
+      bytes = readRegularFile(this.path, { what: 'tag store', maxBytes: MAX_STORE_BYTES });
     } catch (error) {
       return this.#absentOrFail(error);
     }
+    return bytes.toString('utf8');
   }
 
   /** A missing file is a store that knows no volume yet; any other read failure is an error. */
   #absentOrFail(error: unknown): null {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    // Something other than the store's file in its place (a FIFO, a device, a huge file) is damage.
+    if (code === 'EINVAL' || code === 'EFBIG') throw this.#damaged((error as Error).message.replace(/^E[A-Z]+: /, ''));
     throw this.#ioError('read', error);
   }
 
   /** The store's record; a missing file is an empty store, anything unexpected is damage. */
   #parse(text: string | null): TagFile {
     const volumes: Record<string, VolumeRecord> = Object.create(null);
-    if (text === null) return { format: FORMAT, version: VERSION, volumes };
+    const names: Record<string, NameRecord> = Object.create(null);
+    if (text === null) return { format: FORMAT, version: VERSION, volumes, names };
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -195,7 +270,17 @@ export class FileTagStore implements TagStore {
       }
       volumes[volumeId] = { tag: entry.tag, updated: entry.updated };
     }
-    return { format: FORMAT, version: VERSION, volumes };
+    if (parsed.names !== undefined) {
+      if (!isObject(parsed.names)) throw this.#damaged('"names" is not an object');
+      for (const [name, entry] of Object.entries(parsed.names)) {
+        if (!isVolumeName(name)) throw this.#damaged(`${JSON.stringify(String(name).slice(0, 80))} is not a volume name`);
+        if (!isVolumeBinding(entry) || typeof (entry as { bound?: unknown }).bound !== 'string') {
+          throw this.#damaged(`the entry of name ${JSON.stringify(name)} is not { "id": <32 hex>, "updatePolicy": <policy>, "bound": <time> }`);
+        }
+        names[name] = { id: entry.id, updatePolicy: entry.updatePolicy, bound: (entry as NameRecord).bound };
+      }
+    }
+    return { format: FORMAT, version: VERSION, volumes, names };
   }
 
   /** Replaces the file durably (durable-file.ts); called under the writers' lock. */
@@ -222,6 +307,20 @@ export class FileTagStore implements TagStore {
     error.path = this.path;
     return error;
   }
+}
+
+function bindIn(record: TagFile, name: string, binding: VolumeBinding, firstTag: string | null): boolean {
+  if (record.names[name] !== undefined || (firstTag !== null && record.volumes[binding.id] !== undefined)) return false;
+  const now = new Date().toISOString();
+  record.names[name] = { id: binding.id, updatePolicy: binding.updatePolicy, bound: now };
+  if (firstTag !== null) record.volumes[binding.id] = { tag: firstTag, updated: now };
+  return true;
+}
+
+function unbindIn(record: TagFile, name: string, expectedId: string): boolean {
+  if (record.names[name]?.id !== expectedId) return false;
+  delete record.names[name];
+  return true;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

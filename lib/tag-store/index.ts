@@ -3,4 +3,4 @@
 // the factory that opens a URL (open-tag-store.ts); the etcd store also answers synchronously through
 // a worker thread (etcd-sync-bridge.ts). Uses only the file layer.
 export { openTagStore, defaultTagStoreUrl } from './open-tag-store.js';
-export type { TagStore } from './tag-store.js';
+export type { TagStore, VolumeBinding } from './tag-store.js';

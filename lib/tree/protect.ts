@@ -81,7 +81,8 @@ export async function protectTree(src: string, out: string, options: ProtectOpti
   const made = firstMissingAncestor(output);  // what to remove on failure (null: `out` existed)
   let volume: Volume | null = null;
   try {
-    volume = await Volume.create(output, { key, updatePolicy: 'no-rollback-protection', regions });
+    // A tree is pinned by its tag, not by a name in a tag store: it has none.
+    volume = await Volume.create(output, { key, updatePolicy: 'no-rollback-protection', regions, name: null });
     await fill(volume, plan, progress, options);
     signal?.throwIfAborted();
     const tag = await volume.commit();

@@ -17,6 +17,8 @@ export interface FileContent {
   flushSync(): string;
   close(): Promise<string>;
   closeSync(): string;
+  /** Contents with bytes on disk that reads never look at check them (ShieldedFile.verifyUnusedSlotsSync). */
+  verifyUnusedSlotsSync?(): void;
 }
 
 // The steps of a content, for operations written once for both ways (file/sync-or-async.ts).

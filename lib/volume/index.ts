@@ -7,7 +7,7 @@
 export { Volume } from './volume.js';
 export type {
   DirectoryEntry, Region, RegionKind, UpdatePolicy, VerifyProblem, VerifyReport, VolumeCreateOptions, VolumeInfo,
-  VolumeOpenOptions, VolumeStats,
+  VolumeOpenOptions, VolumeResetOptions, VolumeStats,
 } from './volume-types.js';
 export { VolumeFile } from './volume-file.js';
 export { parseRegion } from './regions.js';

@@ -19,6 +19,33 @@ export class ObjectStore {
     return new ObjectStore(directory);
   }
 
+  /**
+   * Makes the fan-out directories that are missing. They are not protected state (the manifest and
+   * the objects are): copies and backups that skip empty directories leave them out, and without
+   * them the next new object could not be created. Returns how many were made. Something else in a
+   * fan-out directory's place (a file, a symlink) is left alone: creating an object there fails.
+   */
+  ensureFanOut(): number {
+    let made = 0;
+    try {
+      mkdirSync(this.directory, { mode: 0o700 });
+      made++;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (!isRealDirectory(this.directory)) return made;
+    for (let i = 0; i < FAN_OUT; i++) {
+      try {
+        mkdirSync(join(this.directory, hex2(i)), { mode: 0o700 });
+        made++;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+    if (made > 0) syncPath(this.directory);
+    return made;
+  }
+
   /** Encrypted content: the ShieldedFile. Authenticated: the plaintext. */
   contentPath(objectId: string, storage: Storage): string {
     return join(this.directory, objectId.slice(0, 2), storage === 'encrypted' ? objectId : `${objectId}.data`);

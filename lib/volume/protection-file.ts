@@ -121,6 +121,11 @@ export class ProtectionFile {
     return this.#slots.length;
   }
 
+  /** For verify: the manifest's bytes on disk that reading its records never looks at (ShieldedFile.verifyUnusedSlotsSync). */
+  verifyUnusedSlotsSync(): void {
+    this.#file.verifyUnusedSlotsSync();
+  }
+
   /** Reads and checks every record (each byte is verified by the ShieldedFile on the way). */
   *load(): Steps<Entry> {
     const size = this.#file.size;

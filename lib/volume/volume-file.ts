@@ -128,6 +128,15 @@ export class VolumeFile {
     this.host.release(open);
   }
 
+  /** For verify: the bytes of the content on disk that reads never look at are as the shield left them. */
+  verifyUnusedSlotsSync(): void {
+    try {
+      this.#content('verify').content.verifyUnusedSlotsSync?.();
+    } catch (error) {
+      this.#relabel(error);
+    }
+  }
+
   // Errors of the content name its object file; the caller knows the file by its volume path.
   #relabel(error: unknown): never {
     throw atVolumePath(error, this.path);

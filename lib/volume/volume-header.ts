@@ -42,7 +42,9 @@ export function readVolumeHeader(path: string, key: Uint8Array): VolumeHeader {
   } catch {
     throw damaged(path, 'it is not JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || parsed.format !== FORMAT_NAME) throw damaged(path, 'no shieldfs-volume format tag');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || parsed.format !== FORMAT_NAME) {
+    throw damaged(path, 'no shieldfs-volume format tag');
+  }
   // Like an unknown version of a shielded file (FORMAT.md): the MAC cannot be checked, so the host
   // may have written it; EINTEGRITY, with the version named for the honest case of a newer shieldfs.
   if (parsed.version !== VERSION) {
@@ -104,6 +106,9 @@ function checkFields(parsed: Record<string, unknown>, path: string): VolumeHeade
   // A missing or malformed key check is damage; only a well-formed one that differs means another key.
   if (typeof parsed.keySalt !== 'string' || !/^[0-9a-f]{32}$/.test(parsed.keySalt)) throw damaged(path, 'bad keySalt');
   if (typeof parsed.keyCheck !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.keyCheck)) throw damaged(path, 'bad keyCheck');
+  // Checked here, before any comparison: a MAC of another length or alphabet is damage, and the
+  // constant-time compare below then always sees two digests of 32 bytes.
+  if (typeof parsed.mac !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.mac)) throw damaged(path, 'bad mac: expected 64 lowercase hex digits');
   return { id, updatePolicy: updatePolicy as UpdatePolicy, chunkSize, manifestFileId, created };
 }
 
@@ -123,6 +128,8 @@ function digestHex(key: Uint8Array, label: string, message: Uint8Array): string 
   return native.keyedDigest(key, label, message).toString('hex');
 }
 
+/** Two digests given as 64 hex digits each (both checked by the caller), compared in constant time. */
 function equalHex(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  const [x, y] = [Buffer.from(a, 'hex'), Buffer.from(b, 'hex')];
+  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
 }

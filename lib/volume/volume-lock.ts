@@ -1,7 +1,10 @@
 // The volume lock: one writer (exclusive) or many readers (shared) per volume, through flock(2) on
 // the `.shieldfs` directory itself (a lock file could be deleted under its holder), so the kernel
 // drops it when the holder dies and a lock left by a dead process is simply taken over. The writer
-// also records who it is in `.shieldfs/lock`, so a second writer's EBUSY can name the holder.
+// also records who it is in `.shieldfs/lock`, so a second writer's EBUSY can name the holder. The
+// record is in clear on the host's disk, so it holds only the pid, the host name and the time: never
+// the command line, which may name protected files (`shield volume write v /hr/alice.txt`) or carry a
+// service's secrets (`--api-token=…`).
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { native, type NativeLock } from '../file/native.js';
@@ -10,7 +13,6 @@ import { shieldError } from '../file/fs-errors.js';
 interface Holder {
   pid: number;
   host: string;
-  command: string;
   since: string;
 }
 
@@ -32,7 +34,7 @@ export class VolumeLock {
         'wait for it to finish or stop it (a lock left by a process that died is taken over automatically)', volume);
     }
     if (exclusive) {
-      const holder: Holder = { pid: process.pid, host: hostname(), command: process.argv.slice(1).join(' ').slice(0, 200), since: new Date().toISOString() };
+      const holder: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
       try {
         writeHolder(path, JSON.stringify(holder) + '\n');
       } catch {
@@ -95,7 +97,7 @@ function describeHolder(path: string, wanted: boolean): string {
   try {
     const holder = JSON.parse(readHolder(path)) as Holder;
     if (Number.isInteger(holder.pid) && isAlive(holder.pid)) {
-      return `pid ${holder.pid} on ${holder.host} (${holder.command}) since ${holder.since}`;
+      return `pid ${holder.pid} on ${String(holder.host).slice(0, 255)} since ${String(holder.since).slice(0, 64)}`;
     }
   } catch {
     // no writer recorded: the holders are readers

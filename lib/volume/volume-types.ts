@@ -16,6 +16,18 @@ export interface VolumeOpenOptions {
   tagStore?: string | TagStore;
   /** Open for reading only: shares the volume with other readers, refuses changes with EROFS. */
   readOnly?: boolean;
+  /**
+   * The name the tag store knows the volume by (default: the absolute path of the directory). The store
+   * binds it to the volume's id and update policy at creation: another volume in the directory is
+   * EINTEGRITY, a directory emptied or wiped is EROLLBACK. `null`: no name (a volume pinned by `expectedTag`
+   * needs none, and has none unless one is given).
+   */
+  name?: string | null;
+  /**
+   * The update policy the volume must have. Default: the one the tag store bound to the name; a volume
+   * whose name is not bound yet may be `no-rollback-protection` only when this says so.
+   */
+  updatePolicy?: UpdatePolicy;
   /** The volume id the directory must hold (32 hex): another volume under the same key is EINTEGRITY. */
   expectedId?: string;
   /**
@@ -25,13 +37,22 @@ export interface VolumeOpenOptions {
   expectedTag?: string;
 }
 
-export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly' | 'expectedId' | 'expectedTag'> {
+export interface VolumeCreateOptions extends Omit<VolumeOpenOptions, 'readOnly' | 'expectedId' | 'expectedTag' | 'updatePolicy'> {
   /** Plaintext bytes per chunk of the volume's files: a power of two from 4096 to 1048576. Default 4096. */
   chunkSize?: number;
   /** Default `rollback-protected`. */
   updatePolicy?: UpdatePolicy;
   /** Path prefix → protection; the longest prefix wins; `encrypted` where none matches. Fixed at creation. */
   regions?: Region[];
+}
+
+export interface VolumeResetOptions {
+  /** Tag store URL or an open TagStore, as for open(). */
+  tagStore?: string | TagStore;
+  /** The name to forget (default: the absolute path of the directory). */
+  name?: string;
+  /** The volume id the name stands for now: a reset says which volume it forgets. */
+  confirmId: string;
 }
 
 export interface VolumeStats {

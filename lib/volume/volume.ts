@@ -24,18 +24,21 @@ import { ProtectionFile, randomId, type Entry } from './protection-file.js';
 import { journalPresent, recoverJournal } from './recovery.js';
 import { RegionTable, type Region, type RegionKind } from './regions.js';
 import { readVolumeHeader, UPDATE_POLICIES, writeVolumeHeader, type UpdatePolicy, type VolumeHeader } from './volume-header.js';
+import {
+  adoptVolume, bindNewVolume, checkNameFree, checkUpdatePolicy, forgetVolumeName, missingVolume, needsTagStore, pinVolume, volumeName,
+} from './volume-identity.js';
 import { contentError, VolumeFiles } from './volume-files.js';
 import type { VolumeFile } from './volume-file.js';
 import { VolumeLock } from './volume-lock.js';
 import { joinVolumePath, parentOf, RESERVED_NAME, ROOT } from './volume-path.js';
 import { nowNs, volumeTag, VolumeState } from './volume-state.js';
 import type {
-  DirectoryEntry, VerifyReport, VolumeCreateOptions, VolumeInfo, VolumeOpenOptions, VolumeStats,
+  DirectoryEntry, VerifyReport, VolumeCreateOptions, VolumeInfo, VolumeOpenOptions, VolumeResetOptions, VolumeStats,
 } from './volume-types.js';
 
 export type {
   DirectoryEntry, Region, RegionKind, UpdatePolicy, VerifyProblem, VerifyReport, VolumeCreateOptions, VolumeInfo,
-  VolumeOpenOptions, VolumeStats,
+  VolumeOpenOptions, VolumeResetOptions, VolumeStats,
 } from './volume-types.js';
 
 const STAGING = '.shieldfs-creating';
@@ -83,19 +86,23 @@ export class Volume {
       throw invalidArgument(`chunkSize must be a power of two from 4096 to 1048576, got ${String(chunkSize)}`);
     }
     const regions = checkRegionNesting(new RegionTable(options.regions ?? []));
-    const { store, owned } = storeFor(updatePolicy, options.tagStore);  // a bad URL fails before anything is made
+    const name = volumeName(directory, options.name);
+    // A named volume needs the store even without rollback protection: the store remembers the name.
+    const { store, owned } = storeFor(needsTagStore(updatePolicy) || name !== null, options.tagStore);  // a bad URL fails before anything is made
     try {
-      yield* Volume.#build(directory, key, { updatePolicy, chunkSize, regions, store });
+      yield* Volume.#build(directory, key, { updatePolicy, chunkSize, regions, store, name });
     } finally {
       if (owned && store) yield* closeTagStore(store);
     }
-    return yield* Volume.#openWith(directory, { key, tagStore: options.tagStore }, true);
+    return yield* Volume.#openWith(directory, { key, tagStore: options.tagStore, name, updatePolicy }, true);
   }
 
   static *#build(directory: string, key: Uint8Array, options: {
-    updatePolicy: UpdatePolicy; chunkSize: number; regions: RegionTable; store: TagStore | null;
+    updatePolicy: UpdatePolicy; chunkSize: number; regions: RegionTable; store: TagStore | null; name: string | null;
   }): Steps<void> {
-    const { updatePolicy, chunkSize, regions, store } = options;
+    const { updatePolicy, chunkSize, regions, store, name } = options;
+    // A name that already stands for a volume: that volume was deleted or replaced (EROLLBACK), not made anew.
+    if (store && name !== null) yield* checkNameFree(store, name, directory);
     fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
     const present = fs.readdirSync(directory).filter((name) => name !== STAGING);
     if (present.length > 0) {
@@ -118,7 +125,10 @@ export class Volume {
       yield* manifest.close();
       writeVolumeHeader(join(staging, 'volume'), key, header);
       syncPath(staging);
-      if (store && !(yield* compareAndSetTag(store, header.id, null, tag))) {
+      // The commit point of a creation: the store learns the name and the first tag in one step.
+      if (store && name !== null) {
+        yield* bindNewVolume(store, name, header, needsTagStore(updatePolicy) ? tag : null, directory);
+      } else if (store && !(yield* compareAndSetTag(store, header.id, null, tag))) {
         throw shieldError('EEXIST', `tag store ${store.url} already has volume ${header.id}`, directory);
       }
     } catch (error) {
@@ -127,6 +137,24 @@ export class Volume {
     }
     fs.renameSync(staging, join(directory, RESERVED_NAME));
     syncPath(directory);
+  }
+
+  /**
+   * The explicit reset: the tag store forgets which volume `name` (default: the directory's absolute
+   * path) stands for, so that a new volume may be created under it. `confirmId` must be the id it
+   * stands for now (what the EROLLBACK of a deleted volume names). The old volume's tag stays in the
+   * store: an old copy of it is still refused. Resolves to what was forgotten.
+   */
+  static async reset(directory: string, options: VolumeResetOptions): Promise<{ name: string; id: string; updatePolicy: string; tag: string | null }> {
+    const name = volumeName(directory, options.name);
+    if (name === null) throw invalidArgument('reset needs the name of the volume');
+    const { store, owned } = storeFor(true, options.tagStore);
+    try {
+      const { binding, tag } = await runAsync(forgetVolumeName(store!, name, options.confirmId));
+      return { name, id: binding.id, updatePolicy: binding.updatePolicy, tag };
+    } finally {
+      if (owned) await store!.close();
+    }
   }
 
   /** Opens a volume: checks the key, recovers from a crash, and checks its state against the tag store. */
@@ -145,7 +173,8 @@ export class Volume {
     const key = importKey(checkKey(options?.key));
     let volume: Volume | undefined;
     try {
-      const header = readVolumeHeader(join(directory, RESERVED_NAME, 'volume'), key);
+      checkUpdatePolicy(options.updatePolicy, 'updatePolicy');
+      const header = yield* Volume.#readHeader(directory, key, options);
       volume = new Volume(directory, key, header, !!options.readOnly);
       volume.#state.populating = populating;
       yield* volume.#openState(options);
@@ -157,18 +186,73 @@ export class Volume {
     }
   }
 
-  *#openState({ tagStore, expectedId, expectedTag }: VolumeOpenOptions): Steps<void> {
+  /**
+   * The header, or why there is none: a directory without `.shieldfs` whose name the store knows was
+   * deleted or replaced (EROLLBACK); a `.shieldfs` without its header is a damaged volume (EINTEGRITY).
+   */
+  static *#readHeader(directory: string, key: Uint8Array, options: VolumeOpenOptions): Steps<VolumeHeader> {
+    const meta = join(directory, RESERVED_NAME);
+    try {
+      return readVolumeHeader(join(meta, 'volume'), key);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (fs.existsSync(meta)) {
+        throw shieldError('EINTEGRITY', `the header ${join(meta, 'volume')} of volume ${directory} is missing while the rest of ` +
+          `${meta} is there: the volume was damaged. Do not create a new volume here; restore the directory from a copy`, directory);
+      }
+      const name = Volume.#nameFor(directory, options);
+      if (name === null) throw error;
+      const { store, owned } = storeFor(true, options.tagStore);
+      try {
+        throw (yield* missingVolume(store!, name, directory)) ?? error;
+      } finally {
+        if (owned) yield* closeTagStore(store!);
+      }
+    }
+  }
+
+  /** A volume pinned by its tag (a protected tree) needs no name unless one is given. */
+  static #nameFor(directory: string, options: VolumeOpenOptions): string | null {
+    return volumeName(directory, options.name === undefined && options.expectedTag !== undefined ? null : options.name);
+  }
+
+  *#openState(options: VolumeOpenOptions): Steps<void> {
+    const { tagStore, expectedId, expectedTag } = options;
     const state = this.#state;
     if (expectedId !== undefined && expectedId !== state.id) {
       throw shieldError('EINTEGRITY', `${this.directory} holds volume ${state.id}, not the expected ${expectedId}: ` +
         'the directory was replaced by another volume under the same key', this.directory);
     }
-    const { store, owned } = storeFor(state.header.updatePolicy, tagStore);
-    state.store = store;
-    state.ownsStore = owned;
-    const trusted = store ? yield* getTag(store, state.id) : null;
-    if (store && trusted === null) {
-      throw shieldError('EROLLBACK', `no trusted tag for volume ${state.id} (${this.directory}) in tag store ${store.url}: ` +
+    const name = Volume.#nameFor(this.directory, options);
+    const { store, owned } = storeFor(needsTagStore(state.header.updatePolicy) || name !== null, tagStore);
+    // A volume pinned by its tag is exactly that state, whatever its header says; otherwise the name
+    // (or the caller) pins the volume and its policy, never the header alone (volume-identity.ts).
+    let pinned;
+    try {
+      pinned = expectedTag !== undefined && name === null
+        ? { updatePolicy: state.header.updatePolicy, bindAfterOpen: false }
+        : yield* pinVolume(store, name, state.header, this.directory, options.updatePolicy);
+    } catch (error) {
+      if (owned && store) yield* closeTagStore(store);
+      throw error;
+    }
+    // Without rollback protection a volume commits no tags: the store was needed for its name only.
+    state.store = needsTagStore(pinned.updatePolicy) ? store : null;
+    state.ownsStore = owned && state.store !== null;
+    const registry = { store, closeAfterOpen: owned && state.store === null };
+    try {
+      yield* this.#openContent(options, name, pinned.bindAfterOpen ? registry.store : null);
+    } finally {
+      if (registry.closeAfterOpen && registry.store) yield* closeTagStore(registry.store);
+    }
+  }
+
+  /** After the identity is pinned: lock, crash recovery, manifest vs trusted tag; `adoptIn`: bind the name there once proved. */
+  *#openContent({ expectedTag }: VolumeOpenOptions, name: string | null, adoptIn: TagStore | null): Steps<void> {
+    const state = this.#state;
+    const trusted = state.store ? yield* getTag(state.store, state.id) : null;
+    if (state.store && trusted === null) {
+      throw shieldError('EROLLBACK', `no trusted tag for volume ${state.id} (${this.directory}) in tag store ${state.store.url}: ` +
         'the volume is unknown to this store; open it with the tag store it was created with', this.directory);
     }
     // The journal is looked at only under the lock: a writer may be in the middle of a commit.
@@ -201,8 +285,8 @@ export class Volume {
       throw contentError(error, manifestPath, 'the protection file');
     }
     state.tag = volumeTag(state.key, state.id, state.manifest.tag);
-    if (store && trusted !== state.tag) {
-      throw shieldError('EROLLBACK', `volume ${this.directory} is not at the state the tag store ${store.url} trusts ` +
+    if (state.store && trusted !== state.tag) {
+      throw shieldError('EROLLBACK', `volume ${this.directory} is not at the state the tag store ${state.store.url} trusts ` +
         `(on disk ${state.tag.slice(0, 16)}…, trusted ${trusted!.slice(0, 16)}…): the directory was rolled back or replaced; ` +
         'restore the latest copy of the volume', this.directory);
     }
@@ -211,6 +295,8 @@ export class Volume {
         'the directory was replaced by an older or another copy; restore the copy that was pinned', this.directory);
     }
     yield* state.manifest.load();
+    if (adoptIn && name !== null && !this.readOnly) yield* adoptVolume(adoptIn, name, state.header, this.directory);
+    if (!this.readOnly) state.objects.ensureFanOut();
     if (!this.readOnly || recovered) state.objects.sweep(this.#referencedObjects());
   }
 
@@ -415,6 +501,15 @@ export class Volume {
     files.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const total = files.reduce((sum, [, e]) => sum + this.#state.sizeOf(e), 0);
     const report: VerifyReport = { files: files.length, bytes: 0, problems: [] };
+    // The manifest was read whole when the volume opened; what is left are its bytes that no read
+    // looks at (holes), which must be as the shield left them. Unflushed changes (EBUSY) are skipped:
+    // their bytes on disk are in flux until the commit.
+    try {
+      this.#state.manifest.verifyUnusedSlotsSync();
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e.code !== 'EBUSY') report.problems.push({ path: join(RESERVED_NAME, 'manifest'), code: e.code ?? 'EIO', message: e.message });
+    }
     const piece = Buffer.allocUnsafe(VERIFY_PIECE);
     for (const [path] of files) {
       try {
@@ -426,6 +521,11 @@ export class Volume {
             at += got;
             report.bytes += got;
             onProgress?.(report.bytes, total);
+          }
+          try {
+            file.verifyUnusedSlotsSync();
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
           }
         } finally {
           await file.close();
@@ -476,8 +576,8 @@ export class Volume {
   }
 }
 
-function storeFor(policy: UpdatePolicy, tagStore: string | TagStore | undefined): { store: TagStore | null; owned: boolean } {
-  if (policy === 'no-rollback-protection') return { store: null, owned: false };
+function storeFor(needed: boolean, tagStore: string | TagStore | undefined): { store: TagStore | null; owned: boolean } {
+  if (!needed) return { store: null, owned: false };
   if (tagStore !== undefined && typeof tagStore !== 'string') return { store: tagStore, owned: false };
   return { store: openTagStore(tagStore), owned: true };
 }

@@ -30,6 +30,7 @@ Napi::Function NativeFile::Define(Napi::Env env) {
                                         InstanceMethod<&NativeFile::Close>("close"),
                                         InstanceMethod<&NativeFile::Info>("info"),
                                         InstanceMethod<&NativeFile::Size>("size"),
+                                        InstanceMethod<&NativeFile::VerifyUnusedSlotsSync>("verifyUnusedSlotsSync"),
                                     });
   env.GetInstanceData<AddonData>()->nativeFile = Napi::Persistent(ctor);
   return ctor;
@@ -135,6 +136,13 @@ Napi::Value NativeFile::Info(const Napi::CallbackInfo& info) {
 // The size alone: asked on every read of a whole file, where building info() costs more than the read.
 Napi::Value NativeFile::Size(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] { return Napi::Number::New(info.Env(), static_cast<double>(file_->size())); });
+}
+
+Napi::Value NativeFile::VerifyUnusedSlotsSync(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    file_->verifyUnusedSlots();
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Value OpenSync(const Napi::CallbackInfo& info) {

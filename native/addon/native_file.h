@@ -29,6 +29,7 @@ class NativeFile : public Napi::ObjectWrap<NativeFile> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Size(const Napi::CallbackInfo& info);
+  Napi::Value VerifyUnusedSlotsSync(const Napi::CallbackInfo& info);
   Napi::Value IoSync(const Napi::CallbackInfo& info, bool write);
   Napi::Value IoAsync(const Napi::CallbackInfo& info, bool write);
 

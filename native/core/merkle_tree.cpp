@@ -87,6 +87,36 @@ MerkleTree::Node& MerkleTree::node(unsigned level, uint64_t index) {
   return n;
 }
 
+void MerkleTree::forEachUnstoredNode(const std::function<void(unsigned level, uint64_t index)>& visit) {
+  if (chunks_ == 0 || height_ == 0) return;
+  struct Pending {
+    unsigned level;
+    uint64_t index;
+    bool stored;
+  };
+  // Depth first with an explicit list: a tree is at most kMaxHeight levels, but a file of many
+  // holes can have millions of unstored nodes below one zero slot.
+  std::vector<Pending> pending{{height_, 0, !allZero(root_.data(), kHashBytes)}};
+  std::vector<uint8_t> childStored(kInnerFanout);
+  while (!pending.empty()) {
+    const Pending at = pending.back();
+    pending.pop_back();
+    if (!at.stored) visit(at.level, at.index);
+    if (at.level == 1) continue;
+    const uint64_t perChild = Geometry::capacity(at.level - 1);
+    const uint64_t first = at.index * Geometry::capacity(at.level);
+    const uint64_t children = std::min<uint64_t>(kInnerFanout, (chunks_ - first + perChild - 1) / perChild);
+    if (at.stored) {
+      // Copied out before the children are visited: loading them may evict this node.
+      const Node& n = node(at.level, at.index);
+      for (uint64_t c = 0; c < children; c++) childStored[c] = !allZero(n.bytes.data() + c * kHashBytes, kHashBytes);
+    } else {
+      std::fill(childStored.begin(), childStored.end(), 0);
+    }
+    for (uint64_t c = children; c-- > 0;) pending.push_back({at.level - 1, at.index * kInnerFanout + c, childStored[c] != 0});
+  }
+}
+
 void MerkleTree::requireZeroPastEnd(Node& n) {
   // Slots for chunks past the end of the file, and a leaf's padding, are zero (FORMAT.md): a node
   // that hashes correctly but breaks this was not written by the shield.

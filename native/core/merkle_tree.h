@@ -12,6 +12,8 @@
 #include <unordered_map>
 
 #include "file_descriptor.h"
+#include <functional>
+
 #include "format.h"
 
 namespace shieldfs {
@@ -39,6 +41,11 @@ class MerkleTree {
   void resize(uint64_t chunkCount);
   // Hashes and writes every changed node, deepest level first, and recomputes the root.
   void writeDirtyNodes();
+  // Calls visit(level, index) for every node inside the file's range that is not stored (its parent
+  // slot, or the root, is zero: an all-hole subtree), loading and so verifying every stored node on
+  // the way. For `shield volume verify`: a node slot that is not stored must hold zeros on disk.
+  // Only on a tree without unwritten changes.
+  void forEachUnstoredNode(const std::function<void(unsigned level, uint64_t index)>& visit);
 
  private:
   struct Node {

@@ -679,6 +679,44 @@ uint64_t ShieldedFile::size() {
   return size_;
 }
 
+void ShieldedFile::verifyUnusedSlots() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensureOpen();
+  if (dirty_) {
+    throw ShieldError("EBUSY", "EBUSY: '" + path_ + "' has changes that are not flushed yet; flush it before checking its unused slots",
+                      EBUSY, "verify", path_);
+  }
+  const uint64_t C = chunkSize(), chunks = tree_->chunkCount();
+  std::vector<uint8_t> slot(std::max<uint64_t>(C, kNodeBytes));
+  auto requireZero = [&](uint64_t offset, size_t length, const std::string& what, int64_t chunk) {
+    const size_t got = fd_.readAt(slot.data(), length, offset);  // past the end reads as the zeros it stands for
+    if (!allZero(slot.data(), got)) {
+      throw ShieldError(kIntegrity,
+                        "EINTEGRITY: " + what + " of '" + path_ + "' at byte " + std::to_string(offset) +
+                            " holds data where the shield keeps zeros; the file was modified outside the shield: restore it from a backup.",
+                        0, "read", path_, chunk);
+    }
+  };
+  constexpr uint64_t kBatch = 4096;
+  std::vector<ChunkEntry> batch;
+  for (uint64_t first = 0; first < chunks; first += kBatch) {
+    const uint64_t count = std::min(kBatch, chunks - first);
+    batch.resize(count);
+    tree_->entries(first, count, batch.data());
+    for (uint64_t k = 0; k < count; k++) {
+      if (!batch[k].isHole()) continue;
+      const uint64_t chunk = first + k;
+      requireZero(geometry_.chunkOffset(chunk), C, "the slot of chunk " + std::to_string(chunk) + " (a hole)",
+                  static_cast<int64_t>(chunk));
+    }
+  }
+  tree_->forEachUnstoredNode([&](unsigned level, uint64_t index) {
+    requireZero(geometry_.nodeOffset(level, index), kNodeBytes,
+                "the slot of Merkle node (level " + std::to_string(level) + ", index " + std::to_string(index) + "), not stored",
+                static_cast<int64_t>(index * Geometry::capacity(level)));
+  });
+}
+
 Hash ShieldedFile::tag() {
   std::lock_guard<std::mutex> lock(mutex_);
   return header_.mac;

@@ -47,6 +47,11 @@ class ShieldedFile {
 
   uint64_t size();
   Hash tag();
+  // Checks what reads never look at: every hole's chunk slot and every unstored node slot holds
+  // zeros on disk, as the shield leaves them (FORMAT.md, "Merkle tree"), verifying every stored
+  // node on the way. With the reads of every chunk, every byte of the file is then accounted for.
+  // EINTEGRITY names the first offending slot; EBUSY when the file has changes not yet flushed.
+  void verifyUnusedSlots();
   uint64_t chunkSize() const { return geometry_.chunkSize(); }
   FileId fileId() const { return fileId_; }  // fixed for the file's life: no lock needed
   uint64_t encryptions();       // under the current chunk key
