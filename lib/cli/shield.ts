@@ -6,6 +6,7 @@ import { volumeCommand } from './volume-commands.js';
 import { protectCommand } from './protect-command.js';
 import { runCommand } from './run-command.js';
 import { attestCommand } from './attest-command.js';
+import { sconifyCommand } from './sconify-command.js';
 import { createRequire } from 'node:module';
 import { errorLine, exitStatusOfError, USAGE_STATUS } from '../file/exit-status.js';
 
@@ -18,6 +19,7 @@ program.addCommand(volumeCommand());
 program.addCommand(protectCommand());
 program.addCommand(runCommand());
 program.addCommand(attestCommand());
+program.addCommand(sconifyCommand());
 
 // Commander prints a whole help text on stderr when a command that only has subcommands is given
 // none; we say so in one line instead (`missing` remembers which command it was).
