@@ -158,8 +158,15 @@ async function readLayer(blobPath: string, expected: LayerExpectation, sink: Wri
   try {
     await (pipeline as (...streams: (NodeJS.ReadableStream | NodeJS.WritableStream)[]) => Promise<void>)(...stages);
   } catch (error) {
-    // A digest mismatch explains a broken gzip or tar better than the parser's own complaint.
+    // A digest mismatch explains a broken gzip or tar better than the parser's own complaint: when the
+    // blob's digest is known, the rest of the file is hashed to tell.
     checkDigests(blob, diff, expected);
+    if (expected.blobDigest !== undefined && !blob.finished) {
+      const whole = await fileDigest(blobPath);
+      if (whole !== expected.blobDigest) {
+        throw shieldError('EINTEGRITY', `${expected.where}: the blob's content has digest ${whole}, not ${expected.blobDigest}: the image is damaged or was changed`);
+      }
+    }
     const e = error as NodeJS.ErrnoException;
     if (e.code && /^E[A-Z]+$/.test(e.code) && e.message.includes(expected.where)) throw error;
     throw shieldError(e.code === 'EFBIG' ? 'EFBIG' : 'EINVAL', `${expected.where}: not a readable ${gzip ? 'gzip ' : ''}tar archive (${e.message}): the image is damaged; save or copy it again`);
@@ -234,6 +241,12 @@ class HashingTransform extends Transform {
     this.result = 'sha256:' + this.hash.digest('hex');
     callback();
   }
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(path)) hash.update(chunk as Buffer);
+  return 'sha256:' + hash.digest('hex');
 }
 
 function startsWithGzipMagic(path: string): boolean {
