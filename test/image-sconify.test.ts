@@ -164,10 +164,22 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
   it('sconifies to a docker save archive that skopeo reads', () => {
     const file = temp('confidential.tar');
     const result = shield(['sconify', '--from', native.reference, '--to', `docker-archive:${file}`, '--name', 'demo/counter', '--service-name', 'counter',
-      '--dir', '/app', '--no-upload', '--session-file', temp('archive-session.yaml'), '--image-name', 'counter:v2']);
+      '--dir', '/app', '--no-upload', '--session-file', temp('archive-session.yaml'), '--image-name', 'counter:v2', '--volume', 'V1:/V1',
+      '--k8s-helm-workload-type', 'statefulset', '--k8s-helm-output-dir', temp('charts'), '--k8s-helm-manifests', temp('manifests'), '--k8s-helm-expose', '8080']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.out).toMatch(/^demo\/counter\ndocker-archive:.* sha256:[0-9a-f]{64}\n$/);
+    // The chart and its rendered objects: what the values say, and never the session's key.
+    const key = (parseYaml(fs.readFileSync(temp('archive-session.yaml'), 'utf8')) as { services: { trees: { key: string }[] }[] }).services[0]!.trees[0]!.key;
+    const chartFiles = (fs.readdirSync(temp('charts'), { recursive: true }) as string[]).map((p) => join(temp('charts'), p.toString())).filter((p) => fs.statSync(p).isFile());
+    expect(chartFiles.map((p) => p.slice(temp('charts').length + 1)).sort()).toEqual([
+      'counter/Chart.yaml', 'counter/README.md', 'counter/templates/NOTES.txt', 'counter/templates/_helpers.tpl', 'counter/templates/pvc.yaml',
+      'counter/templates/service.yaml', 'counter/templates/statefulset.yaml', 'counter/values.yaml']);
+    expect(fs.readdirSync(temp('manifests')).sort()).toEqual(['persistentvolumeclaim-counter-counter-v1.yaml', 'service-counter-counter.yaml', 'statefulset-counter-counter.yaml']);
+    for (const file of [...chartFiles, ...fs.readdirSync(temp('manifests')).map((f) => join(temp('manifests'), f))]) {
+      expect(fs.readFileSync(file, 'utf8'), file).not.toContain(key);
+    }
+    expect(fs.readFileSync(join(temp('manifests'), 'statefulset-counter-counter.yaml'), 'utf8')).toContain('image: counter:v2');
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `docker-archive:${file}`], { encoding: 'utf8' })) as { config: { Entrypoint: string[] } };
     expect(inspected.config.Entrypoint[1]).toBe('/opt/shieldfs/dist/cli/shield.js');
     const listing = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n');
