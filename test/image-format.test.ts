@@ -8,7 +8,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { describe, expect, it } from 'vitest';
 import {
-  LIMITS, MEDIA_TYPES, extractLayer, openImage, parseConfig, parseDockerArchiveManifest, parseElf, parseImageReference, parseIndex,
+  LIMITS, MEDIA_TYPES, applyLayer, extractLayer, openImage, parseConfig, parseDockerArchiveManifest, parseElf, parseImageReference, parseIndex,
   parseJsonDocument, parseManifest, scanLayer, writeImage, type ImageConfig, type LayerBlob, type SourceImage,
 } from '../lib/image/index.js';
 import { useTempDir } from './support/temp.js';
@@ -21,7 +21,7 @@ const fresh = (name: string) => temp(`${name}-${++counter}`);
 const sha = (bytes: Buffer) => 'sha256:' + createHash('sha256').update(bytes).digest('hex');
 
 /** A layer from a map of path → content (a string, or null for a directory), plain or gzip. */
-function makeLayer(files: Record<string, string | null>, gzip: boolean): LayerBlob {
+function makeLayer(files: Record<string, string | null>, gzip: boolean, order?: string[]): LayerBlob {
   const dir = fresh('layer-src');
   fs.mkdirSync(dir);
   for (const [path, content] of Object.entries(files)) {
@@ -32,7 +32,8 @@ function makeLayer(files: Record<string, string | null>, gzip: boolean): LayerBl
     }
   }
   const tarPath = fresh('layer') + '.tar';
-  createTar({ file: tarPath, cwd: dir, portable: true, sync: true }, fs.readdirSync(dir).sort());
+  // `order`: entries in this order (files only, no recursion), to put a whiteout after what it spares.
+  createTar({ file: tarPath, cwd: dir, portable: true, sync: true, ...(order ? { noDirRecurse: true } : {}) }, order ?? fs.readdirSync(dir).sort());
   const tarBytes = fs.readFileSync(tarPath);
   const blob = gzip ? gzipSync(tarBytes) : tarBytes;
   const blobPath = tarPath + (gzip ? '.gz' : '');
@@ -53,14 +54,24 @@ function threeLayers(): LayerBlob[] {
   ];
 }
 
+/** Unpacks every layer both ways (verify-then-extract, and the one-pass applyLayer) and checks they agree. */
 async function unpackAll(image: SourceImage): Promise<string> {
-  const rootfs = fresh('rootfs');
-  fs.mkdirSync(rootfs);
+  const twoPass = fresh('rootfs');
+  const onePass = fresh('rootfs');
+  fs.mkdirSync(twoPass);
+  fs.mkdirSync(onePass);
   for (const layer of image.layers) {
     const scan = await scanLayer(layer.blobPath, layer.expected, []);
-    await extractLayer(layer.blobPath, layer.expected, scan, rootfs);
+    await extractLayer(layer.blobPath, layer.expected, scan, twoPass);
+    const applied = await applyLayer(layer.blobPath, layer.expected, onePass, []);
+    expect(applied).toEqual(scan);
   }
-  return rootfs;
+  expect(treeWithContent(onePass)).toEqual(treeWithContent(twoPass));
+  return onePass;
+}
+
+function treeWithContent(root: string): string[] {
+  return listTree(root).map((p) => (fs.statSync(join(root, p)).isFile() ? `${p}=${fs.readFileSync(join(root, p), 'utf8')}` : p));
 }
 
 function listTree(root: string): string[] {
@@ -90,6 +101,18 @@ describe('OCI image layouts', () => {
     expect(fs.readFileSync(join(rootfs, 'app/main.js'), 'utf8')).toBe('v2');
   });
 
+  it('applies an opaque directory and a whiteout that come after the entries of their own layer', async () => {
+    const layers = [
+      makeLayer({ 'data/old': 'old', 'data/keep/x': 'x', 'etc/gone': 'g' }, true),
+      makeLayer({ 'data/new': 'new', 'data/keep/y': 'y', 'data/.wh..wh..opq': '', 'etc/.wh.gone': '' }, true,
+        ['data/new', 'data/keep/y', 'data/.wh..wh..opq', 'etc/.wh.gone']),
+    ];
+    const layout = fresh('layout');
+    writeImage({ kind: 'oci', dir: layout }, configFor(layers), layers);
+    const rootfs = await unpackAll(await openImage({ kind: 'oci', dir: layout }));
+    expect(listTree(rootfs)).toEqual(['data', 'data/keep', 'data/keep/y', 'data/new', 'etc']);
+  });
+
   it('adds a second tag to an existing layout and then needs a tag to choose', async () => {
     const layout = fresh('layout');
     const a = [makeLayer({ a: 'a' }, true)];
@@ -116,7 +139,7 @@ describe('OCI image layouts', () => {
     const layer = blobPath(layers[0]!.descriptor.digest);
     const original = fs.readFileSync(layer);
     const changed = Buffer.from(original);
-    changed[changed.length >> 1] ^= 0x01;
+    changed[changed.length >> 1] = changed[changed.length >> 1]! ^ 0x01;
     fs.writeFileSync(layer, changed);
     const image = await openImage({ kind: 'oci', dir: layout, tag: 't' });
     const failure = await codeOf(scanLayer(image.layers[0]!.blobPath, image.layers[0]!.expected, []));
@@ -305,7 +328,10 @@ function mutate(input: Buffer, random: () => number): Buffer {
     const at = Math.floor(random() * bytes.length);
     return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at, at + Math.floor(random() * 64)), bytes.subarray(at)]);
   }
-  if (kind === 3) for (let i = 0; i < count; i++) bytes[Math.floor(random() * bytes.length)] ^= 1 << Math.floor(random() * 8);
+  if (kind === 3) for (let i = 0; i < count; i++) {
+    const at = Math.floor(random() * bytes.length);
+    bytes[at] = bytes[at]! ^ (1 << Math.floor(random() * 8));
+  }
   return bytes;
 }
 

@@ -153,7 +153,7 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     const objects = join(bundle, 'rootfs/app/.shieldfs/objects');
     const codeObject = (fs.readdirSync(objects, { recursive: true }) as string[]).map((p) => join(objects, p.toString())).find((p) => fs.statSync(p).isFile() && fs.statSync(p).size > 4096)!;
     const bytes = fs.readFileSync(codeObject);
-    bytes[bytes.length - 20] ^= 0x01;
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0x01;
     fs.writeFileSync(codeObject, bytes);
     const refused = run();
     expect(refused.status).not.toBe(0);

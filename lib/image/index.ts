@@ -7,7 +7,7 @@ export {
 } from './sconify.js';
 export { openImage, parseImageReference, formatImageReference, goArchitecture, type ImageReference, type SourceImage, type SourceLayer } from './read-image.js';
 export { writeImage, type LayerBlob, type WrittenImage } from './write-image.js';
-export { scanLayer, extractLayer, rewriteLayer, writeLayerBlob, imagePathOfEntry, type LayerScan, type LayerExpectation, type WrittenLayer } from './layer-tar.js';
+export { scanLayer, extractLayer, applyLayer, rewriteLayer, writeLayerBlob, imagePathOfEntry, type LayerScan, type LayerExpectation, type WrittenLayer } from './layer-tar.js';
 export { parseElf, libcOfInterpreter, SymbolVersionScanner, type ElfInfo } from './elf.js';
 export { checkImageRuntime, addonRequirements, resolveInRootfs, MINIMUM_NODE, type ImageRuntime, type AddonRequirements } from './runtime-check.js';
 export { RUNTIME_CLI, RUNTIME_DIRECTORY, runtimeFiles } from './runtime-layer.js';

@@ -29,12 +29,13 @@ export interface VerifiedLayer {
   gzip: boolean;
 }
 
-/** A layer written by us: a gzip blob in `path`. */
+/** A layer written by us: a blob in `path`. */
 export interface WrittenLayer {
   path: string;
   digest: string;
   size: number;
   diffId: string;
+  gzip: boolean;
 }
 
 export interface LayerScan extends VerifiedLayer {
@@ -120,6 +121,68 @@ export async function extractLayer(blobPath: string, expected: LayerExpectation,
   await readLayer(blobPath, expected, parserSink(unpack, 'close'));
 }
 
+/**
+ * Unpacks a layer into `rootfs` as a container runtime would, in one pass that also checks its digests
+ * and lists its whiteouts (the result is scanLayer's). Whiteouts apply to the layers below only (OCI
+ * image spec: a whiteout never hides an entry of its own layer), so they are applied after this
+ * layer's entries are written, sparing what this layer made. Devices and FIFOs are not made (nothing
+ * here needs them; they stay in the layer as they were). If the digests do not match, the caller
+ * throws `rootfs` away (it is a private temporary directory): nothing is used before the check.
+ */
+export async function applyLayer(blobPath: string, expected: LayerExpectation, rootfs: string, watched: readonly string[]): Promise<LayerScan> {
+  const whiteouts: string[] = [];
+  const opaqueDirectories: string[] = [];
+  const made = new Set<string>();
+  let watchedEntries = 0;
+  let entries = 0;
+  let tooMany: Error | null = null;
+  const unpack = new Unpack({
+    cwd: rootfs,
+    strict: true,
+    unlink: true,
+    preserveOwner: process.getuid?.() === 0,
+    processUmask: 0,
+    filter: (name, entry) => {
+      const path = imagePathOfEntry(name);
+      if (path === null) return true;
+      if (++entries > MAX_LAYER_ENTRIES) {
+        tooMany ??= shieldError('EFBIG', `${expected.where} has more than ${MAX_LAYER_ENTRIES} entries`);
+        return false;
+      }
+      if (watched.some((w) => isWithin(path, w))) watchedEntries++;
+      const base = posix.basename(path);
+      if (base === OPAQUE_WHITEOUT) {
+        opaqueDirectories.push(posix.dirname(path));
+        return false;
+      }
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        whiteouts.push(posix.join(posix.dirname(path), base.slice(WHITEOUT_PREFIX.length)));
+        return false;
+      }
+      const type = (entry as ReadEntry).type;
+      if (type === 'CharacterDevice' || type === 'BlockDevice' || type === 'FIFO') return false;
+      for (let at = path; at !== '/' && !made.has(at); at = posix.dirname(at)) made.add(at);
+      return true;
+    },
+  });
+  const verified = await readLayer(blobPath, expected, parserSink(unpack, 'close'));
+  if (tooMany) throw tooMany;
+  for (const directory of opaqueDirectories) pruneBelow(rootfs, directory, made);
+  for (const path of whiteouts) if (!made.has(path)) fs.rmSync(insideRootfs(rootfs, path), { recursive: true, force: true });
+  return { ...verified, whiteouts, opaqueDirectories, watchedEntries, entries };
+}
+
+// An opaque directory hides everything the layers below put in it: remove what this layer did not make.
+function pruneBelow(rootfs: string, directory: string, made: ReadonlySet<string>): void {
+  const host = insideRootfs(rootfs, directory);
+  for (const name of safeReaddir(host)) {
+    const path = posix.join(directory, name);
+    const child = posix.join(host, name);
+    if (!made.has(path)) fs.rmSync(child, { recursive: true, force: true });
+    else if (fs.lstatSync(child).isDirectory()) pruneBelow(rootfs, path, made);
+  }
+}
+
 /** Writes the layer again without the entries `drop` says (a new gzip blob; digests checked on the way in). */
 export async function rewriteLayer(blobPath: string, expected: LayerExpectation, drop: (imagePath: string) => boolean, outPath: string): Promise<WrittenLayer> {
   const pack = new Pack({ portable: false, noDirRecurse: true });
@@ -138,12 +201,16 @@ export async function rewriteLayer(blobPath: string, expected: LayerExpectation,
   return await written;
 }
 
-/** Writes a tar stream (node-tar's Pack, or any readable of tar bytes) as a gzip layer blob. */
-export async function writeLayerBlob(tarStream: Readable, outPath: string): Promise<WrittenLayer> {
+/**
+ * Writes a tar stream (node-tar's Pack, or any readable of tar bytes) as a layer blob: gzip, or the
+ * plain tar when `gzip` is false (ciphertext does not compress: gzip would only cost time).
+ */
+export async function writeLayerBlob(tarStream: Readable, outPath: string, gzip = true): Promise<WrittenLayer> {
   const diff = new HashingTransform();
   const blob = new HashingTransform();
-  await pipeline(tarStream, diff, createGzip({ level: 6 }), blob, fs.createWriteStream(outPath, { mode: 0o644 }));
-  return { path: outPath, digest: blob.digest(), size: blob.bytes, diffId: diff.digest() };
+  if (gzip) await pipeline(tarStream, diff, createGzip({ level: 6 }), blob, fs.createWriteStream(outPath, { mode: 0o644 }));
+  else await pipeline(tarStream, diff, blob, fs.createWriteStream(outPath, { mode: 0o644 }));
+  return { path: outPath, digest: blob.digest(), size: blob.bytes, diffId: diff.digest(), gzip };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import { shieldError } from '../file/fs-errors.js';
 import { generateKey, wipeKey } from '../file/keys.js';
 import type { Region } from '../volume/regions.js';
 import { protectTree } from '../tree/protect.js';
-import { extractLayer, isWithin, imagePathOfEntry, rewriteLayer, scanLayer, writeLayerBlob, type LayerScan, type WrittenLayer } from './layer-tar.js';
+import { applyLayer, isWithin, imagePathOfEntry, rewriteLayer, writeLayerBlob, type LayerScan, type WrittenLayer } from './layer-tar.js';
 import { MEDIA_TYPES, type ImageConfig } from './oci-format.js';
 import { formatImageReference, openImage, parseImageReference, type ImageReference, type SourceImage } from './read-image.js';
 import { addonRequirements, checkImageRuntime, type ImageRuntime } from './runtime-check.js';
@@ -208,30 +208,42 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
     }
     makeReadableByAnyone(treesDir);
 
-    // Layers: the source's (rewritten where they hold protected files), the trees, the runtime.
-    const layers: LayerBlob[] = [];
+    // Layers: the source's (rewritten where they hold protected files), the trees, the runtime. They
+    // are written at the same time: gzip runs on libuv's thread pool, so the cores share the work.
     const blobsDir = join(work, 'blobs');
     fs.mkdirSync(blobsDir);
     const dropped = (path: string) => treeRoots.some((root) => isWithin(path, root));
+    let layersDone = 0;
+    const total = source.layers.length + 2;
+    const counted = async <T>(job: Promise<T>): Promise<T> => {
+      const result = await job;
+      progress({ phase: 'layers', done: ++layersDone, total });
+      return result;
+    };
+    progress({ phase: 'layers', done: 0, total });
+    const jobs: Promise<LayerBlob | null>[] = [];
     if (from.kind === 'dir') {
       const pack = new Pack({ cwd: rootfs, portable: true, filter: (name) => { const p = imagePathOfEntry(name); return p === null || !dropped(p); } });
       for (const name of fs.readdirSync(rootfs).sort()) pack.add(name);
       pack.end();
-      layers.push(asLayerBlob(await writeLayerBlob(pack as unknown as Readable, join(blobsDir, 'rootfs.tar.gz'))));
+      jobs.push(counted(writeLayerBlob(pack as unknown as Readable, join(blobsDir, 'rootfs.tar.gz')).then(asLayerBlob)));
     }
     for (const [i, layer] of source.layers.entries()) {
-      progress({ phase: 'layers', done: i, total: source.layers.length });
       const scan = scans[i]!;
       if (scan.watchedEntries > 0) {
-        layers.push(asLayerBlob(await rewriteLayer(layer.blobPath, layer.expected, dropped, join(blobsDir, `layer-${i}.tar.gz`))));
+        jobs.push(counted(rewriteLayer(layer.blobPath, layer.expected, dropped, join(blobsDir, `layer-${i}.tar.gz`)).then(asLayerBlob)));
       } else {
-        layers.push({ path: layer.blobPath, diffId: scan.diffId, descriptor: { mediaType: scan.gzip ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.ociLayer, digest: scan.blobDigest, size: scan.blobSize } });
+        const mediaType = scan.gzip ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.ociLayer;
+        jobs.push(Promise.resolve({ path: layer.blobPath, diffId: scan.diffId, descriptor: { mediaType, digest: scan.blobDigest, size: scan.blobSize } }));
       }
     }
-    const treeLayer = trees.length > 0 ? await writeTreesLayer(treesDir, treeRoots, join(blobsDir, 'trees.tar.gz')) : null;
-    if (treeLayer) layers.push(treeLayer);
-    const runtimeLayer = asLayerBlob(await writeRuntimeLayer(runtime, join(blobsDir, 'runtime.tar.gz')));
-    layers.push(runtimeLayer);
+    const treeJob = trees.length > 0 ? counted(writeTreesLayer(treesDir, treeRoots, join(blobsDir, 'trees.tar'))) : Promise.resolve(null);
+    jobs.push(treeJob, counted(writeRuntimeLayer(runtime, join(blobsDir, 'runtime.tar.gz')).then(asLayerBlob)));
+    const settled = await Promise.allSettled(jobs);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const layers = settled.map((s) => (s as PromiseFulfilledResult<LayerBlob | null>).value).filter((l): l is LayerBlob => l !== null);
+    const treeLayer = await treeJob;
 
     progress({ phase: 'write', done: 0, total: 1 });
     const config = confidentialConfig(source.config, options, imageRuntime, layers, treeLayer !== null);
@@ -259,9 +271,7 @@ async function unpackLayers(source: SourceImage, rootfs: string, watched: string
   if (source.layers.length > 0) fs.mkdirSync(rootfs, { recursive: true });
   for (const [i, layer] of source.layers.entries()) {
     progress({ phase: 'read', done: i, total: source.layers.length });
-    const scan = await scanLayer(layer.blobPath, layer.expected, watched);
-    await extractLayer(layer.blobPath, layer.expected, scan, rootfs);
-    scans.push(scan);
+    scans.push(await applyLayer(layer.blobPath, layer.expected, rootfs, watched));
   }
   progress({ phase: 'read', done: source.layers.length, total: source.layers.length });
   return scans;
@@ -271,11 +281,13 @@ async function writeTreesLayer(treesDir: string, roots: string[], outPath: strin
   const pack = new Pack({ cwd: treesDir, portable: true });
   for (const root of roots) pack.add(root.slice(1));
   pack.end();
-  return asLayerBlob(await writeLayerBlob(pack as unknown as Readable, outPath));
+  // Ciphertext: a plain tar (gzip would cost time and save nothing).
+  return asLayerBlob(await writeLayerBlob(pack as unknown as Readable, outPath, false));
 }
 
 function asLayerBlob(written: WrittenLayer): LayerBlob {
-  return { path: written.path, diffId: written.diffId, descriptor: { mediaType: MEDIA_TYPES.ociLayerGzip, digest: written.digest, size: written.size } };
+  const mediaType = written.gzip ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.ociLayer;
+  return { path: written.path, diffId: written.diffId, descriptor: { mediaType, digest: written.digest, size: written.size } };
 }
 
 function confidentialConfig(source: ImageConfig, options: SconifyOptions, runtime: ImageRuntime, layers: LayerBlob[], withTrees: boolean): ImageConfig {
