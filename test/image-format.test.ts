@@ -9,7 +9,8 @@ import { create as createTar } from 'tar';
 import { describe, expect, it } from 'vitest';
 import {
   LIMITS, MEDIA_TYPES, applyLayer, extractLayer, openImage, parseConfig, parseDockerArchiveManifest, parseElf, parseImageReference, parseIndex,
-  parseJsonDocument, parseManifest, scanLayer, writeImage, type ImageConfig, type LayerBlob, type SourceImage,
+  parseJsonDocument, parseManifest, parseVolumeSpec, planProtection, rewriteLayer, scanLayer, serviceOf, writeImage,
+  type ImageConfig, type LayerBlob, type SourceImage,
 } from '../lib/image/index.js';
 import { useTempDir } from './support/temp.js';
 import { seededRandom } from './support/random.js';
@@ -437,4 +438,63 @@ describe('mutation run (seeded)', () => {
 it('writes gzip layers whose diff ids are the digests of the uncompressed tar', () => {
   const layer = makeLayer({ x: 'y' }, true);
   expect(sha(gunzipSync(fs.readFileSync(layer.path)))).toBe(layer.diffId);
+});
+
+describe('pieces of the transformation', () => {
+  it('rewrites a layer without the protected paths, keeping the rest, and refuses a hard link into them', async () => {
+    const layer = makeLayer({ 'app/a.js': 'A', 'app/lib/b.js': 'B', 'etc/conf': 'C', 'apple': 'not /app' }, true);
+    const out = fresh('rewritten') + '.tar.gz';
+    const written = await rewriteLayer(layer.path, { blobDigest: layer.descriptor.digest, diffId: layer.diffId, gzip: true, where: 'layer 1' }, (p) => p === '/app' || p.startsWith('/app/'), out);
+    const listed: string[] = [];
+    await scanLayer(out, { blobDigest: written.digest, diffId: written.diffId, gzip: true, where: 'rewritten' }, []).then(() => {});
+    const rootfs = fresh('rewritten-root');
+    fs.mkdirSync(rootfs);
+    await applyLayer(out, { blobDigest: written.digest, diffId: written.diffId, gzip: true, where: 'rewritten' }, rootfs, []);
+    listed.push(...listTree(rootfs));
+    expect(listed).toEqual(['apple', 'etc', 'etc/conf']);
+
+    const linkDir = fresh('links');
+    fs.mkdirSync(join(linkDir, 'app'), { recursive: true });
+    fs.mkdirSync(join(linkDir, 'usr'));
+    fs.writeFileSync(join(linkDir, 'app/secret.js'), 'SECRET');
+    fs.linkSync(join(linkDir, 'app/secret.js'), join(linkDir, 'usr/copy.js'));
+    const tarPath = fresh('links') + '.tar';
+    createTar({ file: tarPath, cwd: linkDir, sync: true }, ['app', 'usr']);
+    const tarBytes = fs.readFileSync(tarPath);
+    const failure = await codeOf(rewriteLayer(tarPath, { blobDigest: sha(tarBytes), diffId: sha(tarBytes), gzip: false, where: 'layer 2' }, (p) => p.startsWith('/app'), fresh('x')));
+    expect(failure.code).toBe('ENOTSUP');
+    expect(failure.message).toContain('layer 2: /usr/copy.js is a hard link to /app/secret.js');
+  });
+
+  it('plans trees and regions from --dir, --authenticated and --plain, and refuses overlaps', () => {
+    expect(planProtection({ dirs: ['/app/', '/srv/model'], authenticated: ['/app/public', '/usr/lib/node'], plain: ['/app/static', '/etc'] })).toEqual({
+      trees: [
+        { path: '/app', regions: [{ path: '/public', kind: 'authenticated' }, { path: '/static', kind: 'not-protected' }] },
+        { path: '/srv/model', regions: [] },
+        { path: '/usr/lib/node', regions: [{ path: '/', kind: 'authenticated' }] },
+      ],
+      plainOutside: ['/etc'],
+    });
+    // An authenticated tree with an encrypted part inside.
+    expect(planProtection({ dirs: ['/opt/x/keys'], authenticated: ['/opt/x'] }).trees).toEqual([
+      { path: '/opt/x', regions: [{ path: '/', kind: 'authenticated' }, { path: '/keys', kind: 'encrypted' }] },
+    ]);
+    expect(() => planProtection({ dirs: ['/app'], plain: ['/app'] })).toThrow(/\/app is given twice \(--dir and --plain\)/);
+    expect(() => planProtection({ dirs: ['relative'] })).toThrow(/give an absolute path/);
+    expect(() => planProtection({ dirs: ['/app'], volumes: [{ name: 'V1', path: '/', updatePolicy: 'ephemeral' }] })).toThrow(/overlaps the protected path \/app/);
+    expect(() => planProtection({ volumes: [{ name: 'V1', path: '/a', updatePolicy: 'ephemeral' }, { name: 'V1', path: '/b', updatePolicy: 'ephemeral' }] })).toThrow(/V1 is given twice/);
+    expect(parseVolumeSpec('V1:/V1')).toEqual({ name: 'V1', path: '/V1', updatePolicy: 'rollback_protected' });
+    expect(parseVolumeSpec('data:/var/data/:no_rollback_protection')).toEqual({ name: 'data', path: '/var/data', updatePolicy: 'no_rollback_protection' });
+  });
+
+  it('takes the service from the image configuration, with --command, --env, --pwd and --no-copy-env on top', () => {
+    const config: ImageConfig = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] },
+      config: { Entrypoint: ['node'], Cmd: ['/app/a.js', '-v', '20'], Env: ['PATH=/usr/bin', 'A=1=2'], WorkingDir: '/app' } };
+    expect(serviceOf(config, {})).toEqual({ command: ['node', '/app/a.js', '-v', '20'], environment: { PATH: '/usr/bin', A: '1=2' }, pwd: '/app' });
+    expect(serviceOf(config, { command: ['node', 'b.js'], env: { A: 'x', B: 'y' }, pwd: '/srv' })).toEqual({ command: ['node', 'b.js'], environment: { PATH: '/usr/bin', A: 'x', B: 'y' }, pwd: '/srv' });
+    expect(serviceOf(config, { copyEnv: false, env: { B: 'y' } }).environment).toEqual({ B: 'y' });
+    expect(serviceOf({ ...config, config: { WorkingDir: '' , Cmd: ['x'] } }, {}).pwd).toBe('/');
+    expect(() => serviceOf({ ...config, config: {} }, {})).toThrow(/no Entrypoint or Cmd: give the service's command with --command/);
+    expect(() => serviceOf(config, { env: { 'A-B': '1' } })).toThrow(/not a variable name/);
+  });
 });

@@ -190,8 +190,19 @@ export async function rewriteLayer(blobPath: string, expected: LayerExpectation,
     strict: true,
     onReadEntry: (entry: ReadEntry) => {
       const path = imagePathOfEntry(entry.path);
-      if (path !== null && drop(path)) entry.resume();
-      else pack.add(entry);
+      if (path !== null && drop(path)) {
+        entry.resume();
+        return;
+      }
+      // A hard link kept outside the dropped paths to a file inside them would point at nothing (and
+      // the file's content would have to stay): refused, rather than leaving the plaintext behind.
+      const target = entry.type === 'Link' && entry.linkpath ? imagePathOfEntry(entry.linkpath) : null;
+      if (target !== null && drop(target)) {
+        parser.abort(shieldError('ENOTSUP', `${expected.where}: ${path} is a hard link to ${target}, which is being protected: ` +
+          'make it a copy or a symlink in the image, or protect its directory too'));
+        return;
+      }
+      pack.add(entry);
     },
   });
   const written = writeLayerBlob(pack as unknown as Readable, outPath);
@@ -258,19 +269,36 @@ function checkDigests(blob: HashingTransform, diff: HashingTransform, expected: 
 // A truncated or garbled archive is a warning in node-tar, an error in strict mode: it arrives here.
 function parserSink(parser: Parser, doneEvent: 'end' | 'close' = 'end'): Writable {
   let failure: Error | null = null;
+  // A write waiting for 'drain' when the parser fails (an abort emits no drain) is released with the error.
+  let waiting: ((error?: Error | null) => void) | null = null;
   parser.on('error', (error: Error) => {
     failure ??= error;
+    const callback = waiting;
+    waiting = null;
+    callback?.(failure);
   });
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       if (failure) return callback(failure);
-      if (parser.write(chunk)) callback();
-      else parser.once('drain', () => callback(failure));
+      if (parser.write(chunk) || failure) return callback(failure);
+      waiting = callback;
+      parser.once('drain', () => {
+        if (waiting !== callback) return;
+        waiting = null;
+        callback(failure);
+      });
     },
     final(callback) {
       if (failure) return callback(failure);
-      parser.once(doneEvent, () => callback(failure));
-      parser.once('error', (error: Error) => callback(error));
+      let called = false;
+      const finish = (error: Error | null) => {
+        if (!called) {
+          called = true;
+          callback(error);
+        }
+      };
+      parser.once(doneEvent, () => finish(failure));
+      parser.once('error', (error: Error) => finish(error));
       parser.end();
     },
   });

@@ -183,7 +183,7 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
   const progress = options.onProgress ?? (() => {});
 
   const source = await openImage(from);
-  const work = fs.mkdtempSync(join(tmpdir(), 'shieldfs-sconify-'));
+  const work = fs.mkdtempSync(join(workParent(source), 'shieldfs-sconify-'));
   const keys: Buffer[] = [];
   try {
     const service = serviceOf(source.config, options);
@@ -314,6 +314,25 @@ function confidentialConfig(source: ImageConfig, options: SconifyOptions, runtim
   }
   config.created = created;
   return config;
+}
+
+/**
+ * Where the unpacked root file system and the trees are made. They are temporary, so the durability a
+ * tree normally gets (a flush to the disk per file: thousands of them for a code tree) buys nothing:
+ * memory (/dev/shm) is used when it has room for four times the image's blobs and 1 GiB more, else the
+ * temporary directory. SHIELDFS_SCONIFY_TMPDIR chooses.
+ */
+function workParent(source: SourceImage): string {
+  const chosen = process.env.SHIELDFS_SCONIFY_TMPDIR;
+  if (chosen) return chosen;
+  const needed = 4 * source.layers.reduce((sum, l) => sum + fs.statSync(l.blobPath).size, 0) + 2 ** 30;
+  try {
+    const shm = fs.statfsSync('/dev/shm');
+    if (shm.bavail * shm.bsize >= needed && source.reference.kind !== 'dir') return '/dev/shm';
+  } catch {
+    // no /dev/shm here
+  }
+  return tmpdir();
 }
 
 function makeReadableByAnyone(dir: string): void {

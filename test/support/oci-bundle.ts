@@ -121,18 +121,31 @@ export interface BundleRun {
   stderr: string;
 }
 
+export interface BundleRunOptions {
+  /** Container path → host directory, bind-mounted read-write. */
+  binds?: Record<string, string>;
+  /** Replaces process.args (the image's entrypoint and command). */
+  args?: string[];
+  /** Added to process.env (`NAME=value`; a later entry wins, as in the image's own list). */
+  env?: string[];
+  /** Share the host's network namespace (to reach a policy service on the host's loopback). */
+  hostNetwork?: boolean;
+}
+
 /**
- * Runs a bundle with runc: no terminal, the host's `binds` (container path → host directory) mounted
- * read-write, optionally another process.args. The container is removed afterwards.
+ * Runs a bundle with runc: no terminal, the host's `binds` mounted read-write, optionally other
+ * process.args and more environment. The container is removed afterwards.
  */
-export function runBundle(bundle: string, options: { binds?: Record<string, string>; args?: string[]; env?: string[] } = {}): BundleRun {
+export function runBundle(bundle: string, options: BundleRunOptions = {}): BundleRun {
   const configPath = join(bundle, 'config.json');
   const config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as {
     process: { terminal?: boolean; args: string[]; env?: string[] };
     mounts?: { destination: string; type: string; source: string; options: string[] }[];
     root: { path: string; readonly?: boolean };
+    linux?: { namespaces?: { type: string }[] };
   };
   config.process.terminal = false;
+  if (options.hostNetwork && config.linux?.namespaces) config.linux.namespaces = config.linux.namespaces.filter((n) => n.type !== 'network');
   if (options.args) config.process.args = options.args;
   if (options.env) config.process.env = [...(config.process.env ?? []), ...options.env];
   config.mounts = [
