@@ -3,7 +3,7 @@
 // skopeo and umoci, grepped for secrets in every blob, and run with runc (the runtime layer, run by the
 // image's own node, mounting the protected tree). Running it against the policy service belongs to the
 // policy-service tests; the bundle helpers for that are in test/support/oci-bundle.ts.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -69,6 +69,25 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     const outputs = [0, 1, 2].map(() => runBundle(bundle, { binds: { '/V1': v1 } }));
     expect(outputs.map((o) => `${o.status} ${o.stdout.trim()}`)).toEqual(['0 0', '0 1', '0 2']);
     expect(fs.readFileSync(join(v1, 'num'), 'utf8')).toBe('3');
+  });
+
+  it('with hostNetwork, a container reaches a server on the host\'s loopback (as the policy service will be)', async () => {
+    const server = spawn(process.execPath, ['-e', "require('http').createServer((q, r) => r.end('hello from the host')).listen(0, '127.0.0.1', function () { console.log(this.address().port) })"]);
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        server.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+        server.once('error', reject);
+      });
+      const bundle = temp('network-bundle');
+      unpackBundle(native.layout, native.tag, bundle);
+      const fetchArgs = [process.execPath, '-e', `require('http').get('http://127.0.0.1:${port}', (r) => r.pipe(process.stdout)).on('error', (e) => { console.error(e.code); process.exit(1); })`];
+      expect(runBundle(bundle, { hostNetwork: true, args: fetchArgs }).stdout).toBe('hello from the host');
+      const isolated = runBundle(bundle, { args: fetchArgs });  // its own network namespace: no host loopback
+      expect(isolated.status).toBe(1);
+      expect(isolated.stderr.trim()).toBe('ECONNREFUSED');
+    } finally {
+      server.kill();
+    }
   });
 
   it('sconifies to an OCI layout: skopeo reads it, nothing secret is in any blob, and the runtime runs the protected tree under runc', () => {

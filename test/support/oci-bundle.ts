@@ -137,8 +137,12 @@ export interface BundleRunOptions {
  * process.args and more environment. The container is removed afterwards.
  */
 export function runBundle(bundle: string, options: BundleRunOptions = {}): BundleRun {
+  // Each run starts from the configuration umoci wrote (kept aside on the first run), so one run's
+  // options do not carry over to the next.
   const configPath = join(bundle, 'config.json');
-  const config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as {
+  const originalPath = join(bundle, 'config.umoci.json');
+  if (!fs.existsSync(originalPath)) fs.copyFileSync(configPath, originalPath);
+  const config = JSON.parse(fs.readFileSync(originalPath, 'utf8')) as {
     process: { terminal?: boolean; args: string[]; env?: string[] };
     mounts?: { destination: string; type: string; source: string; options: string[] }[];
     root: { path: string; readonly?: boolean };
