@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { extractLayer, openImage, scanLayer, sconifyImage } from '../lib/image/index.js';
 import { Volume } from '../lib/volume/index.js';
 import { importKey } from '../lib/file/index.js';
-import { cliRunner, expectFailure } from './support/cli-run.js';
+import { cliRunner, expectFailure, expectSuccess, SHIELD_JS } from './support/cli-run.js';
 import { buildCounterImage, COUNTER_SOURCE, nodeRuntimeFiles, runBundle, toolsUnavailable, unpackBundle, type CounterImage } from './support/oci-bundle.js';
 import { useTempDir } from './support/temp.js';
 
@@ -180,6 +180,25 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     expect(refused.stderr).toMatch(/EINTEGRITY/);
   });
 
+  it('the native image\'s command changed and sconified again: the new session says so, the runtime layer is the same, the trees\' keys and tags differ', async () => {
+    const edited = await buildCounterImage(temp('work-edited'), native.layout, 'native-v20', { cmd: ['/app/counter.cjs', '-v', '20'] });
+    const sconify = (from: string, tag: string) => {
+      const sessionFile = temp(`${tag}.yaml`);
+      expectSuccess(shield(['sconify', '--from', from, '--to', `oci:${temp('edit-out')}:${tag}`, '--name', 'demo/counter', '--service-name', 'counter',
+        '--dir', '/app', '--no-upload', '--session-file', sessionFile]));
+      const session = parseYaml(fs.readFileSync(sessionFile, 'utf8')) as { services: { command: string; trees: { key: string; tag: string }[] }[] };
+      const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci:${temp('edit-out')}:${tag}`], { encoding: 'utf8' })) as { layers: { digest: string }[] };
+      return { service: session.services[0]!, runtimeLayer: manifest.layers[manifest.layers.length - 1]!.digest };
+    };
+    const before = sconify(native.reference, 'v1');
+    const after = sconify(edited.reference, 'v2');
+    expect(before.service.command).toBe(`${process.execPath} /app/counter.cjs /V1/num`);
+    expect(after.service.command).toBe(`${process.execPath} /app/counter.cjs -v 20`);
+    expect(after.runtimeLayer).toBe(before.runtimeLayer);  // the same runtime files, byte for byte
+    expect(after.service.trees[0]!.key).not.toBe(before.service.trees[0]!.key);
+    expect(after.service.trees[0]!.tag).not.toBe(before.service.trees[0]!.tag);
+  });
+
   it('sconifies to a docker save archive that skopeo reads', () => {
     const file = temp('confidential.tar');
     const result = shield(['sconify', '--from', native.reference, '--to', `docker-archive:${file}`, '--name', 'demo/counter', '--service-name', 'counter',
@@ -343,6 +362,27 @@ describe('sconify without container tools', () => {
       expect(error.code).toBe('ENOTSUP');
       expect(error.message).toMatch(/its glibc is 2\.17 \(\/lib\/x86_64-linux-gnu\/libc\.so\.6\) and shieldfs's addon needs glibc 2\.\d+/);
     });
+  });
+
+  it('an interruption (SIGINT) stops it, removes the unpacked image and writes nothing', async () => {
+    const work = temp('interrupted-work');
+    fs.mkdirSync(work);
+    const out = temp('interrupted-out');
+    const child = spawn(process.execPath, [SHIELD_JS, 'sconify', '--from', native.reference, '--to', `oci:${out}`, '--name', 'demo/counter',
+      '--service-name', 'counter', '--dir', '/app', '--no-upload', '--session-file', temp('interrupted.yaml')],
+    { env: { ...process.env, SHIELDFS_SCONIFY_TMPDIR: work }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    // Interrupted while it works: once its work directory exists.
+    for (let i = 0; i < 600 && fs.readdirSync(work).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.readdirSync(work)).toHaveLength(1);
+    child.kill('SIGINT');
+    expect(await ended).toEqual({ code: null, signal: 'SIGINT' });
+    expect(stderr).toMatch(/^shield: EINTR: interrupted by SIGINT: nothing was written to oci:/);
+    expect(fs.readdirSync(work)).toEqual([]);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.existsSync(temp('interrupted.yaml'))).toBe(false);
   });
 
   it('--dry-run prints what would be done and writes nothing', () => {

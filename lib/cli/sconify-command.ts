@@ -7,7 +7,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createRequire } from 'node:module';
 import { shieldError } from '../file/fs-errors.js';
-import { usageError } from '../file/exit-status.js';
+import { constants } from 'node:os';
+import { errorLine, usageError } from '../file/exit-status.js';
 import { progressBar, type Progress } from './progress.js';
 import { SESSION_UPLOAD_AVAILABLE, uploadSession, uploadUnavailable } from './session-upload.js';
 import type { SconifyProgress, SconifyResult, VolumeSpec } from '../image/sconify.js';
@@ -44,6 +45,7 @@ interface SconifyCommandOptions {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function sconifyCommand(): Command {
   return new Command('sconify')
@@ -161,19 +163,36 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
     }
     bar?.update(p.done, p.total);
   };
+  // An interruption stops the work and removes what it made (the unpacked image holds the plaintext
+  // of what was being protected), then ends by the same signal, as `shield protect` does.
+  const interruption = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => interruption.abort(signal);
+  for (const signal of INTERRUPTING_SIGNALS) process.on(signal, onSignal);
   let result: SconifyResult;
   try {
     result = await image.sconifyImage({
       from, to, sessionName: options.name, serviceName: options.serviceName, command, env, pwd: options.pwd, copyEnv: options.copyEnv,
       dirs: options.dir, authenticated: options.authenticated, plain: options.plain, volumes, cas: options.cas, casKey: options.casKey,
-      repoTag, onProgress,
+      repoTag, onProgress, signal: interruption.signal,
     });
+  } catch (error) {
+    if (!interruption.signal.aborted) throw error;
+    (bar as Progress | null)?.stop();
+    for (const signal of INTERRUPTING_SIGNALS) process.off(signal, onSignal);
+    const signal = interruption.signal.reason as NodeJS.Signals;
+    process.stderr.write(errorLine(shieldError('EINTR', `interrupted by ${signal}: nothing was written to ${options.to}`)).line + '\n');
+    process.kill(process.pid, signal);
+    process.exit(128 + (constants.signals[signal] ?? 0));
   } finally {
     (bar as Progress | null)?.stop();
   }
   // `measurement` comes from `shield measure` (the policy service's part): left out until it exists.
   const document = sessionDocument(result, { maxExecutions: options.maxExecutions, tolerate: options.tolerate });
   if (options.sessionFile) writeSessionFile(options.sessionFile, document);
+  // The image exists and its keys are in the session file: a signal that came meanwhile (and was
+  // held back until now, so the keys were not lost) ends the command from here on.
+  for (const signal of INTERRUPTING_SIGNALS) process.off(signal, onSignal);
+  if (interruption.signal.aborted) process.kill(process.pid, interruption.signal.reason as NodeJS.Signals);
   const sessionHash = options.upload ? await uploadSession(document, { cas: options.cas!, casKey: options.casKey!, identity: options.identity }) : null;
   let chartPath: string | null = null;
   let manifests: string[] = [];

@@ -129,7 +129,7 @@ export async function extractLayer(blobPath: string, expected: LayerExpectation,
  * here needs them; they stay in the layer as they were). If the digests do not match, the caller
  * throws `rootfs` away (it is a private temporary directory): nothing is used before the check.
  */
-export async function applyLayer(blobPath: string, expected: LayerExpectation, rootfs: string, watched: readonly string[]): Promise<LayerScan> {
+export async function applyLayer(blobPath: string, expected: LayerExpectation, rootfs: string, watched: readonly string[], signal?: AbortSignal): Promise<LayerScan> {
   const whiteouts: string[] = [];
   const opaqueDirectories: string[] = [];
   const made = new Set<string>();
@@ -165,7 +165,7 @@ export async function applyLayer(blobPath: string, expected: LayerExpectation, r
       return true;
     },
   });
-  const verified = await readLayer(blobPath, expected, parserSink(unpack, 'close'));
+  const verified = await readLayer(blobPath, expected, parserSink(unpack, 'close'), signal);
   if (tooMany) throw tooMany;
   for (const directory of opaqueDirectories) pruneBelow(rootfs, directory, made);
   for (const path of whiteouts) if (!made.has(path)) fs.rmSync(insideRootfs(rootfs, path), { recursive: true, force: true });
@@ -184,7 +184,7 @@ function pruneBelow(rootfs: string, directory: string, made: ReadonlySet<string>
 }
 
 /** Writes the layer again without the entries `drop` says (a new gzip blob; digests checked on the way in). */
-export async function rewriteLayer(blobPath: string, expected: LayerExpectation, drop: (imagePath: string) => boolean, outPath: string): Promise<WrittenLayer> {
+export async function rewriteLayer(blobPath: string, expected: LayerExpectation, drop: (imagePath: string) => boolean, outPath: string, signal?: AbortSignal): Promise<WrittenLayer> {
   const pack = new Pack({ portable: false, noDirRecurse: true });
   const parser = new Parser({
     strict: true,
@@ -205,9 +205,9 @@ export async function rewriteLayer(blobPath: string, expected: LayerExpectation,
       pack.add(entry);
     },
   });
-  const written = writeLayerBlob(pack as unknown as Readable, outPath);
+  const written = writeLayerBlob(pack as unknown as Readable, outPath, true, signal);
   written.catch(() => {});  // awaited below; a failure of the reading side is the one reported
-  await readLayer(blobPath, expected, parserSink(parser));
+  await readLayer(blobPath, expected, parserSink(parser), signal);
   pack.end();
   return await written;
 }
@@ -216,17 +216,18 @@ export async function rewriteLayer(blobPath: string, expected: LayerExpectation,
  * Writes a tar stream (node-tar's Pack, or any readable of tar bytes) as a layer blob: gzip, or the
  * plain tar when `gzip` is false (ciphertext does not compress: gzip would only cost time).
  */
-export async function writeLayerBlob(tarStream: Readable, outPath: string, gzip = true): Promise<WrittenLayer> {
+export async function writeLayerBlob(tarStream: Readable, outPath: string, gzip = true, signal?: AbortSignal): Promise<WrittenLayer> {
   const diff = new HashingTransform();
   const blob = new HashingTransform();
-  if (gzip) await pipeline(tarStream, diff, createGzip({ level: 6 }), blob, fs.createWriteStream(outPath, { mode: 0o644 }));
-  else await pipeline(tarStream, diff, blob, fs.createWriteStream(outPath, { mode: 0o644 }));
+  const options = signal ? { signal } : {};
+  if (gzip) await pipeline(tarStream, diff, createGzip({ level: 6 }), blob, fs.createWriteStream(outPath, { mode: 0o644 }), options);
+  else await pipeline(tarStream, diff, blob, fs.createWriteStream(outPath, { mode: 0o644 }), options);
   return { path: outPath, digest: blob.digest(), size: blob.bytes, diffId: diff.digest(), gzip };
 }
 
 // ---------------------------------------------------------------------------------------------
 
-async function readLayer(blobPath: string, expected: LayerExpectation, sink: Writable): Promise<VerifiedLayer> {
+async function readLayer(blobPath: string, expected: LayerExpectation, sink: Writable, signal?: AbortSignal): Promise<VerifiedLayer> {
   const gzip = expected.gzip === 'sniff' ? startsWithGzipMagic(blobPath) : expected.gzip;
   const blob = new HashingTransform();
   const diff = new HashingTransform(MAX_LAYER_BYTES, expected.where);
@@ -234,8 +235,9 @@ async function readLayer(blobPath: string, expected: LayerExpectation, sink: Wri
   if (gzip) stages.push(createGunzip());
   stages.push(diff, sink);
   try {
-    await (pipeline as (...streams: (NodeJS.ReadableStream | NodeJS.WritableStream)[]) => Promise<void>)(...stages);
+    await (pipeline as (...args: unknown[]) => Promise<void>)(...stages, signal ? { signal } : {});
   } catch (error) {
+    if (signal?.aborted) throw signal.reason ?? error;
     // A digest mismatch explains a broken gzip or tar better than the parser's own complaint: when the
     // blob's digest is known, the rest of the file is hashed to tell.
     checkDigests(blob, diff, expected);

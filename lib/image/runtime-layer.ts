@@ -45,11 +45,11 @@ export function runtimeFiles(root: string = packageRoot()): RuntimeFiles {
 }
 
 /** Packs the runtime files into a gzip layer blob at `outPath`, under /opt/shieldfs. */
-export async function writeRuntimeLayer(files: RuntimeFiles, outPath: string): Promise<WrittenLayer> {
+export async function writeRuntimeLayer(files: RuntimeFiles, outPath: string, signal?: AbortSignal): Promise<WrittenLayer> {
   const pack = new Pack({ cwd: files.packageRoot, prefix: RUNTIME_DIRECTORY.slice(1), portable: true, filter: (path) => !path.endsWith('.map') });
   for (const path of files.paths) pack.add(path);
   pack.end();
-  return writeLayerBlob(pack as unknown as Readable, outPath);
+  return writeLayerBlob(pack as unknown as Readable, outPath, true, signal);
 }
 
 // The dependency closure, resolved as Node resolves (nearest node_modules upward); each module's

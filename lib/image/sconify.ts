@@ -65,6 +65,8 @@ export interface SconifyOptions {
   /** Name of the image in a docker archive (RepoTags), e.g. `counter:confidential`. */
   repoTag?: string;
   onProgress?: (progress: SconifyProgress) => void;
+  /** Stops the work (what was made is removed; an output written already stays). */
+  signal?: AbortSignal;
 }
 
 export interface SconifyProgress {
@@ -102,7 +104,8 @@ export interface ProtectionPlan {
 
 const SESSION_NAME = /^[A-Za-z0-9_.-]{1,128}\/[A-Za-z0-9_.-]{1,128}$/;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+// A volume's name also names its Kubernetes volume and claim (lower-cased): letters, digits and '-'.
+const VOLUME_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Checks the paths and works out the trees and their regions (also what --dry-run shows). */
@@ -145,7 +148,7 @@ export function planProtection(options: Pick<SconifyOptions, 'dirs' | 'authentic
 /** Parses `NAME:PATH[:policy]` (policy default rollback_protected). */
 export function parseVolumeSpec(text: string): VolumeSpec {
   const [name = '', path = '', policy = 'rollback_protected', ...extra] = text.split(':');
-  if (!VOLUME_NAME.test(name) || extra.length > 0) throw shieldError('EINVAL', `--volume ${text}: give NAME:PATH[:${VOLUME_POLICIES.join('|')}] (NAME: letters, digits, _ -)`);
+  if (!VOLUME_NAME.test(name) || extra.length > 0) throw shieldError('EINVAL', `--volume ${text}: give NAME:PATH[:${VOLUME_POLICIES.join('|')}] (NAME: letters, digits and -, as it also names the Kubernetes volume)`);
   if (!(VOLUME_POLICIES as readonly string[]).includes(policy)) throw shieldError('EINVAL', `--volume ${text}: the policy must be one of ${VOLUME_POLICIES.join(', ')}`);
   return { name, path: imagePath(path, `--volume ${name}`), updatePolicy: policy as VolumePolicy };
 }
@@ -181,6 +184,8 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
   const runtime = runtimeFiles();
   const addons = addonRequirements(runtime.addons);
   const progress = options.onProgress ?? (() => {});
+  const { signal } = options;
+  signal?.throwIfAborted();
 
   const source = await openImage(from);
   const work = fs.mkdtempSync(join(workParent(source), 'shieldfs-sconify-'));
@@ -189,7 +194,7 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
     const service = serviceOf(source.config, options);
     const rootfs = from.kind === 'dir' ? from.rootfs : join(work, 'rootfs');
     const treeRoots = plan.trees.map((t) => t.path);
-    const scans = await unpackLayers(source, rootfs, treeRoots, progress);
+    const scans = await unpackLayers(source, rootfs, treeRoots, progress, signal);
     const imageRuntime = checkImageRuntime(rootfs, service.command, source.config.config?.Env ?? [], addons);
 
     // The trees, each with a fresh key.
@@ -201,7 +206,7 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
       const key = generateKey();
       keys.push(key);
       const made = await protectTree(src, join(treesDir, tree.path), {
-        key, regions: tree.regions,
+        key, regions: tree.regions, signal,
         onProgress: (p) => progress({ phase: 'protect', done: i + (p.bytesTotal ? p.bytesDone / p.bytesTotal : 1), total: plan.trees.length }),
       });
       trees.push({ path: tree.path, key: key.toString('hex'), tag: made.tag });
@@ -226,25 +231,26 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
       const pack = new Pack({ cwd: rootfs, portable: true, filter: (name) => { const p = imagePathOfEntry(name); return p === null || !dropped(p); } });
       for (const name of fs.readdirSync(rootfs).sort()) pack.add(name);
       pack.end();
-      jobs.push(counted(writeLayerBlob(pack as unknown as Readable, join(blobsDir, 'rootfs.tar.gz')).then(asLayerBlob)));
+      jobs.push(counted(writeLayerBlob(pack as unknown as Readable, join(blobsDir, 'rootfs.tar.gz'), true, signal).then(asLayerBlob)));
     }
     for (const [i, layer] of source.layers.entries()) {
       const scan = scans[i]!;
       if (scan.watchedEntries > 0) {
-        jobs.push(counted(rewriteLayer(layer.blobPath, layer.expected, dropped, join(blobsDir, `layer-${i}.tar.gz`)).then(asLayerBlob)));
+        jobs.push(counted(rewriteLayer(layer.blobPath, layer.expected, dropped, join(blobsDir, `layer-${i}.tar.gz`), signal).then(asLayerBlob)));
       } else {
         const mediaType = scan.gzip ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.ociLayer;
         jobs.push(Promise.resolve({ path: layer.blobPath, diffId: scan.diffId, descriptor: { mediaType, digest: scan.blobDigest, size: scan.blobSize } }));
       }
     }
-    const treeJob = trees.length > 0 ? counted(writeTreesLayer(treesDir, treeRoots, join(blobsDir, 'trees.tar'))) : Promise.resolve(null);
-    jobs.push(treeJob, counted(writeRuntimeLayer(runtime, join(blobsDir, 'runtime.tar.gz')).then(asLayerBlob)));
+    const treeJob = trees.length > 0 ? counted(writeTreesLayer(treesDir, treeRoots, join(blobsDir, 'trees.tar'), signal)) : Promise.resolve(null);
+    jobs.push(treeJob, counted(writeRuntimeLayer(runtime, join(blobsDir, 'runtime.tar.gz'), signal).then(asLayerBlob)));
     const settled = await Promise.allSettled(jobs);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     const layers = settled.map((s) => (s as PromiseFulfilledResult<LayerBlob | null>).value).filter((l): l is LayerBlob => l !== null);
     const treeLayer = await treeJob;
 
+    signal?.throwIfAborted();
     progress({ phase: 'write', done: 0, total: 1 });
     const config = confidentialConfig(source.config, options, imageRuntime, layers, treeLayer !== null);
     const written = writeImage(to, config, layers, options.repoTag);
@@ -266,23 +272,23 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
   }
 }
 
-async function unpackLayers(source: SourceImage, rootfs: string, watched: string[], progress: (p: SconifyProgress) => void): Promise<LayerScan[]> {
+async function unpackLayers(source: SourceImage, rootfs: string, watched: string[], progress: (p: SconifyProgress) => void, signal?: AbortSignal): Promise<LayerScan[]> {
   const scans: LayerScan[] = [];
   if (source.layers.length > 0) fs.mkdirSync(rootfs, { recursive: true });
   for (const [i, layer] of source.layers.entries()) {
     progress({ phase: 'read', done: i, total: source.layers.length });
-    scans.push(await applyLayer(layer.blobPath, layer.expected, rootfs, watched));
+    scans.push(await applyLayer(layer.blobPath, layer.expected, rootfs, watched, signal));
   }
   progress({ phase: 'read', done: source.layers.length, total: source.layers.length });
   return scans;
 }
 
-async function writeTreesLayer(treesDir: string, roots: string[], outPath: string): Promise<LayerBlob> {
+async function writeTreesLayer(treesDir: string, roots: string[], outPath: string, signal?: AbortSignal): Promise<LayerBlob> {
   const pack = new Pack({ cwd: treesDir, portable: true });
   for (const root of roots) pack.add(root.slice(1));
   pack.end();
   // Ciphertext: a plain tar (gzip would cost time and save nothing).
-  return asLayerBlob(await writeLayerBlob(pack as unknown as Readable, outPath, false));
+  return asLayerBlob(await writeLayerBlob(pack as unknown as Readable, outPath, false, signal));
 }
 
 function asLayerBlob(written: WrittenLayer): LayerBlob {
