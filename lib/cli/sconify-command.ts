@@ -46,6 +46,9 @@ interface SconifyCommandOptions {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const INTERRUPTING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const PHASES: Record<SconifyProgress['phase'], string> = {
+  read: 'reading and checking layers', protect: 'protecting trees', layers: 'writing layers', write: 'writing the image',
+};
 
 export function sconifyCommand(): Command {
   return new Command('sconify')
@@ -159,9 +162,9 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
     if (p.phase !== phase) {
       bar?.stop();
       phase = p.phase;
-      bar = progressBar(`sconify: ${p.phase}`, p.total, 1);
+      bar = progressBar(`sconify: ${PHASES[p.phase]}`, p.total, 1, 'steps');
     }
-    bar?.update(p.done, p.total);
+    bar?.update(Math.floor(p.done), p.total);
   };
   // An interruption stops the work and removes what it made (the unpacked image holds the plaintext
   // of what was being protected), then ends by the same signal, as `shield protect` does.

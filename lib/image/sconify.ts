@@ -219,7 +219,7 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
     fs.mkdirSync(blobsDir);
     const dropped = (path: string) => treeRoots.some((root) => isWithin(path, root));
     let layersDone = 0;
-    const total = source.layers.length + 2;
+    const total = (from.kind === 'dir' ? 1 : 0) + source.layers.length + (trees.length > 0 ? 1 : 0) + 1;
     const counted = async <T>(job: Promise<T>): Promise<T> => {
       const result = await job;
       progress({ phase: 'layers', done: ++layersDone, total });
@@ -239,7 +239,7 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
         jobs.push(counted(rewriteLayer(layer.blobPath, layer.expected, dropped, join(blobsDir, `layer-${i}.tar.gz`), signal).then(asLayerBlob)));
       } else {
         const mediaType = scan.gzip ? MEDIA_TYPES.ociLayerGzip : MEDIA_TYPES.ociLayer;
-        jobs.push(Promise.resolve({ path: layer.blobPath, diffId: scan.diffId, descriptor: { mediaType, digest: scan.blobDigest, size: scan.blobSize } }));
+        jobs.push(counted(Promise.resolve({ path: layer.blobPath, diffId: scan.diffId, descriptor: { mediaType, digest: scan.blobDigest, size: scan.blobSize } })));
       }
     }
     const treeJob = trees.length > 0 ? counted(writeTreesLayer(treesDir, treeRoots, join(blobsDir, 'trees.tar'), signal)) : Promise.resolve(null);
