@@ -1,5 +1,6 @@
 // Turns the raw figures of one run into ratios, target verdicts and the printed table.
 import { attestationReport, type AttestationRate } from './attestation.js';
+import { sconifyReport, type SconifyFigures } from './sconify.js';
 import { fsReport, type FsResults } from './fs-report.js';
 import type { GocryptfsMount } from './gocryptfs.js';
 import type { Machine } from './machine.js';
@@ -11,7 +12,7 @@ import type { Outcome, Target } from './report-format.js';
 
 export type { Outcome, Target } from './report-format.js';
 
-export type Section = 'files' | 'volumes' | 'fs' | 'attestation';
+export type Section = 'files' | 'volumes' | 'fs' | 'attestation' | 'sconify';
 
 /** One run: the file section, the volumes section, the drop-in fs section, or all (`--only`). */
 export interface Results extends Partial<FileResults> {
@@ -24,6 +25,7 @@ export interface Results extends Partial<FileResults> {
   volumes?: VolumeResults;
   fs?: FsResults;
   attestation?: Outcome<AttestationRate[]>;
+  sconify?: Outcome<SconifyFigures>;
 }
 
 export interface FileResults {
@@ -49,7 +51,7 @@ export interface FileResults {
 }
 
 export interface Report {
-  ratios: Record<string, Rates | number> & { volumes?: Record<string, number>; fs?: Record<string, number>; attestation?: Record<string, number> };
+  ratios: Record<string, Rates | number> & { volumes?: Record<string, number>; fs?: Record<string, number>; attestation?: Record<string, number>; sconify?: Record<string, number> };
   targets: Target[];
   table: string;
 }
@@ -98,6 +100,9 @@ export function report(results: Results): Report {
   const attestation = results.attestation === undefined ? undefined
     : isUnavailable(results.attestation) ? { ratios: {}, lines: [`attestation verifiers: unavailable (${results.attestation.unavailable})`] }
     : attestationReport(results.attestation);
+  const sconify = results.sconify === undefined ? undefined
+    : isUnavailable(results.sconify) ? { ratios: {}, lines: [`sconify: unavailable (${results.sconify.unavailable})`] }
+    : sconifyReport(results.sconify);
   const targets = [...(files?.targets ?? []), ...(volumes?.targets ?? []), ...(fs?.targets ?? [])];
   const { machine, cpuBusy } = results;
   const out = [
@@ -114,12 +119,14 @@ export function report(results: Results): Report {
     ...(fs?.lines ?? []),
     ...((files || volumes || fs) && attestation ? [''] : []),
     ...(attestation?.lines ?? []),
+    ...((files || volumes || fs || attestation) && sconify ? [''] : []),
+    ...(sconify?.lines ?? []),
     '',
     'Targets',
     ...targets.map((t) => `  ${t.met === null ? '[n/a    ]' : t.met ? '[met    ]' : '[NOT met]'} ${t.goal}: ${t.detail}`),
   ];
   return {
-    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}), ...(fs ? { fs: fs.ratios } : {}), ...(attestation ? { attestation: attestation.ratios } : {}) },
+    ratios: { ...(files?.ratios ?? {}), ...(volumes ? { volumes: volumes.ratios } : {}), ...(fs ? { fs: fs.ratios } : {}), ...(attestation ? { attestation: attestation.ratios } : {}), ...(sconify ? { sconify: sconify.ratios } : {}) },
     targets,
     table: out.join('\n'),
   };

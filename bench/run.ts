@@ -1,6 +1,6 @@
 // npm run bench: every figure, ratio and target of the benchmark, measured in one run
 // (bench/README.md). Prints one table and writes bench/results.json.
-//   npm run bench -- --only files|volumes|fs|attestation   one section
+//   npm run bench -- --only files|volumes|fs|attestation|sconify   one section
 //   npm run bench -- --only cas                   the policy service (bench/cas.ts)
 //   npm run bench -- --volume-files 1,1000,10000   other volume sizes (quick runs while developing)
 //   npm run bench -- --build-in-place              build every volume in the bench directory, none on tmpfs
@@ -17,6 +17,7 @@ import { smallFiles } from './fs-small-files.js';
 import { startup } from './fs-startup.js';
 import { streams } from './fs-streams.js';
 import { attestationRates, type AttestationRate } from './attestation.js';
+import { sconifyComparison, type SconifyFigures, type SconifySettings } from './sconify.js';
 import { unmountAll, withGocryptfs } from './gocryptfs.js';
 import { cpuBusy, freeBytes, machine } from './machine.js';
 import { openLatency } from './open-latency.js';
@@ -69,6 +70,8 @@ const fsSettings: FsSettings = {
   startup: { modules: 1000, minModuleBytes: 1024, maxModuleBytes: 3072, runs: 7, seed: settings.seed },
 };
 
+const sconifySettings: SconifySettings = { files: 10_000, bytes: 200 * MiB, filesPerDirectory: 1000, seed: settings.seed };
+
 const { values: args } = parseArgs({
   options: {
     only: { type: 'string' },
@@ -77,7 +80,7 @@ const { values: args } = parseArgs({
     'fs-files': { type: 'string' },
   },
 });
-const SECTIONS: Section[] = ['files', 'volumes', 'fs', 'attestation'];
+const SECTIONS: Section[] = ['files', 'volumes', 'fs', 'attestation', 'sconify'];
 // The policy service's benchmark has its own table (bench/cas.ts).
 if (args.only === 'cas') {
   const { casBenchmark } = await import('./cas.js');
@@ -137,6 +140,7 @@ async function measureAll(dir: string): Promise<Results> {
   const volumes = sections.includes('volumes') ? await measureVolumes(dir, key) : undefined;
   const fs = sections.includes('fs') ? await measureFs(dir, key) : undefined;
   const attestation = sections.includes('attestation') ? await measureAttestation() : undefined;
+  const sconify = sections.includes('sconify') ? await measureSconify(dir) : undefined;
   return {
     date,
     sections,
@@ -146,7 +150,12 @@ async function measureAll(dir: string): Promise<Results> {
     ...(volumes ? { volumes } : {}),
     ...(fs ? { fs } : {}),
     ...(attestation ? { attestation } : {}),
+    ...(sconify ? { sconify } : {}),
   };
+}
+
+async function measureSconify(dir: string): Promise<Outcome<SconifyFigures>> {
+  return sconifyComparison(dir, sconifySettings, progress).catch(unavailable);
 }
 
 async function measureAttestation(): Promise<Outcome<AttestationRate[]>> {

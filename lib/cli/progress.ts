@@ -9,10 +9,11 @@ export interface Progress {
 
 const silent: Progress = { update() {}, stop() {} };
 
-export function progressBar(label: string, total: number, minimum = 8 << 20): Progress {
+/** `unit`: `bytes` (shown in MiB) or `steps` (shown as done/total, e.g. the layers of an image). */
+export function progressBar(label: string, total: number, minimum = 8 << 20, unit: 'bytes' | 'steps' = 'bytes'): Progress {
   if (!process.stderr.isTTY || total < minimum) return silent;
   const bar = new cliProgress.SingleBar({
-    format: `${label} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | {eta_formatted}`,
+    format: unit === 'bytes' ? `${label} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | {eta_formatted}` : `${label} [{bar}] {value}/{total} | {eta_formatted}`,
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: true,

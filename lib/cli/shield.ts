@@ -8,6 +8,7 @@ import { runCommand } from './run-command.js';
 import { attestCommand } from './attest-command.js';
 import { casCommand, identityCommand, measureCommand, sessionCommand } from './cas-commands.js';
 import { demoCommand } from './demo-command.js';
+import { sconifyCommand } from './sconify-command.js';
 import { createRequire } from 'node:module';
 import { errorLine, exitStatusOfError, USAGE_STATUS } from '../file/exit-status.js';
 
@@ -21,6 +22,7 @@ program.addCommand(protectCommand());
 program.addCommand(runCommand());
 program.addCommand(attestCommand());
 for (const command of [casCommand(), identityCommand(), sessionCommand(), measureCommand(), demoCommand()]) program.addCommand(command);
+program.addCommand(sconifyCommand());
 
 // Commander prints a whole help text on stderr when a command that only has subcommands is given
 // none; we say so in one line instead (`missing` remembers which command it was).
