@@ -256,6 +256,8 @@ function actorOf(request: IncomingMessage): Actor {
 const FIELD_LIMITS: Record<string, number> = {
   session: 320, service: 64, name: 320, volume: 64, volumeId: 32, expected: 64, next: 64, credential: 64,
   nonce: 80, publicKey: 64, hash: 64, signature: 256, type: 32, data: 768 << 10, yaml: 256 << 10,
+  // An SNP VCEK or VLEK certificate (DER or PEM, base64): at most 16 KiB before encoding (snp-endorsements.ts).
+  vcek: 24 << 10,
 };
 
 function str(body: Record<string, unknown>, field: string): string {
