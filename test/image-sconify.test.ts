@@ -122,6 +122,7 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     expect(tree.path).toBe('/app');
     expect(tree.key).toMatch(/^[0-9a-f]{64}$/);
     expect(tree.tag).toBe(summary.trees[0]!.tag);
+    expect(result.out).not.toContain(tree.key);  // keys only in the session file
 
     // skopeo reads the layout; the configuration is the confidential one.
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${out}:confidential`], { encoding: 'utf8' })) as { config: { Entrypoint: string[]; Cmd?: string[]; Env: string[]; Volumes: Record<string, object>; WorkingDir: string } };

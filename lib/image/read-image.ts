@@ -41,6 +41,7 @@ export interface SourceImage {
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 // A docker save archive holds a few files per layer; far more means it is not one.
 const MAX_ARCHIVE_ENTRIES = 100_000;
+const MAX_ARCHIVE_BYTES = 64 * 2 ** 30;
 
 /** Parses `oci:DIR[:TAG]`, `docker-archive:FILE` or `dir:ROOTFS`. */
 export function parseImageReference(text: string, role: '--from' | '--to'): ImageReference {
@@ -179,6 +180,7 @@ async function unpackArchive(file: string): Promise<string> {
   if (!stats?.isFile()) throw shieldError('ENOENT', `docker-archive:${file}: no such file`, file);
   const dir = fs.mkdtempSync(join(tmpdir(), 'shieldfs-archive-'));
   let entries = 0;
+  let bytes = 0;
   let refused: Error | null = null;
   // An archive of docker save holds regular files and directories only; anything else (links,
   // devices) is refused rather than made on this host.
@@ -186,7 +188,10 @@ async function unpackArchive(file: string): Promise<string> {
     cwd: dir, strict: true, preserveOwner: false, processUmask: 0o022,
     filter: (path, entry) => {
       const type = (entry as ReadEntry).type;
+      bytes += (entry as ReadEntry).size ?? 0;
       if (++entries > MAX_ARCHIVE_ENTRIES) refused ??= shieldError('EFBIG', `docker-archive:${file}: more than ${MAX_ARCHIVE_ENTRIES} entries: not a docker save archive`);
+      // A gzip-compressed archive (docker save | gzip) could otherwise unpack without end.
+      else if (bytes > MAX_ARCHIVE_BYTES) refused ??= shieldError('EFBIG', `docker-archive:${file}: more than ${MAX_ARCHIVE_BYTES} bytes unpacked: refused (a compression bomb?)`);
       else if (type !== 'File' && type !== 'OldFile' && type !== 'Directory') refused ??= shieldError('EINVAL', `docker-archive:${file}: entry ${path} is a ${type}: a docker save archive holds files and directories only`);
       return refused === null;
     },
