@@ -293,7 +293,16 @@ describe('docker save archives', () => {
     fs.symlinkSync('/etc/passwd', join(staging, 'passwd'));
     const file = fresh('links') + '.tar';
     createTar({ file, cwd: staging, sync: true }, ['manifest.json', 'passwd']);
-    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('passwd is a SymbolicLink') });
+    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('passwd is a symlink to /etc/passwd, outside the archive') });
+    fs.rmSync(join(staging, 'passwd'));
+    fs.symlinkSync('../../outside', join(staging, 'up'));
+    createTar({ file, cwd: staging, sync: true }, ['manifest.json', 'up']);
+    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('up is a symlink to ../../outside, outside the archive') });
+    fs.rmSync(join(staging, 'up'));
+    fs.writeFileSync(join(staging, 'data'), 'x');
+    fs.linkSync(join(staging, 'data'), join(staging, 'hard'));
+    createTar({ file, cwd: staging, sync: true }, ['manifest.json', 'data', 'hard']);
+    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('hard is a Link') });
     const notTar = fresh('garbage') + '.tar';
     fs.writeFileSync(notTar, Buffer.alloc(5000, 7));
     expect(await codeOf(openImage({ kind: 'docker-archive', file: notTar }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('not a readable tar archive') });

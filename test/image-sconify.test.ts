@@ -13,7 +13,7 @@ import { extractLayer, openImage, scanLayer, sconifyImage } from '../lib/image/i
 import { Volume } from '../lib/volume/index.js';
 import { importKey } from '../lib/file/index.js';
 import { cliRunner, expectFailure, expectSuccess, SHIELD_JS } from './support/cli-run.js';
-import { buildCounterImage, COUNTER_SOURCE, nodeRuntimeFiles, runBundle, toolsUnavailable, unpackBundle, type CounterImage } from './support/oci-bundle.js';
+import { buildCounterImage, COUNTER_PATH, COUNTER_SOURCE, nodeRuntimeFiles, runBundle, toolsUnavailable, unpackBundle, type CounterImage } from './support/oci-bundle.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-sconify-');
@@ -198,6 +198,33 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     expect(after.runtimeLayer).toBe(before.runtimeLayer);  // the same runtime files, byte for byte
     expect(after.service.trees[0]!.key).not.toBe(before.service.trees[0]!.key);
     expect(after.service.trees[0]!.tag).not.toBe(before.service.trees[0]!.tag);
+  });
+
+  it('reads what other tools write: a legacy docker archive from skopeo, whiteouts from umoci repack', async () => {
+    // skopeo's docker-archive is the legacy form (manifest.json, <digest>.json, one tar per layer).
+    const archive = temp('skopeo.tar');
+    execFileSync('skopeo', ['copy', '--quiet', native.reference, `docker-archive:${archive}:counter:native`]);
+    const fromArchive = temp('from-skopeo');
+    expectSuccess(shield(['sconify', '--from', `docker-archive:${archive}`, '--to', `oci:${fromArchive}:c`, '--name', 'demo/counter', '--service-name', 'counter',
+      '--dir', '/app', '--no-upload', '--session-file', temp('from-skopeo.yaml')]));
+    const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${fromArchive}:c`], { encoding: 'utf8' })) as { config: { Entrypoint: string[] } };
+    expect(config.config.Entrypoint[1]).toBe('/opt/shieldfs/dist/cli/shield.js');
+    expect(everyBlobText(fromArchive).some((b) => b.bytes.includes(SOURCE_MARK))).toBe(false);
+
+    // umoci repack of a bundle where a file and a directory were deleted writes whiteouts for them.
+    const layout = temp('whiteouts');
+    execFileSync('skopeo', ['copy', '--quiet', native.reference, `oci:${layout}:base`]);
+    const bundle = temp('whiteout-bundle');
+    unpackBundle(layout, 'base', bundle);
+    fs.rmSync(join(bundle, 'rootfs', COUNTER_PATH));
+    fs.rmSync(join(bundle, 'rootfs/tmp'), { recursive: true });
+    fs.writeFileSync(join(bundle, 'rootfs/app/other.cjs'), 'console.log("other")');
+    execFileSync('umoci', ['repack', '--image', `${layout}:deleted`, bundle], { stdio: 'ignore' });
+    const rootfs = temp('whiteout-rootfs');
+    await unpackWithOurReader(`oci:${layout}:deleted`, rootfs);
+    expect(fs.readdirSync(join(rootfs, 'app'))).toEqual(['other.cjs']);
+    expect(fs.existsSync(join(rootfs, 'tmp'))).toBe(false);
+    expect(fs.existsSync(join(rootfs, 'usr/bin/node'))).toBe(true);
   });
 
   it('sconifies to a docker save archive that skopeo reads', () => {

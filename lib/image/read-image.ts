@@ -182,12 +182,20 @@ async function unpackArchive(file: string): Promise<string> {
   let entries = 0;
   let bytes = 0;
   let refused: Error | null = null;
-  // An archive of docker save holds regular files and directories only; anything else (links,
-  // devices) is refused rather than made on this host.
+  // An archive of docker save holds regular files, directories, and (docker < 25, skopeo) relative
+  // symlinks from <id>/layer.tar to a layer elsewhere in the archive. Anything else (hard links,
+  // devices, a symlink leaving the archive) is refused rather than made on this host.
   const unpack = new Unpack({
     cwd: dir, strict: true, preserveOwner: false, processUmask: 0o022,
     filter: (path, entry) => {
       const type = (entry as ReadEntry).type;
+      if (type === 'SymbolicLink') {
+        const target = posix.normalize(posix.join(posix.dirname(posix.normalize(path)), (entry as ReadEntry).linkpath ?? ''));
+        if ((entry as ReadEntry).linkpath?.startsWith('/') || target === '..' || target.startsWith('../')) {
+          refused ??= shieldError('EINVAL', `docker-archive:${file}: entry ${path} is a symlink to ${(entry as ReadEntry).linkpath}, outside the archive`);
+        }
+        return refused === null;
+      }
       bytes += (entry as ReadEntry).size ?? 0;
       if (++entries > MAX_ARCHIVE_ENTRIES) refused ??= shieldError('EFBIG', `docker-archive:${file}: more than ${MAX_ARCHIVE_ENTRIES} entries: not a docker save archive`);
       // A gzip-compressed archive (docker save | gzip) could otherwise unpack without end.
@@ -241,9 +249,16 @@ function archiveFile(dir: string, name: string, shown: string): string {
   if (normalized.startsWith('/') || normalized === '..' || normalized.startsWith('../')) {
     throw malformed(`${shown}: manifest.json`, `${name} lies outside the archive`);
   }
-  const path = join(dir, normalized);
-  const stats = lstatOrNull(path);
-  if (!stats?.isFile()) throw shieldError('ENOENT', `${shown}: manifest.json names ${name}, which the archive does not hold as a file`, path);
+  // Symlinks in the archive were checked to stay inside it when unpacked; resolved here once more.
+  let path: string;
+  try {
+    path = fs.realpathSync(join(dir, normalized));
+  } catch {
+    throw shieldError('ENOENT', `${shown}: manifest.json names ${name}, which the archive does not hold`, join(dir, normalized));
+  }
+  const root = fs.realpathSync(dir);
+  if (!path.startsWith(root + '/')) throw malformed(`${shown}: manifest.json`, `${name} leads outside the archive`);
+  if (!lstatOrNull(path)?.isFile()) throw shieldError('ENOENT', `${shown}: manifest.json names ${name}, which the archive does not hold as a file`, path);
   return path;
 }
 
