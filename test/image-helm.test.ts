@@ -91,6 +91,11 @@ describe('the chart, rendered and validated against the Kubernetes schemas', () 
     expect(values.tee.resource).toBe('sgx.intel.com/epc');
   });
 
+  it('a numeric --set value prints as Go prints it (an image tag of digits)', () => {
+    const { manifests } = renderChart(makeChart(input('job', { set: ['image.tag=2'] })));
+    expect(podOf(manifests[0]!.object).spec.containers[0]).toMatchObject({ image: 'registry.example/counter:2' });
+  });
+
   it('a schema violation is caught (the validation can fail)', () => {
     const chart = makeChart(input('deployment', { expose: 8080, set: ['service.port=not-a-port'] }));
     const service = renderChart(chart).manifests.find((m) => m.object.kind === 'Service')!.object;
