@@ -9,7 +9,7 @@ import { create as createTar } from 'tar';
 import { describe, expect, it } from 'vitest';
 import {
   LIMITS, MEDIA_TYPES, applyLayer, extractLayer, openImage, parseConfig, parseDockerArchiveManifest, parseElf, parseImageReference, parseIndex,
-  parseJsonDocument, parseManifest, parseVolumeSpec, planProtection, rewriteLayer, scanLayer, serviceOf, writeImage,
+  parseJsonDocument, parseManifest, parseVolumeSpec, planProtection, resolveInRootfs, rewriteLayer, scanLayer, serviceOf, writeImage,
   type ImageConfig, type LayerBlob, type SourceImage,
 } from '../lib/image/index.js';
 import { useTempDir } from './support/temp.js';
@@ -72,11 +72,24 @@ async function unpackAll(image: SourceImage): Promise<string> {
 }
 
 function treeWithContent(root: string): string[] {
-  return listTree(root).map((p) => (fs.statSync(join(root, p)).isFile() ? `${p}=${fs.readFileSync(join(root, p), 'utf8')}` : p));
+  return listTree(root).map((p) => {
+    const stats = fs.lstatSync(join(root, p));
+    return stats.isSymbolicLink() ? `${p}->${fs.readlinkSync(join(root, p))}` : stats.isFile() ? `${p}=${fs.readFileSync(join(root, p), 'utf8')}` : p;
+  });
 }
 
+/** Every path under `root`, symlinks listed but never followed (they may point anywhere on this host). */
 function listTree(root: string): string[] {
-  return (fs.readdirSync(root, { recursive: true }) as string[]).map((p) => p.toString()).sort();
+  const out: string[] = [];
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+      out.push(rel);
+      if (entry.isDirectory()) walk(join(dir, entry.name), rel);
+    }
+  };
+  walk(root, '');
+  return out.sort();
 }
 
 async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<{ code: string; message: string }> {
@@ -112,6 +125,58 @@ describe('OCI image layouts', () => {
     writeImage({ kind: 'oci', dir: layout }, configFor(layers), layers);
     const rootfs = await unpackAll(await openImage({ kind: 'oci', dir: layout }));
     expect(listTree(rootfs)).toEqual(['data', 'data/keep', 'data/keep/y', 'data/new', 'etc']);
+  });
+
+  it('keeps symlink targets as the image has them (absolute ones too) and never writes through a symlink', async () => {
+    const escape = fresh('escape-target');
+    fs.mkdirSync(escape);
+    const build = (files: (dir: string) => string[]): LayerBlob => {
+      const dir = fresh('symlink-layer');
+      fs.mkdirSync(dir);
+      const names = files(dir);
+      const tarPath = fresh('symlink-layer') + '.tar';
+      createTar({ file: tarPath, cwd: dir, sync: true }, names);
+      const bytes = fs.readFileSync(tarPath);
+      return { path: tarPath, diffId: sha(bytes), descriptor: { mediaType: MEDIA_TYPES.ociLayer, digest: sha(bytes), size: bytes.length } };
+    };
+    const layers = [
+      build((dir) => {
+        fs.mkdirSync(join(dir, 'usr/bin'), { recursive: true });
+        fs.mkdirSync(join(dir, 'usr/local/bin'), { recursive: true });
+        fs.writeFileSync(join(dir, 'usr/bin/node'), 'node');
+        fs.symlinkSync('/usr/bin/node', join(dir, 'usr/local/bin/node'));
+        fs.symlinkSync('usr/bin', join(dir, 'bin'));
+        fs.symlinkSync(escape, join(dir, 'etc2'));
+        fs.symlinkSync('../../../../../etc', join(dir, 'up'));
+        fs.mkdirSync(join(dir, 'etc'));
+        fs.writeFileSync(join(dir, 'etc/passwd'), 'the image\'s passwd');
+        return ['usr', 'bin', 'etc', 'etc2', 'up'];
+      }),
+      build((dir) => {
+        fs.mkdirSync(join(dir, 'etc2'));
+        fs.writeFileSync(join(dir, 'etc2/pwned'), 'x');
+        return ['etc2/pwned'];
+      }),
+    ];
+    const layout = fresh('layout');
+    writeImage({ kind: 'oci', dir: layout }, configFor(layers), layers);
+    const rootfs = await unpackAll(await openImage({ kind: 'oci', dir: layout }));
+    expect(fs.readlinkSync(join(rootfs, 'usr/local/bin/node'))).toBe('/usr/bin/node');
+    expect(fs.readlinkSync(join(rootfs, 'bin'))).toBe('usr/bin');
+    expect(fs.readlinkSync(join(rootfs, 'up'))).toBe('../../../../../etc');
+    expect(resolveInRootfs(rootfs, '/usr/local/bin/node')).toBe('/usr/bin/node');
+    expect(resolveInRootfs(rootfs, '/up/passwd')).toBe('/etc/passwd');  // clamped at the image's root, as in a container
+    // The entry under the absolute symlink replaced it inside the root; nothing reached the host's directory.
+    expect(fs.lstatSync(join(rootfs, 'etc2')).isDirectory()).toBe(true);
+    expect(fs.readdirSync(escape)).toEqual([]);
+
+    // Written again (nothing dropped), the symlinks are as they were.
+    const rewritten = await rewriteLayer(layers[0]!.path, { blobDigest: layers[0]!.descriptor.digest, diffId: layers[0]!.diffId, gzip: false, where: 'layer 1' }, () => false, fresh('rewritten') + '.tar.gz');
+    const again = fresh('rootfs-again');
+    fs.mkdirSync(again);
+    await applyLayer(rewritten.path, { blobDigest: rewritten.digest, diffId: rewritten.diffId, gzip: true, where: 'rewritten' }, again, []);
+    expect(fs.readlinkSync(join(again, 'usr/local/bin/node'))).toBe('/usr/bin/node');
+    expect(fs.readlinkSync(join(again, 'etc2'))).toBe(escape);
   });
 
   it('adds a second tag to an existing layout and then needs a tag to choose', async () => {

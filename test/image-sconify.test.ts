@@ -318,6 +318,17 @@ describe('sconify without container tools', () => {
     expect(fs.existsSync(join(unpacked, 'opt/shieldfs/build/Release/shieldfs.node'))).toBe(true);
   });
 
+  it('refuses a --dir that is a symlink in the image, and one that is missing (never following the host\'s paths)', async () => {
+    const rootfs = counterRootfs('symlinked-rootfs');
+    fs.mkdirSync(join(rootfs, 'srv'));
+    fs.renameSync(join(rootfs, 'app'), join(rootfs, 'srv/app'));
+    fs.symlinkSync('/srv/app', join(rootfs, 'app'));
+    const attempt = (dirs: string[]) => sconifyImage({ from: `dir:${rootfs}`, to: `oci:${temp('symlinked-out')}`, sessionName: 'demo/x', serviceName: 'x', command: [process.execPath, '/app/counter.cjs'], dirs });
+    await expect(attempt(['/app'])).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('/app is a symlink in the image (to /srv/app): protect /srv/app instead') });
+    await expect(attempt(['/nothing'])).rejects.toMatchObject({ code: 'ENOENT', message: expect.stringContaining('/nothing does not exist in the image') });
+    expect(fs.existsSync(temp('symlinked-out'))).toBe(false);
+  });
+
   describe('refuses images that cannot run the runtime, saying why', () => {
     const headOfNode = () => {
       const fd = fs.openSync(process.execPath, 'r');
