@@ -245,6 +245,27 @@ describe('OCI image layouts', () => {
     expect(missing.message).toContain(`blob ${written.configDigest} is missing`);
   });
 
+  it('accepts empty layers (no bytes, or only the end-of-archive blocks), plain or gzip, and refuses garbage', async () => {
+    for (const content of [Buffer.alloc(0), Buffer.alloc(1024), Buffer.alloc(10240)]) {
+      for (const gzip of [false, true]) {
+        const blob = gzip ? gzipSync(content) : content;
+        const path = fresh('empty');
+        fs.writeFileSync(path, blob);
+        const expected = { blobDigest: sha(blob), diffId: sha(content), gzip, where: 'empty layer' };
+        expect(await scanLayer(path, expected, [])).toMatchObject({ empty: true, entries: 0 });
+        const rootfs = fresh('empty-root');
+        fs.mkdirSync(rootfs);
+        expect(await applyLayer(path, expected, rootfs, [])).toMatchObject({ empty: true, entries: 0 });
+        expect(fs.readdirSync(rootfs)).toEqual([]);
+      }
+    }
+    const garbage = Buffer.alloc(1024, 0x41);
+    const path = fresh('garbage');
+    fs.writeFileSync(path, garbage);
+    const refused = await codeOf(applyLayer(path, { blobDigest: sha(garbage), diffId: sha(garbage), gzip: false, where: 'garbage layer' }, fresh('g'), []));
+    expect(refused).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('garbage layer: not a readable tar archive') });
+  });
+
   it('checks the uncompressed digest against the configuration\'s diff_id', async () => {
     const layers = [makeLayer({ a: 'a' }, true)];
     const other = makeLayer({ b: 'b' }, true);

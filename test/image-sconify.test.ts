@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { extractLayer, openImage, scanLayer, sconifyImage } from '../lib/image/index.js';
+import { extractLayer, MEDIA_TYPES, openImage, scanLayer, sconifyImage, writeImage } from '../lib/image/index.js';
+import { createHash } from 'node:crypto';
+import { create as createTar } from 'tar';
 import { Volume } from '../lib/volume/index.js';
 import { importKey } from '../lib/file/index.js';
 import { cliRunner, expectFailure, expectSuccess, SHIELD_JS } from './support/cli-run.js';
@@ -316,6 +318,63 @@ describe('sconify without container tools', () => {
     expect(fs.existsSync(join(unpacked, 'app/secret.js'))).toBe(false);
     expect(fs.existsSync(join(unpacked, 'opt/shieldfs/dist/cli/shield.js'))).toBe(true);
     expect(fs.existsSync(join(unpacked, 'opt/shieldfs/build/Release/shieldfs.node'))).toBe(true);
+  });
+
+  it('protects a directory spread over several layers with a whiteout, rewriting only the layers that held it', async () => {
+    const layout = temp('spread-layout');
+    const makeLayer = (name: string, files: Record<string, string>) => {
+      const dir = temp(`spread-${name}`);
+      for (const [path, text] of Object.entries(files)) {
+        fs.mkdirSync(join(dir, path, '..'), { recursive: true });
+        fs.writeFileSync(join(dir, path), text);
+      }
+      const tarPath = `${dir}.tar`;
+      createTar({ file: tarPath, cwd: dir, sync: true, portable: true }, fs.readdirSync(dir).sort());
+      const bytes = fs.readFileSync(tarPath);
+      const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+      return { path: tarPath, diffId: digest, descriptor: { mediaType: MEDIA_TYPES.ociLayer, digest, size: bytes.length } };
+    };
+    const runtime = temp('spread-runtime');
+    for (const file of nodeRuntimeFiles()) {
+      fs.mkdirSync(join(runtime, file, '..'), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(file), join(runtime, file));
+    }
+    const runtimeTar = `${runtime}.tar`;
+    createTar({ file: runtimeTar, cwd: runtime, sync: true, portable: true }, fs.readdirSync(runtime));
+    const runtimeDigest = 'sha256:' + createHash('sha256').update(fs.readFileSync(runtimeTar)).digest('hex');
+    const layers = [
+      { path: runtimeTar, diffId: runtimeDigest, descriptor: { mediaType: MEDIA_TYPES.ociLayer, digest: runtimeDigest, size: fs.statSync(runtimeTar).size } },
+      makeLayer('one', { 'app/a.js': 'SECRET-A-REMOVED-LATER', 'app/keep.js': 'SECRET-KEEP', 'etc/x': 'x' }),
+      makeLayer('two', { 'app/.wh.a.js': '', 'app/b.js': 'SECRET-B' }),
+      makeLayer('three', { 'srv/data': 'data' }),
+    ];
+    writeImage({ kind: 'oci', dir: layout, tag: 'native' }, {
+      architecture: 'amd64', os: 'linux', config: { Entrypoint: [process.execPath, '/app/b.js'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    }, layers);
+    const result = await sconifyImage({ from: `oci:${layout}:native`, to: `oci:${layout}:confidential`, sessionName: 'demo/spread', serviceName: 'spread', dirs: ['/app'] });
+
+    const manifest = JSON.parse(fs.readFileSync(join(layout, 'blobs/sha256', result.image.manifestDigest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+    const digests = manifest.layers.map((l) => l.digest);
+    expect(digests).toHaveLength(6);
+    expect(digests[0]).toBe(layers[0]!.descriptor.digest);  // node: untouched
+    expect(digests[1]).not.toBe(layers[1]!.descriptor.digest);  // held /app: rewritten
+    expect(digests[2]).not.toBe(layers[2]!.descriptor.digest);
+    expect(digests[3]).toBe(layers[3]!.descriptor.digest);  // no /app: untouched
+    const texts = everyBlobText(layout).filter((b) => digests.slice(1).some((d) => b.name.startsWith(d.slice(7)))).map((b) => b.bytes.toString('latin1')).join('\n');
+    for (const secret of ['SECRET-A-REMOVED-LATER', 'SECRET-KEEP', 'SECRET-B', '.wh.a.js']) expect(texts).not.toContain(secret);
+    expect(texts).toContain('etc/x');
+
+    const unpacked = temp('spread-unpacked');
+    await unpackWithOurReader(`oci:${layout}:confidential`, unpacked);
+    const tree = result.trees[0]!;
+    const volume = await Volume.open(join(unpacked, 'app'), { key: importKey(tree.key), readOnly: true, expectedTag: tree.tag });
+    try {
+      expect(volume.readdir('/').sort()).toEqual(['b.js', 'keep.js']);  // a.js was whited out before it was protected
+      expect((await volume.readFile('/b.js')).toString()).toBe('SECRET-B');
+    } finally {
+      await volume.close();
+    }
+    expect(fs.readFileSync(join(unpacked, 'etc/x'), 'utf8')).toBe('x');
   });
 
   it('refuses a --dir that is a symlink in the image, and one that is missing (never following the host\'s paths)', async () => {

@@ -27,6 +27,8 @@ export interface VerifiedLayer {
   blobSize: number;
   diffId: string;
   gzip: boolean;
+  /** No entries: an empty tar (Docker and umoci write such layers; node-tar calls them unrecognized). */
+  empty: boolean;
 }
 
 /** A layer written by us: a blob in `path`. */
@@ -150,6 +152,7 @@ Promise<{ verified: VerifiedLayer; made: Set<string>; entries: number }> {
   const symlinks = new Map<string, string>();
   let entries = 0;
   let failure: Error | null = null;
+  let badArchive: Error | null = null;
   const unpack: Unpack = new Unpack({
     cwd: rootfs,
     strict: false,
@@ -158,8 +161,13 @@ Promise<{ verified: VerifiedLayer; made: Set<string>; entries: number }> {
     processUmask: 0,
     onwarn: (code: string, message: string | Error) => {
       if (code === 'TAR_ENTRY_INFO') return;
-      failure ??= shieldError('EINVAL', `${expected.where}: ${code}: ${message instanceof Error ? message.message : message}`);
-      unpack.abort(failure);
+      const failed = shieldError('EINVAL', `${expected.where}: not a readable tar archive (${code}: ${message instanceof Error ? message.message : message}): the image is damaged; save or copy it again`);
+      // Known only at the end: an empty layer is "unrecognized" to node-tar, and fine.
+      if (code === 'TAR_BAD_ARCHIVE') badArchive ??= failed;
+      else {
+        failure ??= failed;
+        unpack.abort(failure);
+      }
     },
     filter: (name, entry) => {
       const path = imagePathOfEntry(name);
@@ -184,6 +192,7 @@ Promise<{ verified: VerifiedLayer; made: Set<string>; entries: number }> {
   });
   const verified = await readLayer(blobPath, expected, parserSink(unpack, 'close'), signal);
   if (failure) throw failure;
+  if (badArchive && !verified.empty) throw badArchive;
   for (const [path, target] of symlinks) makeSymlink(rootfs, path, target);
   return { verified, made, entries };
 }
@@ -281,6 +290,10 @@ async function readLayer(blobPath: string, expected: LayerExpectation, sink: Wri
     await (pipeline as (...args: unknown[]) => Promise<void>)(...stages, signal ? { signal } : {});
   } catch (error) {
     if (signal?.aborted) throw signal.reason ?? error;
+    if ((error as { tarCode?: string }).tarCode === 'TAR_BAD_ARCHIVE' && diff.finished && diff.allZero) {
+      checkDigests(blob, diff, expected);
+      return { blobDigest: blob.digest(), blobSize: blob.bytes, diffId: diff.digest(), gzip, empty: true };
+    }
     // A digest mismatch explains a broken gzip or tar better than the parser's own complaint: when the
     // blob's digest is known, the rest of the file is hashed to tell.
     checkDigests(blob, diff, expected);
@@ -295,7 +308,7 @@ async function readLayer(blobPath: string, expected: LayerExpectation, sink: Wri
     throw shieldError(e.code === 'EFBIG' ? 'EFBIG' : 'EINVAL', `${expected.where}: not a readable ${gzip ? 'gzip ' : ''}tar archive (${e.message}): the image is damaged; save or copy it again`);
   }
   checkDigests(blob, diff, expected);
-  return { blobDigest: blob.digest(), blobSize: blob.bytes, diffId: diff.digest(), gzip };
+  return { blobDigest: blob.digest(), blobSize: blob.bytes, diffId: diff.digest(), gzip, empty: diff.allZero };
 }
 
 function checkDigests(blob: HashingTransform, diff: HashingTransform, expected: LayerExpectation): void {
@@ -353,6 +366,8 @@ class HashingTransform extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private result: string | null = null;
   bytes = 0;
+  /** Every byte so far was zero (an empty layer: no bytes, or only a tar's end-of-archive blocks). */
+  allZero = true;
 
   constructor(private readonly limit = Number.MAX_SAFE_INTEGER, private readonly where = '') {
     super();
@@ -373,6 +388,7 @@ class HashingTransform extends Transform {
       callback(shieldError('EFBIG', `${this.where}: more than ${this.limit} bytes uncompressed: refused (a compression bomb?)`));
       return;
     }
+    if (this.allZero && chunk.some((b) => b !== 0)) this.allZero = false;
     this.hash.update(chunk);
     callback(null, chunk);
   }
