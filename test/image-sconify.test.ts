@@ -493,6 +493,10 @@ describe('sconify without container tools', () => {
     expect(result.out).toContain('would declare volume V1 at /V1 (ephemeral)');
     expect(result.out).toContain(`the session's service would run: ${process.execPath} /app/counter.cjs /V1/num`);
     expect(fs.existsSync(out)).toBe(false);
+    const json = shield(['sconify', '--from', native.reference, '--to', `oci:${out}`, '--name', 'demo/counter', '--service-name', 'counter',
+      '--dir', '/app', '--no-upload', '--dry-run', '--json']);
+    expect(JSON.parse(json.out)).toMatchObject({ dryRun: true, actions: expect.arrayContaining(['would read ' + native.reference + ': 2 layers']) });
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('refuses bad usage before touching anything', () => {
