@@ -9,7 +9,7 @@ import { create as createTar } from 'tar';
 import { describe, expect, it } from 'vitest';
 import {
   LIMITS, MEDIA_TYPES, applyLayer, extractLayer, openImage, parseConfig, parseDockerArchiveManifest, parseElf, parseImageReference, parseIndex,
-  parseJsonDocument, parseManifest, parseVolumeSpec, planProtection, rewriteLayer, scanLayer, serviceOf, writeImage,
+  parseJsonDocument, parseManifest, parseVolumeSpec, planProtection, resolveInRootfs, rewriteLayer, scanLayer, serviceOf, writeImage,
   type ImageConfig, type LayerBlob, type SourceImage,
 } from '../lib/image/index.js';
 import { useTempDir } from './support/temp.js';
@@ -72,11 +72,24 @@ async function unpackAll(image: SourceImage): Promise<string> {
 }
 
 function treeWithContent(root: string): string[] {
-  return listTree(root).map((p) => (fs.statSync(join(root, p)).isFile() ? `${p}=${fs.readFileSync(join(root, p), 'utf8')}` : p));
+  return listTree(root).map((p) => {
+    const stats = fs.lstatSync(join(root, p));
+    return stats.isSymbolicLink() ? `${p}->${fs.readlinkSync(join(root, p))}` : stats.isFile() ? `${p}=${fs.readFileSync(join(root, p), 'utf8')}` : p;
+  });
 }
 
+/** Every path under `root`, symlinks listed but never followed (they may point anywhere on this host). */
 function listTree(root: string): string[] {
-  return (fs.readdirSync(root, { recursive: true }) as string[]).map((p) => p.toString()).sort();
+  const out: string[] = [];
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+      out.push(rel);
+      if (entry.isDirectory()) walk(join(dir, entry.name), rel);
+    }
+  };
+  walk(root, '');
+  return out.sort();
 }
 
 async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<{ code: string; message: string }> {
@@ -112,6 +125,58 @@ describe('OCI image layouts', () => {
     writeImage({ kind: 'oci', dir: layout }, configFor(layers), layers);
     const rootfs = await unpackAll(await openImage({ kind: 'oci', dir: layout }));
     expect(listTree(rootfs)).toEqual(['data', 'data/keep', 'data/keep/y', 'data/new', 'etc']);
+  });
+
+  it('keeps symlink targets as the image has them (absolute ones too) and never writes through a symlink', async () => {
+    const escape = fresh('escape-target');
+    fs.mkdirSync(escape);
+    const build = (files: (dir: string) => string[]): LayerBlob => {
+      const dir = fresh('symlink-layer');
+      fs.mkdirSync(dir);
+      const names = files(dir);
+      const tarPath = fresh('symlink-layer') + '.tar';
+      createTar({ file: tarPath, cwd: dir, sync: true }, names);
+      const bytes = fs.readFileSync(tarPath);
+      return { path: tarPath, diffId: sha(bytes), descriptor: { mediaType: MEDIA_TYPES.ociLayer, digest: sha(bytes), size: bytes.length } };
+    };
+    const layers = [
+      build((dir) => {
+        fs.mkdirSync(join(dir, 'usr/bin'), { recursive: true });
+        fs.mkdirSync(join(dir, 'usr/local/bin'), { recursive: true });
+        fs.writeFileSync(join(dir, 'usr/bin/node'), 'node');
+        fs.symlinkSync('/usr/bin/node', join(dir, 'usr/local/bin/node'));
+        fs.symlinkSync('usr/bin', join(dir, 'bin'));
+        fs.symlinkSync(escape, join(dir, 'etc2'));
+        fs.symlinkSync('../../../../../etc', join(dir, 'up'));
+        fs.mkdirSync(join(dir, 'etc'));
+        fs.writeFileSync(join(dir, 'etc/passwd'), 'the image\'s passwd');
+        return ['usr', 'bin', 'etc', 'etc2', 'up'];
+      }),
+      build((dir) => {
+        fs.mkdirSync(join(dir, 'etc2'));
+        fs.writeFileSync(join(dir, 'etc2/pwned'), 'x');
+        return ['etc2/pwned'];
+      }),
+    ];
+    const layout = fresh('layout');
+    writeImage({ kind: 'oci', dir: layout }, configFor(layers), layers);
+    const rootfs = await unpackAll(await openImage({ kind: 'oci', dir: layout }));
+    expect(fs.readlinkSync(join(rootfs, 'usr/local/bin/node'))).toBe('/usr/bin/node');
+    expect(fs.readlinkSync(join(rootfs, 'bin'))).toBe('usr/bin');
+    expect(fs.readlinkSync(join(rootfs, 'up'))).toBe('../../../../../etc');
+    expect(resolveInRootfs(rootfs, '/usr/local/bin/node')).toBe('/usr/bin/node');
+    expect(resolveInRootfs(rootfs, '/up/passwd')).toBe('/etc/passwd');  // clamped at the image's root, as in a container
+    // The entry under the absolute symlink replaced it inside the root; nothing reached the host's directory.
+    expect(fs.lstatSync(join(rootfs, 'etc2')).isDirectory()).toBe(true);
+    expect(fs.readdirSync(escape)).toEqual([]);
+
+    // Written again (nothing dropped), the symlinks are as they were.
+    const rewritten = await rewriteLayer(layers[0]!.path, { blobDigest: layers[0]!.descriptor.digest, diffId: layers[0]!.diffId, gzip: false, where: 'layer 1' }, () => false, fresh('rewritten') + '.tar.gz');
+    const again = fresh('rootfs-again');
+    fs.mkdirSync(again);
+    await applyLayer(rewritten.path, { blobDigest: rewritten.digest, diffId: rewritten.diffId, gzip: true, where: 'rewritten' }, again, []);
+    expect(fs.readlinkSync(join(again, 'usr/local/bin/node'))).toBe('/usr/bin/node');
+    expect(fs.readlinkSync(join(again, 'etc2'))).toBe(escape);
   });
 
   it('adds a second tag to an existing layout and then needs a tag to choose', async () => {
@@ -178,6 +243,27 @@ describe('OCI image layouts', () => {
     const missing = await codeOf(openImage({ kind: 'oci', dir: layout, tag: 't' }));
     expect(missing.code).toBe('ENOENT');
     expect(missing.message).toContain(`blob ${written.configDigest} is missing`);
+  });
+
+  it('accepts empty layers (no bytes, or only the end-of-archive blocks), plain or gzip, and refuses garbage', async () => {
+    for (const content of [Buffer.alloc(0), Buffer.alloc(1024), Buffer.alloc(10240)]) {
+      for (const gzip of [false, true]) {
+        const blob = gzip ? gzipSync(content) : content;
+        const path = fresh('empty');
+        fs.writeFileSync(path, blob);
+        const expected = { blobDigest: sha(blob), diffId: sha(content), gzip, where: 'empty layer' };
+        expect(await scanLayer(path, expected, [])).toMatchObject({ empty: true, entries: 0 });
+        const rootfs = fresh('empty-root');
+        fs.mkdirSync(rootfs);
+        expect(await applyLayer(path, expected, rootfs, [])).toMatchObject({ empty: true, entries: 0 });
+        expect(fs.readdirSync(rootfs)).toEqual([]);
+      }
+    }
+    const garbage = Buffer.alloc(1024, 0x41);
+    const path = fresh('garbage');
+    fs.writeFileSync(path, garbage);
+    const refused = await codeOf(applyLayer(path, { blobDigest: sha(garbage), diffId: sha(garbage), gzip: false, where: 'garbage layer' }, fresh('g'), []));
+    expect(refused).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('garbage layer: not a readable tar archive') });
   });
 
   it('checks the uncompressed digest against the configuration\'s diff_id', async () => {
@@ -293,7 +379,16 @@ describe('docker save archives', () => {
     fs.symlinkSync('/etc/passwd', join(staging, 'passwd'));
     const file = fresh('links') + '.tar';
     createTar({ file, cwd: staging, sync: true }, ['manifest.json', 'passwd']);
-    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('passwd is a SymbolicLink') });
+    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('passwd is a symlink to /etc/passwd, outside the archive') });
+    fs.rmSync(join(staging, 'passwd'));
+    fs.symlinkSync('../../outside', join(staging, 'up'));
+    createTar({ file, cwd: staging, sync: true }, ['manifest.json', 'up']);
+    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('up is a symlink to ../../outside, outside the archive') });
+    fs.rmSync(join(staging, 'up'));
+    fs.writeFileSync(join(staging, 'data'), 'x');
+    fs.linkSync(join(staging, 'data'), join(staging, 'hard'));
+    createTar({ file, cwd: staging, sync: true }, ['manifest.json', 'data', 'hard']);
+    expect(await codeOf(openImage({ kind: 'docker-archive', file }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('hard is a Link') });
     const notTar = fresh('garbage') + '.tar';
     fs.writeFileSync(notTar, Buffer.alloc(5000, 7));
     expect(await codeOf(openImage({ kind: 'docker-archive', file: notTar }))).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('not a readable tar archive') });

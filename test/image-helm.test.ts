@@ -11,6 +11,16 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { parse as parseYaml } from 'yaml';
 import { applySet, makeChart, renderChart, WORKLOAD_KINDS, type ChartInput, type WorkloadKind } from '../lib/image/helm/chart.js';
 import { TemplateSet } from '../lib/image/helm/template-engine.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { writeChart } from '../lib/image/helm/chart.js';
+import { goTemplateRenderer, goTemplateUnavailable } from './support/helm-template.js';
+import { useTempDir } from './support/temp.js';
+
+const temp = useTempDir('shieldfs-helm-');
+const goUnavailable = goTemplateUnavailable();
+if (goUnavailable && process.env.SHIELDFS_REQUIRE_GO_TEMPLATE === '1') throw new Error(`SHIELDFS_REQUIRE_GO_TEMPLATE=1 but ${goUnavailable}`);
+if (goUnavailable) console.warn(`skipping the comparison with Go's text/template and Sprig: ${goUnavailable}`);
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment, 'apps/v1/StatefulSet': StatefulSet, 'apps/v1/DaemonSet': DaemonSet,
@@ -91,6 +101,11 @@ describe('the chart, rendered and validated against the Kubernetes schemas', () 
     expect(values.tee.resource).toBe('sgx.intel.com/epc');
   });
 
+  it('a numeric --set value prints as Go prints it (an image tag of digits)', () => {
+    const { manifests } = renderChart(makeChart(input('job', { set: ['image.tag=2'] })));
+    expect(podOf(manifests[0]!.object).spec.containers[0]).toMatchObject({ image: 'registry.example/counter:2' });
+  });
+
   it('a schema violation is caught (the validation can fail)', () => {
     const chart = makeChart(input('deployment', { expose: 8080, set: ['service.port=not-a-port'] }));
     const service = renderChart(chart).manifests.find((m) => m.object.kind === 'Service')!.object;
@@ -110,6 +125,41 @@ describe('the chart, rendered and validated against the Kubernetes schemas', () 
     expect(() => applySet(makeChart(input('job')).values, ['image.tag.x=1'])).toThrow(/tag is not a map of values/);
     expect(() => makeChart(input('job', { serviceName: '---' }))).toThrow(/does not make a chart name/);
   });
+});
+
+describe.skipIf(goUnavailable !== null)('the same objects as Go\'s text/template with Sprig, set up as Helm\'s engine', () => {
+  const cases: [string, ChartInput][] = [
+    ...WORKLOAD_KINDS.map((kind): [string, ChartInput] => [`${kind}, persistence on, exposed`, input(kind, { expose: 8080 })]),
+    ...WORKLOAD_KINDS.map((kind): [string, ChartInput] => [`${kind}, persistence off`, input(kind, { set: ['volumes.V1.persistence.enabled=false', 'volumes.logs.persistence.enabled=false'] })]),
+    ['overrides', input('statefulset', { set: ['volumes.V1.persistence.existingClaim=v1-data', 'volumes.logs.persistence.storageClass=fast', 'tee.resource=sgx.intel.com/epc',
+      'tee.count=10Mi', 'resources.limits.memory=1Gi', 'resources.requests.cpu=500m', 'nodeSelector.tee=sgx', 'image.tag=2', 'fullnameOverride=svc', 'tolerations=', 'imagePullSecrets='] })],
+    ['no volumes, no cas', input('job', { volumes: [], cas: undefined, casKey: undefined })],
+  ];
+  let renderWithGo: ReturnType<typeof goTemplateRenderer>;
+  it('builds', () => {
+    const work = temp('go');
+    mkdirSync(work);
+    renderWithGo = goTemplateRenderer(work);
+  }, 120_000);
+  for (const [name, chartInput] of cases) {
+    it(name, () => {
+      const chart = makeChart(chartInput);
+      const dir = writeChart(chart, temp(name.replace(/\W+/g, '-')));
+      // Helm reads values.yaml: so does the Go side (the file the chart ships, --set already applied).
+      const values = parseYaml(readFileSync(`${dir}/values.yaml`, 'utf8')) as unknown;
+      const go = renderWithGo(dir, values, 'prod');
+      const ours = renderChart(chart, 'prod', values as never);
+      for (const [template, text] of Object.entries(go)) {
+        if (template.endsWith('NOTES.txt')) {
+          expect(ours.notes, template).toBe(text);
+          continue;
+        }
+        const objects = parseAllDocuments(text).map((d) => d.toJS() as unknown).filter((o) => o !== null);
+        expect(ours.manifests.filter((m) => m.template === template).map((m) => m.object), template).toEqual(objects);
+      }
+      expect(Object.keys(go).sort()).toEqual(Object.keys(chart.files).filter((f) => f.startsWith('templates/') && !f.endsWith('.tpl')).sort());
+    });
+  }
 });
 
 describe('the template renderer (a plain subset of Helm\'s language)', () => {

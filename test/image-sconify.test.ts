@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { extractLayer, openImage, scanLayer, sconifyImage } from '../lib/image/index.js';
+import { extractLayer, MEDIA_TYPES, openImage, scanLayer, sconifyImage, writeImage } from '../lib/image/index.js';
+import { createHash } from 'node:crypto';
+import { create as createTar } from 'tar';
 import { Volume } from '../lib/volume/index.js';
 import { importKey } from '../lib/file/index.js';
 import { cliRunner, expectFailure, expectSuccess, SHIELD_JS } from './support/cli-run.js';
-import { buildCounterImage, COUNTER_SOURCE, nodeRuntimeFiles, runBundle, toolsUnavailable, unpackBundle, type CounterImage } from './support/oci-bundle.js';
+import { buildCounterImage, COUNTER_PATH, COUNTER_SOURCE, nodeRuntimeFiles, runBundle, toolsUnavailable, unpackBundle, type CounterImage } from './support/oci-bundle.js';
 import { useTempDir } from './support/temp.js';
 
 const temp = useTempDir('shieldfs-sconify-');
@@ -122,6 +124,7 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     expect(tree.path).toBe('/app');
     expect(tree.key).toMatch(/^[0-9a-f]{64}$/);
     expect(tree.tag).toBe(summary.trees[0]!.tag);
+    expect(result.out).not.toContain(tree.key);  // keys only in the session file
 
     // skopeo reads the layout; the configuration is the confidential one.
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${out}:confidential`], { encoding: 'utf8' })) as { config: { Entrypoint: string[]; Cmd?: string[]; Env: string[]; Volumes: Record<string, object>; WorkingDir: string } };
@@ -197,6 +200,33 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     expect(after.runtimeLayer).toBe(before.runtimeLayer);  // the same runtime files, byte for byte
     expect(after.service.trees[0]!.key).not.toBe(before.service.trees[0]!.key);
     expect(after.service.trees[0]!.tag).not.toBe(before.service.trees[0]!.tag);
+  });
+
+  it('reads what other tools write: a legacy docker archive from skopeo, whiteouts from umoci repack', async () => {
+    // skopeo's docker-archive is the legacy form (manifest.json, <digest>.json, one tar per layer).
+    const archive = temp('skopeo.tar');
+    execFileSync('skopeo', ['copy', '--quiet', native.reference, `docker-archive:${archive}:counter:native`]);
+    const fromArchive = temp('from-skopeo');
+    expectSuccess(shield(['sconify', '--from', `docker-archive:${archive}`, '--to', `oci:${fromArchive}:c`, '--name', 'demo/counter', '--service-name', 'counter',
+      '--dir', '/app', '--no-upload', '--session-file', temp('from-skopeo.yaml')]));
+    const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${fromArchive}:c`], { encoding: 'utf8' })) as { config: { Entrypoint: string[] } };
+    expect(config.config.Entrypoint[1]).toBe('/opt/shieldfs/dist/cli/shield.js');
+    expect(everyBlobText(fromArchive).some((b) => b.bytes.includes(SOURCE_MARK))).toBe(false);
+
+    // umoci repack of a bundle where a file and a directory were deleted writes whiteouts for them.
+    const layout = temp('whiteouts');
+    execFileSync('skopeo', ['copy', '--quiet', native.reference, `oci:${layout}:base`]);
+    const bundle = temp('whiteout-bundle');
+    unpackBundle(layout, 'base', bundle);
+    fs.rmSync(join(bundle, 'rootfs', COUNTER_PATH));
+    fs.rmSync(join(bundle, 'rootfs/tmp'), { recursive: true });
+    fs.writeFileSync(join(bundle, 'rootfs/app/other.cjs'), 'console.log("other")');
+    execFileSync('umoci', ['repack', '--image', `${layout}:deleted`, bundle], { stdio: 'ignore' });
+    const rootfs = temp('whiteout-rootfs');
+    await unpackWithOurReader(`oci:${layout}:deleted`, rootfs);
+    expect(fs.readdirSync(join(rootfs, 'app'))).toEqual(['other.cjs']);
+    expect(fs.existsSync(join(rootfs, 'tmp'))).toBe(false);
+    expect(fs.existsSync(join(rootfs, 'usr/bin/node'))).toBe(true);
   });
 
   it('sconifies to a docker save archive that skopeo reads', () => {
@@ -288,6 +318,74 @@ describe('sconify without container tools', () => {
     expect(fs.existsSync(join(unpacked, 'app/secret.js'))).toBe(false);
     expect(fs.existsSync(join(unpacked, 'opt/shieldfs/dist/cli/shield.js'))).toBe(true);
     expect(fs.existsSync(join(unpacked, 'opt/shieldfs/build/Release/shieldfs.node'))).toBe(true);
+  });
+
+  it('protects a directory spread over several layers with a whiteout, rewriting only the layers that held it', async () => {
+    const layout = temp('spread-layout');
+    const makeLayer = (name: string, files: Record<string, string>) => {
+      const dir = temp(`spread-${name}`);
+      for (const [path, text] of Object.entries(files)) {
+        fs.mkdirSync(join(dir, path, '..'), { recursive: true });
+        fs.writeFileSync(join(dir, path), text);
+      }
+      const tarPath = `${dir}.tar`;
+      createTar({ file: tarPath, cwd: dir, sync: true, portable: true }, fs.readdirSync(dir).sort());
+      const bytes = fs.readFileSync(tarPath);
+      const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+      return { path: tarPath, diffId: digest, descriptor: { mediaType: MEDIA_TYPES.ociLayer, digest, size: bytes.length } };
+    };
+    const runtime = temp('spread-runtime');
+    for (const file of nodeRuntimeFiles()) {
+      fs.mkdirSync(join(runtime, file, '..'), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(file), join(runtime, file));
+    }
+    const runtimeTar = `${runtime}.tar`;
+    createTar({ file: runtimeTar, cwd: runtime, sync: true, portable: true }, fs.readdirSync(runtime));
+    const runtimeDigest = 'sha256:' + createHash('sha256').update(fs.readFileSync(runtimeTar)).digest('hex');
+    const layers = [
+      { path: runtimeTar, diffId: runtimeDigest, descriptor: { mediaType: MEDIA_TYPES.ociLayer, digest: runtimeDigest, size: fs.statSync(runtimeTar).size } },
+      makeLayer('one', { 'app/a.js': 'SECRET-A-REMOVED-LATER', 'app/keep.js': 'SECRET-KEEP', 'etc/x': 'x' }),
+      makeLayer('two', { 'app/.wh.a.js': '', 'app/b.js': 'SECRET-B' }),
+      makeLayer('three', { 'srv/data': 'data' }),
+    ];
+    writeImage({ kind: 'oci', dir: layout, tag: 'native' }, {
+      architecture: 'amd64', os: 'linux', config: { Entrypoint: [process.execPath, '/app/b.js'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    }, layers);
+    const result = await sconifyImage({ from: `oci:${layout}:native`, to: `oci:${layout}:confidential`, sessionName: 'demo/spread', serviceName: 'spread', dirs: ['/app'] });
+
+    const manifest = JSON.parse(fs.readFileSync(join(layout, 'blobs/sha256', result.image.manifestDigest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+    const digests = manifest.layers.map((l) => l.digest);
+    expect(digests).toHaveLength(6);
+    expect(digests[0]).toBe(layers[0]!.descriptor.digest);  // node: untouched
+    expect(digests[1]).not.toBe(layers[1]!.descriptor.digest);  // held /app: rewritten
+    expect(digests[2]).not.toBe(layers[2]!.descriptor.digest);
+    expect(digests[3]).toBe(layers[3]!.descriptor.digest);  // no /app: untouched
+    const texts = everyBlobText(layout).filter((b) => digests.slice(1).some((d) => b.name.startsWith(d.slice(7)))).map((b) => b.bytes.toString('latin1')).join('\n');
+    for (const secret of ['SECRET-A-REMOVED-LATER', 'SECRET-KEEP', 'SECRET-B', '.wh.a.js']) expect(texts).not.toContain(secret);
+    expect(texts).toContain('etc/x');
+
+    const unpacked = temp('spread-unpacked');
+    await unpackWithOurReader(`oci:${layout}:confidential`, unpacked);
+    const tree = result.trees[0]!;
+    const volume = await Volume.open(join(unpacked, 'app'), { key: importKey(tree.key), readOnly: true, expectedTag: tree.tag });
+    try {
+      expect(volume.readdir('/').sort()).toEqual(['b.js', 'keep.js']);  // a.js was whited out before it was protected
+      expect((await volume.readFile('/b.js')).toString()).toBe('SECRET-B');
+    } finally {
+      await volume.close();
+    }
+    expect(fs.readFileSync(join(unpacked, 'etc/x'), 'utf8')).toBe('x');
+  });
+
+  it('refuses a --dir that is a symlink in the image, and one that is missing (never following the host\'s paths)', async () => {
+    const rootfs = counterRootfs('symlinked-rootfs');
+    fs.mkdirSync(join(rootfs, 'srv'));
+    fs.renameSync(join(rootfs, 'app'), join(rootfs, 'srv/app'));
+    fs.symlinkSync('/srv/app', join(rootfs, 'app'));
+    const attempt = (dirs: string[]) => sconifyImage({ from: `dir:${rootfs}`, to: `oci:${temp('symlinked-out')}`, sessionName: 'demo/x', serviceName: 'x', command: [process.execPath, '/app/counter.cjs'], dirs });
+    await expect(attempt(['/app'])).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringContaining('/app is a symlink in the image (to /srv/app): protect /srv/app instead') });
+    await expect(attempt(['/nothing'])).rejects.toMatchObject({ code: 'ENOENT', message: expect.stringContaining('/nothing does not exist in the image') });
+    expect(fs.existsSync(temp('symlinked-out'))).toBe(false);
   });
 
   describe('refuses images that cannot run the runtime, saying why', () => {
@@ -394,6 +492,10 @@ describe('sconify without container tools', () => {
     expect(result.out).toContain('would protect /app as a tree with a fresh key');
     expect(result.out).toContain('would declare volume V1 at /V1 (ephemeral)');
     expect(result.out).toContain(`the session's service would run: ${process.execPath} /app/counter.cjs /V1/num`);
+    expect(fs.existsSync(out)).toBe(false);
+    const json = shield(['sconify', '--from', native.reference, '--to', `oci:${out}`, '--name', 'demo/counter', '--service-name', 'counter',
+      '--dir', '/app', '--no-upload', '--dry-run', '--json']);
+    expect(JSON.parse(json.out)).toMatchObject({ dryRun: true, actions: expect.arrayContaining(['would read ' + native.reference + ': 2 layers']) });
     expect(fs.existsSync(out)).toBe(false);
   });
 

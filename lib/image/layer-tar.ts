@@ -27,6 +27,8 @@ export interface VerifiedLayer {
   blobSize: number;
   diffId: string;
   gzip: boolean;
+  /** No entries: an empty tar (Docker and umoci write such layers; node-tar calls them unrecognized). */
+  empty: boolean;
 }
 
 /** A layer written by us: a blob in `path`. */
@@ -96,8 +98,7 @@ export async function scanLayer(blobPath: string, expected: LayerExpectation, wa
 
 /**
  * Unpacks a layer into `rootfs` as a container runtime would: first what its whiteouts remove from the
- * layers below (`scan`, from scanLayer of the same blob), then its entries. Devices and FIFOs are not
- * made (nothing here needs them; they stay in the layer as they were).
+ * layers below (`scan`, from scanLayer of the same blob), then its entries (see unpackEntries).
  */
 export async function extractLayer(blobPath: string, expected: LayerExpectation, scan: LayerScan, rootfs: string): Promise<void> {
   for (const directory of scan.opaqueDirectories) {
@@ -105,71 +106,120 @@ export async function extractLayer(blobPath: string, expected: LayerExpectation,
     for (const name of safeReaddir(target)) fs.rmSync(posix.join(target, name), { recursive: true, force: true });
   }
   for (const path of scan.whiteouts) fs.rmSync(insideRootfs(rootfs, path), { recursive: true, force: true });
-  const unpack = new Unpack({
-    cwd: rootfs,
-    strict: true,
-    unlink: true,
-    preserveOwner: process.getuid?.() === 0,
-    processUmask: 0,
-    filter: (name, entry) => {
-      const base = posix.basename(imagePathOfEntry(name) ?? '/');
-      if (base.startsWith(WHITEOUT_PREFIX)) return false;
-      const type = (entry as ReadEntry).type;
-      return type !== 'CharacterDevice' && type !== 'BlockDevice' && type !== 'FIFO';
-    },
-  });
-  await readLayer(blobPath, expected, parserSink(unpack, 'close'));
+  await unpackEntries(blobPath, expected, rootfs, (path) => !posix.basename(path).startsWith(WHITEOUT_PREFIX));
 }
 
 /**
  * Unpacks a layer into `rootfs` as a container runtime would, in one pass that also checks its digests
  * and lists its whiteouts (the result is scanLayer's). Whiteouts apply to the layers below only (OCI
  * image spec: a whiteout never hides an entry of its own layer), so they are applied after this
- * layer's entries are written, sparing what this layer made. Devices and FIFOs are not made (nothing
- * here needs them; they stay in the layer as they were). If the digests do not match, the caller
+ * layer's entries are written, sparing what this layer made. If the digests do not match, the caller
  * throws `rootfs` away (it is a private temporary directory): nothing is used before the check.
  */
 export async function applyLayer(blobPath: string, expected: LayerExpectation, rootfs: string, watched: readonly string[], signal?: AbortSignal): Promise<LayerScan> {
   const whiteouts: string[] = [];
   const opaqueDirectories: string[] = [];
-  const made = new Set<string>();
   let watchedEntries = 0;
+  const { verified, made, entries } = await unpackEntries(blobPath, expected, rootfs, (path) => {
+    if (watched.some((w) => isWithin(path, w))) watchedEntries++;
+    const base = posix.basename(path);
+    if (base === OPAQUE_WHITEOUT) {
+      opaqueDirectories.push(posix.dirname(path));
+      return false;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      whiteouts.push(posix.join(posix.dirname(path), base.slice(WHITEOUT_PREFIX.length)));
+      return false;
+    }
+    return true;
+  }, signal);
+  for (const directory of opaqueDirectories) pruneBelow(rootfs, directory, made);
+  for (const path of whiteouts) if (!made.has(path)) fs.rmSync(insideRootfs(rootfs, path), { recursive: true, force: true });
+  return { ...verified, whiteouts, opaqueDirectories, watchedEntries, entries };
+}
+
+// node-tar's Unpack writes the entries `wanted` keeps, inside `rootfs` only: absolute and `..` entry
+// paths are made relative, and an entry under a symlink replaces the symlink rather than writing
+// through it (as overlayfs shows an upper directory over a lower symlink). Symlinks are made here
+// instead, after the layer, with their target exactly as the image has it (an absolute target means
+// the image's root; node-tar would rewrite it relative): nothing on this host follows them, since
+// paths in the image are resolved by resolveInRootfs and protectTree refuses links out of a tree.
+// Devices and FIFOs are not made (nothing here needs them; they stay in the layer as they were).
+// Node-tar's notices (a stripped `/`) are not errors; anything else it reports is.
+async function unpackEntries(blobPath: string, expected: LayerExpectation, rootfs: string, wanted: (imagePath: string) => boolean, signal?: AbortSignal):
+Promise<{ verified: VerifiedLayer; made: Set<string>; entries: number }> {
+  const made = new Set<string>();
+  const symlinks = new Map<string, string>();
   let entries = 0;
-  let tooMany: Error | null = null;
-  const unpack = new Unpack({
+  let failure: Error | null = null;
+  let badArchive: Error | null = null;
+  const unpack: Unpack = new Unpack({
     cwd: rootfs,
-    strict: true,
+    strict: false,
     unlink: true,
     preserveOwner: process.getuid?.() === 0,
     processUmask: 0,
+    onwarn: (code: string, message: string | Error) => {
+      if (code === 'TAR_ENTRY_INFO') return;
+      const failed = shieldError('EINVAL', `${expected.where}: not a readable tar archive (${code}: ${message instanceof Error ? message.message : message}): the image is damaged; save or copy it again`);
+      // Known only at the end: an empty layer is "unrecognized" to node-tar, and fine.
+      if (code === 'TAR_BAD_ARCHIVE') badArchive ??= failed;
+      else {
+        failure ??= failed;
+        unpack.abort(failure);
+      }
+    },
     filter: (name, entry) => {
       const path = imagePathOfEntry(name);
       if (path === null) return true;
       if (++entries > MAX_LAYER_ENTRIES) {
-        tooMany ??= shieldError('EFBIG', `${expected.where} has more than ${MAX_LAYER_ENTRIES} entries`);
+        failure ??= shieldError('EFBIG', `${expected.where} has more than ${MAX_LAYER_ENTRIES} entries`);
+        unpack.abort(failure);
         return false;
       }
-      if (watched.some((w) => isWithin(path, w))) watchedEntries++;
-      const base = posix.basename(path);
-      if (base === OPAQUE_WHITEOUT) {
-        opaqueDirectories.push(posix.dirname(path));
-        return false;
-      }
-      if (base.startsWith(WHITEOUT_PREFIX)) {
-        whiteouts.push(posix.join(posix.dirname(path), base.slice(WHITEOUT_PREFIX.length)));
-        return false;
-      }
+      if (!wanted(path)) return false;
       const type = (entry as ReadEntry).type;
       if (type === 'CharacterDevice' || type === 'BlockDevice' || type === 'FIFO') return false;
       for (let at = path; at !== '/' && !made.has(at); at = posix.dirname(at)) made.add(at);
+      // A later entry at or under a symlink's path wins over it (the layer's last word).
+      for (let at = path; at !== '/'; at = posix.dirname(at)) symlinks.delete(at);
+      if (type === 'SymbolicLink') {
+        symlinks.set(path, (entry as ReadEntry).linkpath ?? '');
+        return false;
+      }
       return true;
     },
   });
   const verified = await readLayer(blobPath, expected, parserSink(unpack, 'close'), signal);
-  if (tooMany) throw tooMany;
-  for (const directory of opaqueDirectories) pruneBelow(rootfs, directory, made);
-  for (const path of whiteouts) if (!made.has(path)) fs.rmSync(insideRootfs(rootfs, path), { recursive: true, force: true });
-  return { ...verified, whiteouts, opaqueDirectories, watchedEntries, entries };
+  if (failure) throw failure;
+  if (badArchive && !verified.empty) throw badArchive;
+  for (const [path, target] of symlinks) makeSymlink(rootfs, path, target);
+  return { verified, made, entries };
+}
+
+// Makes `path` (an image path) a symlink to `target` inside `rootfs`, replacing what is there; a parent
+// that is not a directory (a symlink, a file) is replaced by one, never followed.
+function makeSymlink(rootfs: string, path: string, target: string): void {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
+  let at = rootfs;
+  for (const part of parts.slice(0, -1)) {
+    at = posix.join(at, part);
+    const stats = lstatOrNull(at);
+    if (stats?.isDirectory()) continue;
+    if (stats) fs.rmSync(at, { force: true });
+    fs.mkdirSync(at, { mode: 0o755 });
+  }
+  const host = posix.join(at, parts[parts.length - 1]!);
+  fs.rmSync(host, { recursive: true, force: true });
+  fs.symlinkSync(target, host);
+}
+
+function lstatOrNull(path: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(path);
+  } catch {
+    return null;
+  }
 }
 
 // An opaque directory hides everything the layers below put in it: remove what this layer did not make.
@@ -185,7 +235,9 @@ function pruneBelow(rootfs: string, directory: string, made: ReadonlySet<string>
 
 /** Writes the layer again without the entries `drop` says (a new gzip blob; digests checked on the way in). */
 export async function rewriteLayer(blobPath: string, expected: LayerExpectation, drop: (imagePath: string) => boolean, outPath: string, signal?: AbortSignal): Promise<WrittenLayer> {
-  const pack = new Pack({ portable: false, noDirRecurse: true });
+  // preservePaths: entries are written back exactly as read (an absolute symlink target stays
+  // absolute); nothing is written to this host's files from them.
+  const pack = new Pack({ portable: false, noDirRecurse: true, preservePaths: true });
   const parser = new Parser({
     strict: true,
     onReadEntry: (entry: ReadEntry) => {
@@ -238,6 +290,10 @@ async function readLayer(blobPath: string, expected: LayerExpectation, sink: Wri
     await (pipeline as (...args: unknown[]) => Promise<void>)(...stages, signal ? { signal } : {});
   } catch (error) {
     if (signal?.aborted) throw signal.reason ?? error;
+    if ((error as { tarCode?: string }).tarCode === 'TAR_BAD_ARCHIVE' && diff.finished && diff.allZero) {
+      checkDigests(blob, diff, expected);
+      return { blobDigest: blob.digest(), blobSize: blob.bytes, diffId: diff.digest(), gzip, empty: true };
+    }
     // A digest mismatch explains a broken gzip or tar better than the parser's own complaint: when the
     // blob's digest is known, the rest of the file is hashed to tell.
     checkDigests(blob, diff, expected);
@@ -252,7 +308,7 @@ async function readLayer(blobPath: string, expected: LayerExpectation, sink: Wri
     throw shieldError(e.code === 'EFBIG' ? 'EFBIG' : 'EINVAL', `${expected.where}: not a readable ${gzip ? 'gzip ' : ''}tar archive (${e.message}): the image is damaged; save or copy it again`);
   }
   checkDigests(blob, diff, expected);
-  return { blobDigest: blob.digest(), blobSize: blob.bytes, diffId: diff.digest(), gzip };
+  return { blobDigest: blob.digest(), blobSize: blob.bytes, diffId: diff.digest(), gzip, empty: diff.allZero };
 }
 
 function checkDigests(blob: HashingTransform, diff: HashingTransform, expected: LayerExpectation): void {
@@ -310,6 +366,8 @@ class HashingTransform extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private result: string | null = null;
   bytes = 0;
+  /** Every byte so far was zero (an empty layer: no bytes, or only a tar's end-of-archive blocks). */
+  allZero = true;
 
   constructor(private readonly limit = Number.MAX_SAFE_INTEGER, private readonly where = '') {
     super();
@@ -330,6 +388,7 @@ class HashingTransform extends Transform {
       callback(shieldError('EFBIG', `${this.where}: more than ${this.limit} bytes uncompressed: refused (a compression bomb?)`));
       return;
     }
+    if (this.allZero && chunk.some((b) => b !== 0)) this.allZero = false;
     this.hash.update(chunk);
     callback(null, chunk);
   }

@@ -41,6 +41,7 @@ export interface SourceImage {
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 // A docker save archive holds a few files per layer; far more means it is not one.
 const MAX_ARCHIVE_ENTRIES = 100_000;
+const MAX_ARCHIVE_BYTES = 64 * 2 ** 30;
 
 /** Parses `oci:DIR[:TAG]`, `docker-archive:FILE` or `dir:ROOTFS`. */
 export function parseImageReference(text: string, role: '--from' | '--to'): ImageReference {
@@ -179,14 +180,26 @@ async function unpackArchive(file: string): Promise<string> {
   if (!stats?.isFile()) throw shieldError('ENOENT', `docker-archive:${file}: no such file`, file);
   const dir = fs.mkdtempSync(join(tmpdir(), 'shieldfs-archive-'));
   let entries = 0;
+  let bytes = 0;
   let refused: Error | null = null;
-  // An archive of docker save holds regular files and directories only; anything else (links,
-  // devices) is refused rather than made on this host.
+  // An archive of docker save holds regular files, directories, and (docker < 25, skopeo) relative
+  // symlinks from <id>/layer.tar to a layer elsewhere in the archive. Anything else (hard links,
+  // devices, a symlink leaving the archive) is refused rather than made on this host.
   const unpack = new Unpack({
     cwd: dir, strict: true, preserveOwner: false, processUmask: 0o022,
     filter: (path, entry) => {
       const type = (entry as ReadEntry).type;
+      if (type === 'SymbolicLink') {
+        const target = posix.normalize(posix.join(posix.dirname(posix.normalize(path)), (entry as ReadEntry).linkpath ?? ''));
+        if ((entry as ReadEntry).linkpath?.startsWith('/') || target === '..' || target.startsWith('../')) {
+          refused ??= shieldError('EINVAL', `docker-archive:${file}: entry ${path} is a symlink to ${(entry as ReadEntry).linkpath}, outside the archive`);
+        }
+        return refused === null;
+      }
+      bytes += (entry as ReadEntry).size ?? 0;
       if (++entries > MAX_ARCHIVE_ENTRIES) refused ??= shieldError('EFBIG', `docker-archive:${file}: more than ${MAX_ARCHIVE_ENTRIES} entries: not a docker save archive`);
+      // A gzip-compressed archive (docker save | gzip) could otherwise unpack without end.
+      else if (bytes > MAX_ARCHIVE_BYTES) refused ??= shieldError('EFBIG', `docker-archive:${file}: more than ${MAX_ARCHIVE_BYTES} bytes unpacked: refused (a compression bomb?)`);
       else if (type !== 'File' && type !== 'OldFile' && type !== 'Directory') refused ??= shieldError('EINVAL', `docker-archive:${file}: entry ${path} is a ${type}: a docker save archive holds files and directories only`);
       return refused === null;
     },
@@ -236,9 +249,16 @@ function archiveFile(dir: string, name: string, shown: string): string {
   if (normalized.startsWith('/') || normalized === '..' || normalized.startsWith('../')) {
     throw malformed(`${shown}: manifest.json`, `${name} lies outside the archive`);
   }
-  const path = join(dir, normalized);
-  const stats = lstatOrNull(path);
-  if (!stats?.isFile()) throw shieldError('ENOENT', `${shown}: manifest.json names ${name}, which the archive does not hold as a file`, path);
+  // Symlinks in the archive were checked to stay inside it when unpacked; resolved here once more.
+  let path: string;
+  try {
+    path = fs.realpathSync(join(dir, normalized));
+  } catch {
+    throw shieldError('ENOENT', `${shown}: manifest.json names ${name}, which the archive does not hold`, join(dir, normalized));
+  }
+  const root = fs.realpathSync(dir);
+  if (!path.startsWith(root + '/')) throw malformed(`${shown}: manifest.json`, `${name} leads outside the archive`);
+  if (!lstatOrNull(path)?.isFile()) throw shieldError('ENOENT', `${shown}: manifest.json names ${name}, which the archive does not hold as a file`, path);
   return path;
 }
 

@@ -146,7 +146,7 @@ function hostPath(rootfs: string, imagePath: string): string {
 function nodeVersion(rootfs: string, node: string): number[] {
   const header = resolveInRootfs(rootfs, posix.join(posix.dirname(posix.dirname(node)), 'include/node/node_version.h'));
   if (header) {
-    const text = fs.readFileSync(hostPath(rootfs, header), 'latin1').slice(0, 64 << 10);
+    const text = readHeadText(hostPath(rootfs, header), 64 << 10);
     const part = (name: string) => new RegExp(`#define NODE_${name}_VERSION (\\d+)`).exec(text)?.[1];
     const [major, minor, patch] = [part('MAJOR'), part('MINOR'), part('PATCH')];
     if (major && minor && patch) return [Number(major), Number(minor), Number(patch)];
@@ -185,6 +185,17 @@ function scanFile(file: string, visit: (text: string, chunk: Buffer) => boolean)
       tail = text.slice(-128);
       at += n;
     }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// The first `limit` bytes of a file as latin1 (a header file: only its first lines matter).
+function readHeadText(file: string, limit: number): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(limit);
+    return head.subarray(0, fs.readSync(fd, head, 0, limit, 0)).toString('latin1');
   } finally {
     fs.closeSync(fd);
   }

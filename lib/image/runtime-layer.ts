@@ -46,7 +46,8 @@ export function runtimeFiles(root: string = packageRoot()): RuntimeFiles {
 
 /** Packs the runtime files into a gzip layer blob at `outPath`, under /opt/shieldfs. */
 export async function writeRuntimeLayer(files: RuntimeFiles, outPath: string, signal?: AbortSignal): Promise<WrittenLayer> {
-  const pack = new Pack({ cwd: files.packageRoot, prefix: RUNTIME_DIRECTORY.slice(1), portable: true, filter: (path) => !path.endsWith('.map') });
+  // Source maps and type declarations are for development, not for running.
+  const pack = new Pack({ cwd: files.packageRoot, prefix: RUNTIME_DIRECTORY.slice(1), portable: true, filter: (path) => !path.endsWith('.map') && !path.endsWith('.d.ts') && !path.endsWith('.d.mts') && !path.endsWith('.d.cts') });
   for (const path of files.paths) pack.add(path);
   pack.end();
   return writeLayerBlob(pack as unknown as Readable, outPath, true, signal);

@@ -24,7 +24,7 @@ import { protectTree } from '../tree/protect.js';
 import { applyLayer, isWithin, imagePathOfEntry, rewriteLayer, writeLayerBlob, type LayerScan, type WrittenLayer } from './layer-tar.js';
 import { MEDIA_TYPES, type ImageConfig } from './oci-format.js';
 import { formatImageReference, openImage, parseImageReference, type ImageReference, type SourceImage } from './read-image.js';
-import { addonRequirements, checkImageRuntime, type ImageRuntime } from './runtime-check.js';
+import { addonRequirements, checkImageRuntime, resolveInRootfs, type ImageRuntime } from './runtime-check.js';
 import { RUNTIME_CLI, RUNTIME_DIRECTORY, runtimeFiles, writeRuntimeLayer } from './runtime-layer.js';
 import { writeImage, type LayerBlob } from './write-image.js';
 
@@ -201,8 +201,12 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
     const treesDir = join(work, 'trees');
     const trees: TreeSecret[] = [];
     for (const [i, tree] of plan.trees.entries()) {
+      // Resolved inside the image, never on this host: a symlink in the image (/app -> /srv/app) would
+      // otherwise be followed here, and its target's files would stay in the image unprotected.
+      const resolved = resolveInRootfs(rootfs, tree.path);
+      if (resolved === null) throw shieldError('ENOENT', `${tree.path} does not exist in the image: nothing to protect there`);
+      if (resolved !== tree.path) throw shieldError('EINVAL', `${tree.path} is a symlink in the image (to ${resolved}): protect ${resolved} instead`);
       const src = join(rootfs, tree.path);
-      if (!fs.existsSync(src)) throw shieldError('ENOENT', `${tree.path} does not exist in the image: nothing to protect there`);
       const key = generateKey();
       keys.push(key);
       const made = await protectTree(src, join(treesDir, tree.path), {

@@ -41,7 +41,8 @@ const POD_SPEC = `    metadata:
       {{- end }}
       containers:
         - name: {{ .Values.session.service | lower }}
-          image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag | quote }}
+          {{- /* not printf "%s": a numeric tag from --set would print as %!s(int64=…) in Go */}}
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
           imagePullPolicy: {{ .Values.image.pullPolicy }}
           env:
             - name: SHIELD_CAS
