@@ -183,3 +183,40 @@ describe('item 1: no worker thread of a shielded process reaches the disk under 
     expect(readdirSync(mountPoint)).toEqual([]);
   }, 120_000);
 });
+
+describe('item 16: code in a writable volume never loads, decoy on the disk or not', () => {
+  it('require, require.resolve, import() and the main entry: MODULE_NOT_FOUND / ERR_MODULE_NOT_FOUND saying why, the same with and without a decoy', async () => {
+    const mountPoint = temp('code-mnt');
+    const key = generateKey();
+    const keyFile = temp('code.key');
+    writeFileSync(keyFile, key.toString('hex'), { mode: 0o600 });
+    const tagStore = `file:${temp('code-tags.json')}`;
+    const v = await Volume.create(temp('code-v'), { key, tagStore });
+    await v.writeFile('/x.js', "console.log('VOLUME CODE RAN')");
+    await v.writeFile('/x.mjs', "console.log('VOLUME CODE RAN')");
+    await v.close();
+    const config = temp('code.yaml');
+    writeFileSync(config, `mounts:\n  - { path: ${mountPoint}, volume: ${temp('code-v')}, keyFile: ${keyFile}, tagStore: "${tagStore}", readOnly: true }\n`);
+    const attempts = `
+      const report = (how, run) => { try { run(); console.log(how, 'loaded'); } catch (e) { console.log(how, e.code, e.message.includes('is a writable volume, and code is loaded only from protected trees')); } };
+      report('require', () => require(${JSON.stringify(join(mountPoint, 'x.js'))}));
+      report('require.resolve', () => require.resolve(${JSON.stringify(join(mountPoint, 'x.js'))}));
+      import(${JSON.stringify(join(mountPoint, 'x.mjs'))}).then(() => console.log('import loaded'), (e) => console.log('import', e.code, e.message.includes('is a writable volume, and code is loaded only from protected trees')));
+    `;
+    const expected = 'require MODULE_NOT_FOUND true\nrequire.resolve MODULE_NOT_FOUND true\nimport ERR_MODULE_NOT_FOUND true\n';
+    for (const decoy of [false, true]) {
+      if (decoy) {
+        mkdirSync(mountPoint, { recursive: true });
+        writeFileSync(join(mountPoint, 'x.js'), "console.log('HOST DECOY RAN')");
+        writeFileSync(join(mountPoint, 'x.mjs'), "console.log('HOST DECOY RAN')");
+      }
+      const run = shield(['run', '--config', config, '--', process.execPath, '-e', attempts]);
+      expect(run.stderr, `decoy: ${decoy}`).toBe('');
+      expect(run.out, `decoy: ${decoy}`).toBe(expected);
+      const main = shield(['run', '--config', config, '--', process.execPath, join(mountPoint, 'x.mjs')]);
+      expect(main.out, `decoy: ${decoy}`).toBe('');
+      expect(main.stderr, `decoy: ${decoy}`).toMatch(/ERR_MODULE_NOT_FOUND|is a writable volume, and code is loaded only from protected trees/);
+      expect(main.status).not.toBe(0);
+    }
+  }, 60_000);
+});

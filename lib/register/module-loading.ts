@@ -15,6 +15,8 @@ import { installCommonJsResolution, noteCommonJsImported } from './cjs-resolutio
 import { load, resolve, useTrees, type EsmHooksData } from './esm-hooks.js';
 import { refuseNativeAddonsIn } from './native-addons.js';
 import { TreeFiles } from './tree-files.js';
+import { refuseCommonJsFromVolumes, volumeMountPaths } from './volume-code.js';
+import type { VolumeCodeHooksData } from './volume-code-hooks.js';
 
 /**
  * Lets the process import and require .js, .mjs, .cjs and .json files inside the `trees` that
@@ -23,13 +25,18 @@ import { TreeFiles } from './tree-files.js';
 export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
   if (isEsmHooksThread()) return;
   refuseNativeAddonsIn(shield);
-  if (trees.length === 0) return;
-  const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => ({ path: mount.path, volume: mount.volume }));
-  const files = new TreeFiles(mounted);
-  installCommonJsResolution(files);
-  const { registerHooks } = Module as unknown as { registerHooks?: (hooks: InThreadHooks) => unknown };
-  if (typeof registerHooks === 'function') registerInThreadHooks(registerHooks, files);
-  else registerEsmHooks(trees);
+  const volumes = volumeMountPaths(shield);
+  refuseCommonJsFromVolumes(volumes);
+  if (trees.length > 0) {
+    const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => ({ path: mount.path, volume: mount.volume }));
+    const files = new TreeFiles(mounted);
+    installCommonJsResolution(files);
+    const { registerHooks } = Module as unknown as { registerHooks?: (hooks: InThreadHooks) => unknown };
+    if (typeof registerHooks === 'function') registerInThreadHooks(registerHooks, files);
+    else registerEsmHooks(trees);
+  }
+  // After the trees' hooks, so that it runs first: nothing under a volume loads (volume-code.ts).
+  if (volumes.length > 0) registerOnHooksThread('./volume-code-hooks.js', { volumes } satisfies VolumeCodeHooksData);
 }
 
 // module.registerHooks' hooks (not in the @types/node of Node 20): module.register()'s resolve and
@@ -94,13 +101,21 @@ function registerEsmHooks(trees: MountSpec[]): void {
       return { path: spec.path, directory: spec.tree!, tag: spec.tag!, key: key.buffer };
     }),
   };
+  try {
+    registerOnHooksThread('./esm-hooks.js', data, keys);
+  } finally {
+    for (const key of keys) if (key.byteLength > 0) new Uint8Array(key).fill(0);  // still here only if the transfer failed
+  }
+}
+
+// module.register() with the hooks thread marked in the environment it is created with.
+function registerOnHooksThread(hooks: string, data: unknown, transferList: ArrayBuffer[] = []): void {
   const marked = process.env[HOOKS_THREAD_MARK];
   process.env[HOOKS_THREAD_MARK] = '1';
   try {
-    register(new URL('./esm-hooks.js', import.meta.url), { data, transferList: keys });
+    register(new URL(hooks, import.meta.url), { data, transferList });
   } finally {
     if (marked === undefined) delete process.env[HOOKS_THREAD_MARK];
     else process.env[HOOKS_THREAD_MARK] = marked;
-    for (const key of keys) if (key.byteLength > 0) new Uint8Array(key).fill(0);  // still here only if the transfer failed
   }
 }

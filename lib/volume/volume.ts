@@ -26,6 +26,7 @@ import { RegionTable, type Region, type RegionKind } from './regions.js';
 import { readVolumeHeader, UPDATE_POLICIES, writeVolumeHeader, type UpdatePolicy, type VolumeHeader } from './volume-header.js';
 import {
   adoptVolume, bindNewVolume, checkNameFree, checkUpdatePolicy, forgetVolumeName, missingVolume, needsTagStore, pinVolume, volumeName,
+  type PinnedVolume,
 } from './volume-identity.js';
 import { contentError, VolumeFiles } from './volume-files.js';
 import type { VolumeFile } from './volume-file.js';
@@ -227,7 +228,7 @@ export class Volume {
     const { store, owned } = storeFor(needsTagStore(state.header.updatePolicy) || name !== null, tagStore);
     // A volume pinned by its tag is exactly that state, whatever its header says; otherwise the name
     // (or the caller) pins the volume and its policy, never the header alone (volume-identity.ts).
-    let pinned;
+    let pinned: PinnedVolume;
     try {
       pinned = expectedTag !== undefined && name === null
         ? { updatePolicy: state.header.updatePolicy, bindAfterOpen: false }
@@ -239,11 +240,10 @@ export class Volume {
     // Without rollback protection a volume commits no tags: the store was needed for its name only.
     state.store = needsTagStore(pinned.updatePolicy) ? store : null;
     state.ownsStore = owned && state.store !== null;
-    const registry = { store, closeAfterOpen: owned && state.store === null };
     try {
-      yield* this.#openContent(options, name, pinned.bindAfterOpen ? registry.store : null);
+      yield* this.#openContent(options, name, pinned.bindAfterOpen ? store : null);
     } finally {
-      if (registry.closeAfterOpen && registry.store) yield* closeTagStore(registry.store);
+      if (owned && store && state.store === null) yield* closeTagStore(store);
     }
   }
 
