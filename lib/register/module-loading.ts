@@ -16,7 +16,7 @@ import { load, resolve, useTrees, type EsmHooksData } from './esm-hooks.js';
 import { refuseNativeAddonsIn } from './native-addons.js';
 import { TreeFiles } from './tree-files.js';
 import { refuseCommonJsFromVolumes, volumeMountPaths } from './volume-code.js';
-import type { VolumeCodeHooksData } from './volume-code-hooks.js';
+import { resolveInThread, type VolumeCodeHooksData } from './volume-code-hooks.js';
 
 /**
  * Lets the process import and require .js, .mjs, .cjs and .json files inside the `trees` that
@@ -35,8 +35,13 @@ export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
     if (typeof registerHooks === 'function') registerInThreadHooks(registerHooks, files);
     else registerEsmHooks(trees);
   }
-  // After the trees' hooks, so that it runs first: nothing under a volume loads (volume-code.ts).
-  if (volumes.length > 0) registerOnHooksThread('./volume-code-hooks.js', { volumes } satisfies VolumeCodeHooksData);
+  // After the trees' hooks, so that it runs first: nothing under a volume loads (volume-code.ts). In
+  // this thread where Node has registerHooks: a hooks thread beside in-thread hooks breaks `-r` preloads.
+  if (volumes.length > 0) {
+    const { registerHooks } = Module as unknown as { registerHooks?: (hooks: { resolve: unknown }) => unknown };
+    if (typeof registerHooks === 'function') registerHooks({ resolve: resolveInThread(volumes) });
+    else registerOnHooksThread('./volume-code-hooks.js', { volumes } satisfies VolumeCodeHooksData);
+  }
 }
 
 // module.registerHooks' hooks (not in the @types/node of Node 20): module.register()'s resolve and

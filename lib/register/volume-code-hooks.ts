@@ -17,13 +17,29 @@ export const initialize: InitializeHook<VolumeCodeHooksData> = (data) => {
 };
 
 export const resolve: ResolveHook = async (specifier, context, nextResolve) => {
-  refuse(specifier, targetOf(specifier, context.parentURL));
+  refuse(volumes, specifier, targetOf(specifier, context.parentURL));
   const resolved = await nextResolve(specifier, context);
-  refuse(specifier, resolved.url.startsWith('file:') ? fileURLToPath(resolved.url) : null);
+  refuse(volumes, specifier, resolved.url.startsWith('file:') ? fileURLToPath(resolved.url) : null);
   return resolved;
 };
 
-function refuse(specifier: string, path: string | null): void {
+type SyncNextResolve = (specifier: string, context?: object) => { url: string };
+
+/**
+ * The same hook for module.registerHooks (Node 22.15 and later): synchronous, in this thread, for
+ * import only (require is refused by volume-code.ts in the CommonJS loader itself).
+ */
+export function resolveInThread(mounted: string[]) {
+  return (specifier: string, context: { conditions?: string[]; parentURL?: string }, nextResolve: SyncNextResolve) => {
+    if (context.conditions?.includes('require')) return nextResolve(specifier, context);
+    refuse(mounted, specifier, targetOf(specifier, context.parentURL));
+    const resolved = nextResolve(specifier, context);
+    refuse(mounted, specifier, resolved.url.startsWith('file:') ? fileURLToPath(resolved.url) : null);
+    return resolved;
+  };
+}
+
+function refuse(volumes: string[], specifier: string, path: string | null): void {
   if (path === null) return;
   const volume = volumeHolding(volumes, path);
   if (volume !== null) throw codeInVolumeError(specifier, path, volume, 'ERR_MODULE_NOT_FOUND');
