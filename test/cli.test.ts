@@ -346,7 +346,7 @@ describe('shield volume verify and info', () => {
     const text = expectSuccess(shield(['volume', 'verify', dir, ...args])).out;
     expect(text).toMatch(/^ok: 2 files, 70003 bytes verified at tag [0-9a-f]{64}\n$/);
     const report = JSON.parse(expectSuccess(shield(['volume', 'verify', dir, ...args, '--json'])).out);
-    expect(report).toEqual({ ok: true, tag: info(dir, key).tag, files: 2, bytes: 70_003, problems: [] });
+    expect(report).toEqual({ ok: true, tag: info(dir, key).tag, files: 2, bytes: 70_003, problems: [], unreferenced: [] });
   });
 
   it('verify after one object file was tampered with: status 3, EINTEGRITY, and the report names the file', () => {

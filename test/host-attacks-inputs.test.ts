@@ -381,6 +381,13 @@ describe('item 15: `shield volume verify` accounts for every byte under .shieldf
     }
     writeFileSync(manifest, pristine);
     expect(shield(['volume', 'verify', dir, '--key-file', key]).out).toMatch(/^ok: 1 files, 10000 bytes verified at tag [0-9a-f]{64}\n$/);
+    // Files no part of the volume authenticates are named, not silently passed over (nor failed: an
+    // interrupted commit leaves such objects too).
+    writeFileSync(join(dir, '.shieldfs', 'planted'), 'x');
+    writeFileSync(join(dir, '.shieldfs', 'objects', 'ab', 'ab00000000000000000000000000000000'), 'y');
+    const noted = expectSuccess(shield(['volume', 'verify', dir, '--key-file', key, '--json']));
+    expect(JSON.parse(noted.out)).toMatchObject({ ok: true, unreferenced: ['.shieldfs/objects/ab/ab00000000000000000000000000000000', '.shieldfs/planted'] });
+    expect(shield(['volume', 'verify', dir, '--key-file', key]).out).toContain('note: .shieldfs/planted is not part of the volume');
   }, 60_000);
 });
 

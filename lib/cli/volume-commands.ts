@@ -151,6 +151,8 @@ export function volumeCommand(): Command {
         const result = { ok: report.problems.length === 0, tag: info.tag, ...report };
         print(options, result, () => [
           ...report.problems.map((p) => `FAILED ${p.path}: ${p.message}`),
+          ...report.unreferenced.map((path) => `note: ${path} is not part of the volume (left by an interrupted commit, ` +
+            'or put there by someone else); it was not read, and a writable open removes it if it is in objects/'),
           `${result.ok ? 'ok' : 'FAILED'}: ${report.files} files, ${report.bytes} bytes verified at tag ${info.tag}` +
             (result.ok ? '' : `; ${report.problems.length} failed`),
         ].join('\n'));

@@ -102,4 +102,10 @@ export interface VerifyReport {
   files: number;
   bytes: number;
   problems: VerifyProblem[];
+  /**
+   * Files under `.shieldfs/` that are not part of the volume (paths relative to the volume
+   * directory): what an interrupted commit leaves, or what someone put there. Never read as part of
+   * the volume; a writable open removes those in `objects/`. Listed, not failed: a crash is not an attack.
+   */
+  unreferenced: string[];
 }

@@ -314,6 +314,35 @@ export class Volume {
     }
   }
 
+  // Files under .shieldfs that are none of the volume's own: every other byte there is read and
+  // authenticated by verify(), so these are what it reports as not part of the volume.
+  #unreferencedFiles(): string[] {
+    const { meta } = this.#state;
+    const own = new Set(['volume', 'manifest', 'journal', 'lock', 'objects']);
+    const found: string[] = [];
+    const referenced = this.#referencedObjects();
+    for (const entry of fs.readdirSync(meta, { withFileTypes: true })) {
+      if (!own.has(entry.name)) found.push(join(RESERVED_NAME, entry.name));
+    }
+    const objects = join(meta, 'objects');
+    let fans: fs.Dirent[] = [];
+    try {
+      fans = fs.readdirSync(objects, { withFileTypes: true });
+    } catch {
+      // no objects directory: every file the manifest lists fails on its own
+    }
+    for (const fan of fans) {
+      if (!fan.isDirectory() || !/^[0-9a-f]{2}$/.test(fan.name)) {
+        found.push(join(RESERVED_NAME, 'objects', fan.name));
+        continue;
+      }
+      for (const name of fs.readdirSync(join(objects, fan.name))) {
+        if (!(name.startsWith(fan.name) && referenced.has(name))) found.push(join(RESERVED_NAME, 'objects', fan.name, name));
+      }
+    }
+    return found.sort();
+  }
+
   // Every object file the manifest references (a writable open removes the others: what a crashed
   // writer left).
   #referencedObjects(): Set<string> {
@@ -500,7 +529,7 @@ export class Volume {
     }
     files.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const total = files.reduce((sum, [, e]) => sum + this.#state.sizeOf(e), 0);
-    const report: VerifyReport = { files: files.length, bytes: 0, problems: [] };
+    const report: VerifyReport = { files: files.length, bytes: 0, problems: [], unreferenced: this.#unreferencedFiles() };
     // The manifest was read whole when the volume opened; what is left are its bytes that no read
     // looks at (holes), which must be as the shield left them. Unflushed changes (EBUSY) are skipped:
     // their bytes on disk are in flux until the commit.

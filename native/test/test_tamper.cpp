@@ -1,5 +1,6 @@
 // Tampering with a shielded file outside the shield: every change must be detected with the error
 // code FORMAT.md gives (EINTEGRITY / EBADKEY / EROLLBACK), and no unverified plaintext may leak.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -140,6 +141,60 @@ TEST(flipped_leaf_node_byte_is_detected) {
   }
   auto f = fx.open();
   CHECK_EQ(fx.readChunkCode(*f, 3), std::string());
+}
+
+// Bytes that reads never look at: the slot of a hole chunk, and the slot of a node that is not
+// stored (an all-hole subtree). The shield leaves them zero; verifyUnusedSlots() (shield volume
+// verify) finds any other byte there, though every read still succeeds.
+std::string unusedSlotsCode(ShieldedFile& f) {
+  try {
+    f.verifyUnusedSlots();
+    return "";
+  } catch (const ShieldError& e) {
+    return e.code();
+  }
+}
+
+TEST(bytes_in_unused_slots_are_found_by_verify_unused_slots) {
+  TempDir dir;
+  const std::string path = dir.file("sparse");
+  TestKey key{7};
+  const uint64_t far = 146 * 128 + 5;  // height 3: whole subtrees below zero slots are not stored
+  std::vector<uint8_t> one(C, 0x5a);
+  Hash tag{};
+  {
+    auto f = ShieldedFile::open(path, key.data(), createOptions(12));
+    f->write(one.data(), C, 0);
+    f->write(one.data(), C, far * C);
+    tag = f->close();
+  }
+  {
+    auto f = ShieldedFile::open(path, key.data(), reopenOptions(tag));
+    CHECK_EQ(unusedSlotsCode(*f), std::string());
+  }
+  struct Place {
+    uint64_t offset;
+    bool readsSeeIt;  // a stored node: its hash covers every byte, so reads fail too
+  };
+  for (const Place& place : {Place{g12.chunkOffset(3) + 17, false},       // a hole chunk in the stored leaf 0
+                             Place{g12.nodeOffset(1, 1) + 100, false},    // leaf 1: all holes, its parent slot zero
+                             Place{g12.nodeOffset(2, 1) + 9, false},      // inner node (2, 1): all holes, not stored
+                             Place{g12.nodeOffset(2, 0) + 4000, true}}) {  // inner node (2, 0): stored
+    flipByte(path, place.offset, 0x20);
+    auto f = ShieldedFile::open(path, key.data(), reopenOptions(tag));
+    std::vector<uint8_t> buf(C);
+    if (!place.readsSeeIt) {
+      CHECK_EQ(f->read(buf.data(), C, 3 * C), static_cast<size_t>(C));
+      CHECK(std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
+    }
+    CHECK_EQ(unusedSlotsCode(*f), std::string(kIntegrity));
+    f.reset();
+    flipByte(path, place.offset, 0x20);
+  }
+  auto f = ShieldedFile::open(path, key.data(), reopenOptions(tag));
+  CHECK_EQ(unusedSlotsCode(*f), std::string());
+  f->write(one.data(), 10, 5 * C);  // not flushed yet
+  CHECK_EQ(unusedSlotsCode(*f), std::string("EBUSY"));
 }
 
 TEST(multi_level_tamper_is_local) {
