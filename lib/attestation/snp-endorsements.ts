@@ -3,8 +3,8 @@
 // (configfs-tsm's `auxblob`, SNP_GET_EXT_REPORT), or a local cache directory filled ahead of time from
 // AMD's KDS. Nothing is fetched from the network. Neither source is trusted: whatever certificate is
 // found still has to chain to AMD's roots and match the report's chip and TCB (snp.ts).
-import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { readRegularFile } from '../file/bounded-file.js';
 import { ByteReader, hex, malformed } from './bytes.js';
 import { AttestationError } from './evidence.js';
 import { parseSnpReport } from './snp.js';
@@ -19,7 +19,6 @@ const CERTIFICATE_GUIDS: Record<string, SnpCertificateKind> = {
 export type SnpCertificateKind = 'vcek' | 'vlek' | 'ask' | 'ark';
 
 const TABLE_LIMIT = 64 * 1024;
-const ENTRY_BYTES = 24;
 const CERTIFICATE_LIMIT = 16 * 1024;
 
 /** The certificates of a host-supplied table, by kind; GUIDs it does not know are skipped. Bounds-checked. */
@@ -74,28 +73,16 @@ export function endorsementCacheNames(report: Uint8Array): string[] {
   return [`${base}.der`, `${base}.pem`];
 }
 
-/** The report's certificate from a cache directory: a regular file of at most 16 KiB, never a FIFO or device. */
+/** The report's certificate from a cache directory: a regular file of at most 16 KiB, never a FIFO or device (file/bounded-file.ts). */
 export function endorsementFromCache(report: Uint8Array, directory: string): Uint8Array {
   const names = endorsementCacheNames(report);
   for (const name of names) {
     const path = join(directory, name);
-    let fd: number;
     try {
-      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+      return new Uint8Array(readRegularFile(path, { what: 'certificate file', maxBytes: CERTIFICATE_LIMIT }));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new AttestationError('missing-vcek', `cannot read ${path}: ${(error as Error).message}`);
-    }
-    try {
-      const stat = fs.fstatSync(fd);
-      if (!stat.isFile() || stat.size === 0 || stat.size > CERTIFICATE_LIMIT) {
-        throw new AttestationError('missing-vcek', `${path} is not a certificate file (a regular file of 1 to ${CERTIFICATE_LIMIT} bytes)`);
-      }
-      const bytes = Buffer.alloc(stat.size);
-      const got = fs.readSync(fd, bytes, 0, bytes.length, 0);
-      return new Uint8Array(bytes.subarray(0, got));
-    } finally {
-      fs.closeSync(fd);
+      throw new AttestationError('missing-vcek', `cannot use ${path}: ${(error as Error).message.replace(/^E[A-Z]+: /, '')}`);
     }
   }
   throw new AttestationError('missing-vcek', `no certificate for this report in ${directory} (looked for ${names.join(' and ')}): ` +

@@ -1,10 +1,10 @@
 // The instance side of attested release (PROTOCOL.md, "Release"): a fresh ephemeral key pair and
 // nonce per start, evidence binding both and the request's claims, and the sealed answer opened
 // only if the pinned service signed it.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { chooseEvidenceSource, evidenceFrom, type PlatformOptions } from '../attestation/platform.js';
 import { simulationEvidence } from '../attestation/simulation.js';
 import { endorsementFromCache, endorsementFromTable } from '../attestation/snp-endorsements.js';
+import { readRegularFile } from '../file/bounded-file.js';
 import { shieldError } from '../file/fs-errors.js';
 import type { CasClient } from './client.js';
 import { ephemeralKeyPair, openResponse, reportDataFor, type ReleaseClaims, type SealedResponse } from './release.js';
@@ -35,22 +35,9 @@ export function platformEvidenceSource(measurement: string, options: PlatformOpt
       if (auxblob.length > 0) out.vcek = endorsementFromTable(evidence, auxblob);
       else if (env.SHIELD_VCEK_DIR) out.vcek = endorsementFromCache(evidence, env.SHIELD_VCEK_DIR);
     }
-    if (type === 'tdx' && env.SHIELD_DCAP_COLLATERAL) out.collateral = JSON.parse(readBoundedFile(env.SHIELD_DCAP_COLLATERAL, 1 << 20));
+    if (type === 'tdx' && env.SHIELD_DCAP_COLLATERAL) out.collateral = JSON.parse(readRegularFile(env.SHIELD_DCAP_COLLATERAL, { what: 'DCAP collateral file', maxBytes: 1 << 20 }).toString('utf8'));
     return out;
   };
-}
-
-function readBoundedFile(path: string, limit: number): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile() || stat.size > limit) throw shieldError('EINVAL', `${path} is not a regular file of at most ${limit} bytes`, path);
-    const bytes = Buffer.alloc(stat.size);
-    readSync(fd, bytes, 0, bytes.length, 0);
-    return bytes.toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export interface ReleaseOptions {

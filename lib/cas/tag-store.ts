@@ -9,6 +9,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { registerTagStoreScheme } from '../tag-store/open-tag-store.js';
 import { checkTag, checkVolumeId, closedStoreError, tagStoreError, type TagStore, type VolumeBinding } from '../tag-store/tag-store.js';
 import { CasClient, type CasLocation } from './client.js';
+import { workerBeside } from '../file/worker-beside.js';
 
 export interface CasInstanceAccess extends CasLocation {
   /** The instance credential (hex) from the release. */
@@ -163,7 +164,8 @@ class SyncBridge {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const data: CasWorkerData = { access: { url: access.url, key: access.key }, port: port2, replyCount: this.#replyCount };
-    this.#worker = new Worker(workerEntry(), { eval: runningFromSource, execArgv: [], workerData: data, transferList: [port2] });
+    const worker = workerBeside('tag-store-worker', import.meta.url);
+    this.#worker = new Worker(worker.entry, { eval: worker.eval, execArgv: [], workerData: data, transferList: [port2] });
     this.#worker.unref();
     this.#worker.on('error', () => { this.running = false; });
     this.#worker.on('exit', () => { this.running = false; });
@@ -198,15 +200,4 @@ class SyncBridge {
     this.running = false;
     return this.#worker.terminate().then(() => undefined);
   }
-}
-
-// Compiled JavaScript from dist/, TypeScript under the tests: a worker does not inherit vitest's
-// transform, so from source it loads its TypeScript through tsx.
-const runningFromSource = import.meta.url.endsWith('.ts');
-
-function workerEntry(): URL | string {
-  const worker = new URL(`./tag-store-worker.${runningFromSource ? 'ts' : 'js'}`, import.meta.url);
-  if (!runningFromSource) return worker;
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsxApi)}).then(({ tsImport }) => tsImport(${JSON.stringify(worker.href)}, ${JSON.stringify(import.meta.url)}))`;
 }

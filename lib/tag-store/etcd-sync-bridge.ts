@@ -13,6 +13,7 @@
 // - the worker is unref'ed: a process whose only activity was a synchronous call still exits.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { tagStoreError, type VolumeBinding } from './tag-store.js';
+import { workerBeside } from '../file/worker-beside.js';
 
 // Node's own Worker, taken when this module loads: shieldfs/register later wraps Worker so that every
 // application worker runs the register first (lib/register/worker-shield.ts). This thread runs only
@@ -67,8 +68,9 @@ export class EtcdSyncBridge {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const workerData: EtcdSyncWorkerData = { hosts, prefix, port: port2, replyCount: this.#replyCount };
-    this.#worker = new PlainWorker(workerEntry(), {
-      eval: runningFromSource,
+    const worker = workerBeside('etcd-sync-worker', import.meta.url);
+    this.#worker = new PlainWorker(worker.entry, {
+      eval: worker.eval,
       // The worker needs nothing from node's command line, and inheriting it can kill the worker
       // before it runs (`node --input-type=module -e ...` does).
       execArgv: [],
@@ -142,17 +144,4 @@ function restoredError(transferred: TransferredError): Error {
   // The cause's class name is what tells a deadline from a refused connection when debugging.
   if (transferred.name !== 'Error') Object.defineProperty(error, 'name', { value: transferred.name, configurable: true, writable: true });
   return error;
-}
-
-// This file runs as compiled JavaScript from dist/, and as TypeScript from lib/ under the tests
-// (vitest, tsx). A worker does not inherit vitest's transform, and in Node 20 not tsx's loader
-// hooks either, so from source the worker loads its TypeScript through tsx's tsImport().
-const runningFromSource = import.meta.url.endsWith('.ts');
-
-function workerEntry(): URL | string {
-  const worker = new URL(`./etcd-sync-worker.${runningFromSource ? 'ts' : 'js'}`, import.meta.url);
-  if (!runningFromSource) return worker;
-  // The ESM build of the API: the CommonJS one registers its hooks from a path that does not exist.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsxApi)}).then(({ tsImport }) => tsImport(${JSON.stringify(worker.href)}, ${JSON.stringify(import.meta.url)}))`;
 }

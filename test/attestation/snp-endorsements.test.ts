@@ -120,7 +120,7 @@ describe('SNP endorsements from a cache directory', () => {
     mkdirSync(dir, { recursive: true });
     expect(() => endorsementFromCache(vcekReport.evidence, dir)).toThrow(/no certificate for this report in .* \(looked for vcek-/);
     execFileSync('mkfifo', [join(dir, endorsementCacheNames(vcekReport.evidence)[0]!)]);
-    expect(() => endorsementFromCache(vcekReport.evidence, dir)).toThrow(/is not a certificate file/);
+    expect(() => endorsementFromCache(vcekReport.evidence, dir)).toThrow(/cannot use .* is a FIFO, not a regular file/);
   });
 });
 
