@@ -151,12 +151,23 @@ describe('item 1: no worker thread of a shielded process reaches the disk under 
         'eval, env {}, execArgv [], resourceLimits': () => new Worker(attempt, { eval: true, env: {}, execArgv: [], resourceLimits: { maxOldGenerationSizeMb: 256 }, workerData: 'all' }),
         'a worker started by a worker': () => new Worker(nested, { eval: true, env: {}, execArgv: [], workerData: 'outer' }),
         'new URL(file)': () => new Worker(new URL(${JSON.stringify('file://' + body)}), { execArgv: [], env: {}, workerData: 'url' }),
+        'after the program deleted SHIELD_CONFIG from process.env': () => {
+          delete process.env.SHIELD_CONFIG;
+          delete process.env.SHIELD_CONFIG_CHECKED;
+          return new Worker(${JSON.stringify(body)}, { workerData: 'lost' });
+        },
+        'SHARE_ENV after that': () => new Worker(${JSON.stringify(body)}, { env: SHARE_ENV, workerData: 'share-lost' }),
       };
       (async () => {
         const results = {};
         for (const [name, start] of Object.entries(ways)) {
           results[name] = await new Promise((resolve) => {
-            const w = start();
+            let w;
+            try {
+              w = start();
+            } catch (e) {
+              return resolve('refused: ' + e.code + ': ' + e.message);
+            }
             w.once('message', resolve);
             w.once('error', (e) => resolve('failed: ' + e.message));
             w.once('exit', () => resolve('exited without an answer'));
@@ -178,8 +189,13 @@ describe('item 1: no worker thread of a shielded process reaches the disk under 
       })();
     expect(result.stderr).toBe('');
     const results = JSON.parse(result.out) as Record<string, string>;
+    const refusedShare = results['SHARE_ENV after that'];
+    delete results['SHARE_ENV after that'];
     expect(results).toEqual(Object.fromEntries(Object.keys(results).map((name) => [name, 'EBUSY'])));
-    expect(Object.keys(results)).toHaveLength(9);
+    expect(Object.keys(results)).toHaveLength(10);
+    // The one worker that would read a process.env without the configuration does not start.
+    expect(refusedShare).toBe('refused: ERR_WORKER_INIT_FAILED: shieldfs: cannot start a worker with env: SHARE_ENV: SHIELD_CONFIG ' +
+      'was changed in this process since the shield was installed, and the worker would run without it; restore it, or give the worker an env of its own');
     expect(readdirSync(mountPoint)).toEqual([]);
   }, 120_000);
 });

@@ -21,10 +21,13 @@ let wrapped = false;
 export function shieldEveryWorker(registerPath: string): void {
   if (wrapped) return;
   wrapped = true;
+  // Taken now, before application code runs: code that later changes or deletes SHIELD_CONFIG in
+  // process.env does not take its workers out of the shield.
+  const configuration = configurationOf(process.env);
   const Original = workerThreads.Worker;
   class ShieldedWorker extends Original {
     constructor(filename: string | URL, options?: WorkerOptions) {
-      super(filename, withShield(options ?? {}, registerPath));
+      super(filename, withShield(options ?? {}, registerPath, configuration));
     }
   }
   Object.defineProperty(ShieldedWorker, 'name', { value: 'Worker' });
@@ -32,23 +35,44 @@ export function shieldEveryWorker(registerPath: string): void {
   syncBuiltinESMExports();
 }
 
-/** The caller's options with the register as the worker's first preload and this process's configuration. */
-export function withShield(options: WorkerOptions, registerPath: string): WorkerOptions {
+type Configuration = Partial<Record<(typeof CONFIGURATION_VARIABLES)[number], string>>;
+
+function configurationOf(env: NodeJS.ProcessEnv): Configuration {
+  const found: Configuration = {};
+  for (const name of CONFIGURATION_VARIABLES) if (env[name] !== undefined) found[name] = env[name];
+  return found;
+}
+
+/**
+ * The caller's options with the register as the worker's first preload and `configuration` (this
+ * process's, as the register found it) in the worker's environment.
+ */
+export function withShield(options: WorkerOptions, registerPath: string, configuration: Configuration): WorkerOptions {
   // execArgv elements are not parsed by a shell: the path needs no quoting.
   const preload = `--require=${registerPath}`;
   const inherited = options.execArgv ?? process.execArgv;
   const execArgv = [preload, ...inherited.filter((arg) => arg !== preload)];
-  if (options.env === undefined || options.env === workerThreads.SHARE_ENV) return { ...options, execArgv };
-  // An environment of the caller's own: it keeps every variable but the shield's, which are this
-  // process's (a worker shares the process and its volumes; another configuration there would not
-  // guard this process's volume paths).
-  const env: Record<string, string | undefined> = { ...(options.env as Record<string, string | undefined>) };
+  if (options.env === workerThreads.SHARE_ENV) {
+    // The worker reads this very process.env: it must still name the configuration.
+    for (const name of CONFIGURATION_VARIABLES) {
+      if (process.env[name] !== configuration[name]) {
+        throw Object.assign(new Error(`shieldfs: cannot start a worker with env: SHARE_ENV: ${name} was changed in this process ` +
+          'since the shield was installed, and the worker would run without it; restore it, or give the worker an env of its own'),
+        { code: 'ERR_WORKER_INIT_FAILED' });
+      }
+    }
+    return { ...options, execArgv };
+  }
+  // The worker's own environment (a copy of process.env by default): every variable as the caller
+  // gave it but the shield's, which are this process's (a worker shares the process and its
+  // volumes; another configuration there would not guard this process's volume paths).
+  const env: Record<string, string | undefined> = { ...((options.env ?? process.env) as Record<string, string | undefined>) };
   for (const name of CONFIGURATION_VARIABLES) {
-    if (process.env[name] === undefined) delete env[name];
-    else env[name] = process.env[name];
+    if (configuration[name] === undefined) delete env[name];
+    else env[name] = configuration[name];
   }
   // Node reads the worker's NODE_OPTIONS from this environment: the register stays first there too.
   const quoted = `--require="${registerPath.replace(/["\\]/g, '\\$&')}"`;
-  env.NODE_OPTIONS = env.NODE_OPTIONS ? `${quoted} ${env.NODE_OPTIONS}` : quoted;
+  if (!env.NODE_OPTIONS?.startsWith(quoted)) env.NODE_OPTIONS = env.NODE_OPTIONS ? `${quoted} ${env.NODE_OPTIONS}` : quoted;
   return { ...options, execArgv, env };
 }
