@@ -156,3 +156,31 @@ describe('hardware evidence through a real policy service', () => {
       }
     });
 });
+
+describe('the runtime\'s evidence (platformEvidenceSource) from a FAKE /dev/sev-guest', () => {
+  it('sends the SNP report with the VCEK from SHIELD_VCEK_DIR; without a TEE, simulation', async () => {
+    const { platformEvidenceSource } = await import('../lib/cas/instance.js');
+    const { endorsementCacheNames } = await import('../lib/attestation/snp-endorsements.js');
+    const { mkdirSync, writeFileSync: write } = await import('node:fs');
+    const snp = FIXTURE_LIST.find((f) => f.name.startsWith('snp test-report'))!;
+    const reportData = Buffer.from(snp.evidence.subarray(0x50, 0x90));
+    const devRoot = temp('dev');
+    mkdirSync(devRoot, { recursive: true });
+    write(`${devRoot}/sev-guest`, '');
+    const cache = temp('vcek-cache');
+    mkdirSync(cache, { recursive: true });
+    write(`${cache}/${endorsementCacheNames(snp.evidence)[0]}`, snp.context.vcek!);
+    const firmware = Buffer.alloc(4000);
+    firmware.writeUInt32LE(1184, 4);
+    Buffer.from(snp.evidence).copy(firmware, 32);
+    const devices = { snpReport: async () => firmware, nsmRequest: async () => Buffer.alloc(0) };
+    const source = platformEvidenceSource('ab'.repeat(32), { tsmRoot: temp('no-tsm'), devRoot, devices }, { SHIELD_VCEK_DIR: cache });
+    const evidence = await source(reportData);
+    expect(evidence.type).toBe('snp');
+    expect(Buffer.from(evidence.vcek!).equals(Buffer.from(snp.context.vcek!))).toBe(true);
+    const claims = await verifyEvidence({ type: evidence.type, data: evidence.data, vcek: evidence.vcek! }, { now: snp.context.now, expectedReportData: reportData });
+    expect(claims).toMatchObject({ type: 'snp', reportData: reportData.toString('hex') });
+    const none = platformEvidenceSource('ab'.repeat(32), { tsmRoot: temp('no-tsm-2'), devRoot: temp('no-dev') }, {});
+    expect((await none(Buffer.alloc(64))).type).toBe('simulation');
+  });
+});
