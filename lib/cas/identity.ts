@@ -4,9 +4,10 @@
 import 'reflect-metadata';  // @peculiar/x509's dependency injection needs it before it loads
 import * as x509 from '@peculiar/x509';
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { openRegularFile, readOpened } from '../file/bounded-file.js';
 import { shieldError } from '../file/fs-errors.js';
 import { fingerprintOf } from './crypto.js';
 
@@ -91,37 +92,30 @@ export async function createIdentityFile(path: string): Promise<Identity> {
 
 /** Reads an identity file: a regular file, at most 64 KiB, not readable by group or others. */
 export function readIdentityFile(path: string): Identity {
-  let fd: number;
+  let opened: ReturnType<typeof openRegularFile>;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    opened = openRegularFile(path, { what: 'identity file', maxBytes: MAX_IDENTITY_FILE_BYTES });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'EINVAL' || code === 'EFBIG') throw error;
     throw shieldError(code, code === 'ENOENT'
       ? `identity file ${path} does not exist: make one with \`shield identity create\` (or give --identity / SHIELD_IDENTITY)`
       : `cannot read identity file ${path} (${code})`, path);
   }
+  let buffer: Buffer;
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) throw shieldError('EINVAL', `identity file ${path} is not a regular file`, path);
-    if (stats.size > MAX_IDENTITY_FILE_BYTES) throw shieldError('EINVAL', `identity file ${path} is ${stats.size} bytes: not an identity (at most 64 KiB)`, path);
-    if ((stats.mode & 0o077) !== 0) {
-      throw shieldError('EACCES', `identity file ${path} is readable by others (mode ${(stats.mode & 0o777).toString(8)}): ` +
+    if ((opened.stat.mode & 0o077) !== 0) {
+      throw shieldError('EACCES', `identity file ${path} is readable by others (mode ${(opened.stat.mode & 0o777).toString(8)}): ` +
         `its private key may have leaked; make a new one, or chmod 600 it if you are sure it did not`, path);
     }
-    const buffer = Buffer.alloc(stats.size);
-    let got = 0;
-    while (got < buffer.length) {
-      const n = readSync(fd, buffer, got, buffer.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    const text = buffer.subarray(0, got).toString('utf8');
-    buffer.fill(0);
-    const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(text)?.[0];
-    const certificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text)?.[0];
-    if (!key || !certificate) throw shieldError('EINVAL', `identity file ${path}: expected a PEM private key and a PEM certificate (made by \`shield identity create\`)`, path);
-    return identityFromPem(key, certificate, `identity file ${path}`);
+    buffer = readOpened(opened.fd, opened.stat.size, path, { what: 'identity file', maxBytes: MAX_IDENTITY_FILE_BYTES });
   } finally {
-    closeSync(fd);
+    closeSync(opened.fd);
   }
+  const text = buffer.toString('utf8');
+  buffer.fill(0);
+  const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(text)?.[0];
+  const certificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text)?.[0];
+  if (!key || !certificate) throw shieldError('EINVAL', `identity file ${path}: expected a PEM private key and a PEM certificate (made by \`shield identity create\`)`, path);
+  return identityFromPem(key, certificate, `identity file ${path}`);
 }

@@ -4,9 +4,10 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { openRegularFile, readOpened } from '../file/bounded-file.js';
 import { shieldError } from '../file/fs-errors.js';
 import { fingerprintOf, RecordSealer } from './crypto.js';
 import { casError, refusal, type CasError } from './errors.js';
@@ -55,31 +56,28 @@ function sealerOf(master: Buffer): RecordSealer {
 const MAX_KEY_FILE_BYTES = 128;
 
 export function readMasterKeyFile(path: string): Buffer {
-  let fd: number;
+  let opened: ReturnType<typeof openRegularFile>;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    opened = openRegularFile(path, { what: 'master key file', maxBytes: MAX_KEY_FILE_BYTES });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'EINVAL' || code === 'EFBIG') throw error;
     throw shieldError(code, `master key file ${path} cannot be read (${code})`, path);
   }
+  let bytes: Buffer;
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) throw shieldError('EINVAL', `master key file ${path} is not a regular file`, path);
-    if (stats.size > MAX_KEY_FILE_BYTES) throw shieldError('EINVAL', `master key file ${path} is ${stats.size} bytes: expected 32 raw bytes or 64 hex characters`, path);
-    if ((stats.mode & 0o077) !== 0) throw shieldError('EACCES', `master key file ${path} is readable by others (mode ${(stats.mode & 0o777).toString(8)}): chmod 600 it`, path);
-    const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES);
-    const length = readSync(fd, buffer, 0, buffer.length, 0);
-    try {
-      const bytes = buffer.subarray(0, length);
-      if (length === 32) return Buffer.from(bytes);
-      const text = bytes.toString('latin1').trim();
-      if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-      throw shieldError('EINVAL', `master key file ${path}: expected 32 raw bytes or 64 hex characters`, path);
-    } finally {
-      buffer.fill(0);
-    }
+    if ((opened.stat.mode & 0o077) !== 0) throw shieldError('EACCES', `master key file ${path} is readable by others (mode ${(opened.stat.mode & 0o777).toString(8)}): chmod 600 it`, path);
+    bytes = readOpened(opened.fd, opened.stat.size, path, { what: 'master key file', maxBytes: MAX_KEY_FILE_BYTES });
   } finally {
-    closeSync(fd);
+    closeSync(opened.fd);
+  }
+  try {
+    if (bytes.length === 32) return Buffer.from(bytes);
+    const text = bytes.toString('latin1').trim();
+    if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+    throw shieldError('EINVAL', `master key file ${path}: expected 32 raw bytes or 64 hex characters`, path);
+  } finally {
+    bytes.fill(0);
   }
 }
 
