@@ -134,7 +134,8 @@ export function judgeWeaknesses(claims: Claims, tolerate: readonly Tolerance[], 
   if (claims.type === 'simulation' && !tolerate.includes('simulation')) {
     throw new AttestationError('simulation', 'simulation evidence proves nothing about the host; refused unless the policy tolerates simulation');
   }
-  if (claims.debug && !tolerate.includes('debug-mode')) {
+  // Simulated memory is the host's to read by nature: tolerating simulation tolerates that.
+  if (claims.debug && claims.type !== 'simulation' && !tolerate.includes('debug-mode')) {
     throw new AttestationError('debug', `the ${claims.type} evidence comes from a debug enclave or guest, whose memory the host can read; refused unless the policy tolerates debug-mode`);
   }
   const needs = STATUS_NEEDS[claims.tcbStatus];

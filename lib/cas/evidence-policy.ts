@@ -49,23 +49,16 @@ export async function verifyEvidence(evidence: EvidenceSubmission, context: { no
 export function judgeClaims(claims: Claims, service: SessionService, security: Session['security']): AttestationError | null {
   const tolerate = security.attestation.tolerate as Tolerance[];
   const ignoreAdvisories = security.attestation.ignore_advisories;
-  // Simulation evidence is debug by nature (nothing stops the host from reading the memory): tolerating
-  // simulation tolerates that too.
-  const effective: Tolerance[] = claims.type === 'simulation' && tolerate.includes('simulation') ? [...tolerate, 'debug-mode'] : tolerate;
   try {
-    if (claims.type === 'simulation' && !tolerate.includes('simulation')) {
-      throw new AttestationError('simulation', 'simulation evidence proves nothing and this session does not tolerate it ' +
-        '(security.attestation.tolerate: [simulation] would, for development only)');
-    }
     if (service.attestation) {
-      matchAttestationPolicy(claims, attestationPolicyOf(service, effective, ignoreAdvisories));
+      matchAttestationPolicy(claims, attestationPolicyOf(service, tolerate, ignoreAdvisories));
       return null;
     }
     if (claims.type !== 'simulation') {
       throw new AttestationError('no-variant', `service ${service.name} pins only the runtime measurement, which ${claims.type} evidence does not carry: ` +
         `list the ${claims.type} platform's reference values in services[].attestation`);
     }
-    judgeWeaknesses(claims, effective, ignoreAdvisories ?? []);
+    judgeWeaknesses(claims, tolerate, ignoreAdvisories ?? []);
     if (!service.measurement.includes(claims.measurement)) {
       throw new AttestationError('measurement', `measurement ${claims.measurement} is not one the policy of service ${service.name} allows: ` +
         'the runtime (node binary or shieldfs files) differs from the measured one; measure it with `shield measure` and update the session if it is trusted');
