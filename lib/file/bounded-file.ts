@@ -3,8 +3,11 @@
 // plain open blocks until someone writes; a device such as /dev/zero, whose read never ends; or a
 // file of gigabytes. So: open without blocking, accept only a regular file, read no more than a
 // limit the caller chose for that kind of file, and say clearly what was found instead.
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { type Stats } from 'node:fs';
+import { hostFs } from './host-fs.js';
 import { shieldError } from './fs-errors.js';
+
+const { closeSync, constants, fstatSync, openSync, readSync } = hostFs;
 
 export interface BoundedReadOptions {
   /** What the file is, for messages ("key file", "tag store", "shieldfs configuration"). */

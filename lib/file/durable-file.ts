@@ -1,11 +1,13 @@
 // Small files replaced so that a crash leaves the old or the new content, both durable, never a torn
 // one: write a temporary file beside it, fsync, rename over it, fsync the directory. Each durable
 // step is a crash point of the tests (SHIELDFS_CRASH_AT), counted with the native core's.
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { hostFs } from './host-fs.js';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { fsError } from './fs-errors.js';
 import { native } from './native.js';
+
+const { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } = hostFs;
 
 /** Replaces `path` with `content` (mode 0600). Throws the underlying fs error. */
 export function replaceDurably(path: string, content: string | Uint8Array): void {

@@ -9,10 +9,12 @@
 // which is almost always a mistake (a copy made with the default umask, a secret mounted 0644).
 // SHIELD_KEY_FILE_PERMISSIONS=any accepts it anyway, for the cases where the file's mode says nothing
 // (some network and FUSE file systems report 0777 whatever the access is).
-import { closeSync } from 'node:fs';
+import { hostFs } from './host-fs.js';
 import { openRegularFile, readOpened } from './bounded-file.js';
 import { importKey } from './keys.js';
 import { shieldError } from './fs-errors.js';
+
+const { closeSync } = hostFs;
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 // 64 hex characters with a newline, or 32 raw bytes; the rest is room for whitespace.

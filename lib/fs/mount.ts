@@ -4,7 +4,8 @@
 //   const shield = await mount([{ path: '/V1', volume: '/mnt/v1', keyFile: 'v1.key', tagStore: 'file:/var/lib/tags.json' }]);
 //   shield.fs.writeFileSync('/V1/num', '0');
 //   await shield.unmount();   // commits and closes every volume
-import * as nodeFs from 'node:fs';
+import type * as nodeFs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import type * as nodePromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { DescriptorTable } from './descriptors.js';
@@ -160,14 +161,16 @@ function* mountSteps(given: MountSpec[], options: MountOptions): Steps<Shield> {
     }
     throw error;
   }
-  return new Shield(table, new DescriptorTable(), options.fs ?? nodeFs);
+  return new Shield(table, new DescriptorTable(), options.fs ?? hostFs);
 }
 
 function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {
   const directory = (spec.volume ?? spec.tree)!;
-  // The volume's own files are read through node:fs: they must not lie inside a mount themselves.
+  // The volume's own files are read through the host's fs (file/host-fs.ts), so a volume may be stored
+  // at its own mount path (a container's /V1 backed by /V1/.shieldfs); but not inside another mount,
+  // nor deeper inside its own, where the mount would hide the directory from the service.
   for (const other of all) {
-    if (directory === other.path || directory.startsWith(other.path + '/')) {
+    if ((directory === other.path && other !== spec) || directory.startsWith(other.path + '/')) {
       throw shieldError('EINVAL', `mount ${spec.path}: its directory ${directory} lies inside mount ${other.path}`, directory);
     }
   }
@@ -178,7 +181,7 @@ function* openMount(spec: MountSpec, all: MountSpec[]): Steps<Volume> {
     // whose volume was wiped is refused by create as by open, never replaced by a new volume.
     const identity = { name: spec.name, updatePolicy: spec.updatePolicy };
     const options = { key, tagStore: spec.tagStore, readOnly: spec.readOnly, expectedId: spec.volumeId, ...identity };
-    if (spec.create && !nodeFs.existsSync(join(directory, '.shieldfs'))) {
+    if (spec.create && !hostFs.existsSync(join(directory, '.shieldfs'))) {
       return yield* createVolume(directory, { key, tagStore: spec.tagStore, regions: (spec.regions ?? []).map(parseRegion), ...identity });
     }
     const volume = yield* openVolume(directory, options);

@@ -10,7 +10,7 @@
 // an flock of PATH.lock and re-read the file under it, so no compare-and-set is lost between
 // processes. The file is the trusted record of every volume's freshness: when it is damaged we
 // refuse to touch it rather than start over, since starting over would accept any old volume.
-import { mkdirSync } from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readRegularFile } from '../file/bounded-file.js';
@@ -20,6 +20,8 @@ import {
   checkBinding, checkTag, checkVolumeId, checkVolumeName, closedStoreError, isTag, isVolumeBinding, isVolumeId, isVolumeName,
   tagStoreError, type TagStore, type VolumeBinding,
 } from './tag-store.js';
+
+const { mkdirSync } = hostFs;
 
 const FORMAT = 'shieldfs-tags';
 const VERSION = 1;

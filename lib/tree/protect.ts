@@ -8,7 +8,8 @@
 // All or nothing: the source is scanned completely before anything is made (so an unsupported entry
 // fails with nothing created), and any failure after that, an abort included, removes what was made
 // in the output directory.
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { invalidArgument } from '../file/errors.js';
 import { shieldError } from '../file/fs-errors.js';
@@ -101,7 +102,7 @@ export async function protectTree(src: string, out: string, options: ProtectOpti
     // Only what this call made is removed. `out` was checked empty above; Volume.create checks
     // again before writing anything, and its EEXIST means something of someone else's arrived.
     const ours = volume !== null || (error as NodeJS.ErrnoException).code !== 'EEXIST';
-    if (made !== null) fs.rmSync(made, { recursive: true, force: true });
+    if (made !== null) hostFs.rmSync(made, { recursive: true, force: true });
     else if (ours) emptyDirectory(output);
     throw error;
   }
@@ -113,12 +114,12 @@ export async function protectTree(src: string, out: string, options: ProtectOpti
 function realDirectory(src: string): string {
   let real: string;
   try {
-    real = fs.realpathSync(src);
+    real = hostFs.realpathSync(src);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
     throw shieldError(code, `source directory ${src} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, src);
   }
-  if (!fs.statSync(real).isDirectory()) throw shieldError('ENOTDIR', `source ${src} is not a directory`, src);
+  if (!hostFs.statSync(real).isDirectory()) throw shieldError('ENOTDIR', `source ${src} is not a directory`, src);
   return real;
 }
 
@@ -130,12 +131,12 @@ function checkOutput(output: string, sourceRoot: string, src: string, out: strin
   }
   let stats: fs.Stats;
   try {
-    stats = fs.statSync(output);
+    stats = hostFs.statSync(output);
   } catch {
     return;  // missing: Volume.create makes it
   }
   if (!stats.isDirectory()) throw shieldError('ENOTDIR', `the output ${out} exists and is not a directory`, out);
-  const present = fs.readdirSync(output);
+  const present = hostFs.readdirSync(output);
   if (present.length > 0) {
     throw shieldError('EEXIST', `the output directory ${out} is not empty (${present.slice(0, 3).join(', ')}${present.length > 3 ? ', …' : ''}): ` +
       'give a missing or empty directory', out);
@@ -144,12 +145,12 @@ function checkOutput(output: string, sourceRoot: string, src: string, out: strin
 
 function planTree(sourceRoot: string, src: string): { entries: PlannedEntry[]; root: PlannedEntry } {
   const entries: PlannedEntry[] = [];
-  const rootStats = fs.statSync(sourceRoot, { bigint: true });
+  const rootStats = hostFs.statSync(sourceRoot, { bigint: true });
   const root = planned(ROOT, 'directory', sourceRoot, rootStats);
   // `ancestors`: real paths of the directories being walked, to refuse a symlink back up the tree
   // (copying it would never end).
   const visit = (directory: string, treePath: string, shownPath: string, ancestors: Set<string>): void => {
-    const names = fs.readdirSync(directory, { encoding: 'buffer' }).sort(Buffer.compare);
+    const names = hostFs.readdirSync(directory, { encoding: 'buffer' }).sort(Buffer.compare);
     for (const raw of names) {
       const name = raw.toString('utf8');
       const shown = join(shownPath, name);
@@ -159,11 +160,11 @@ function planTree(sourceRoot: string, src: string): { entries: PlannedEntry[]; r
         throw unsupported(shown, `${RESERVED_NAME} is reserved for the volume's own data (is ${src} a volume? protect the files, not a volume directory)`);
       }
       const path = join(directory, name);
-      let stats = fs.lstatSync(path, { bigint: true });
+      let stats = hostFs.lstatSync(path, { bigint: true });
       let source = path;
       if (stats.isSymbolicLink()) {
         source = symlinkTarget(path, shown, sourceRoot, src);
-        stats = fs.statSync(source, { bigint: true });
+        stats = hostFs.statSync(source, { bigint: true });
       }
       const childPath = joinVolumePath(treePath, name);
       if (stats.isFile()) {
@@ -186,10 +187,10 @@ function planTree(sourceRoot: string, src: string): { entries: PlannedEntry[]; r
 function symlinkTarget(path: string, shown: string, sourceRoot: string, src: string): string {
   let target: string;
   try {
-    target = fs.realpathSync(path);
+    target = hostFs.realpathSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code === 'ENOENT') throw shieldError('ENOENT', `${shown} is a symlink to ${fs.readlinkSync(path)}, which does not exist`, shown);
+    if (code === 'ENOENT') throw shieldError('ENOENT', `${shown} is a symlink to ${hostFs.readlinkSync(path)}, which does not exist`, shown);
     throw shieldError(code, `${shown} is a symlink that cannot be followed (${code})`, shown);
   }
   if (!isInsideOrSame(target, sourceRoot)) {
@@ -260,7 +261,7 @@ async function fill(volume: Volume, plan: { entries: PlannedEntry[]; root: Plann
 async function copyFile(volume: Volume, entry: PlannedEntry, piece: Buffer, written: (bytes: number) => void): Promise<void> {
   // The source may have changed since the scan: what is opened must still be a regular file (and
   // opening a FIFO put in its place must not wait for a writer forever).
-  const input = await fs.promises.open(entry.source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  const input = await hostFs.promises.open(entry.source, hostFs.constants.O_RDONLY | hostFs.constants.O_NOFOLLOW | hostFs.constants.O_NONBLOCK);
   try {
     if (!(await input.stat()).isFile()) throw unsupported(entry.source, 'it is no longer a regular file (it changed while being protected)');
     const file = await volume.openFile(entry.path, 'wx', entry.mode);
@@ -292,7 +293,7 @@ async function copyFile(volume: Volume, entry: PlannedEntry, piece: Buffer, writ
 export function liesInside(path: string, directory: string): boolean {
   let realDirectory: string;
   try {
-    realDirectory = fs.realpathSync(directory);
+    realDirectory = hostFs.realpathSync(directory);
   } catch {
     return false;
   }
@@ -309,7 +310,7 @@ function realPathOfMaybeMissing(path: string): string {
   const missing: string[] = [];
   for (let at = path; ; at = dirname(at)) {
     try {
-      return join(fs.realpathSync(at), ...missing.reverse());
+      return join(hostFs.realpathSync(at), ...missing.reverse());
     } catch {
       if (dirname(at) === at) return path;
       missing.push(basename(at));
@@ -319,18 +320,18 @@ function realPathOfMaybeMissing(path: string): string {
 
 /** The outermost directory of `path` that does not exist yet (what creating it makes), or null. */
 function firstMissingAncestor(path: string): string | null {
-  if (fs.existsSync(path)) return null;
+  if (hostFs.existsSync(path)) return null;
   let top = path;
-  for (let at = dirname(path); at !== dirname(at) && !fs.existsSync(at); at = dirname(at)) top = at;
+  for (let at = dirname(path); at !== dirname(at) && !hostFs.existsSync(at); at = dirname(at)) top = at;
   return top;
 }
 
 function emptyDirectory(directory: string): void {
   let names: string[];
   try {
-    names = fs.readdirSync(directory);
+    names = hostFs.readdirSync(directory);
   } catch {
     return;
   }
-  for (const name of names) fs.rmSync(join(directory, name), { recursive: true, force: true });
+  for (const name of names) hostFs.rmSync(join(directory, name), { recursive: true, force: true });
 }

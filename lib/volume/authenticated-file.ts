@@ -20,7 +20,8 @@
 // call while one is pending fails with EBUSY instead of interleaving with it.
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { dirname } from 'node:path';
 import { invalidArgument, type ShieldError } from '../file/errors.js';
 import { checkInteger, ioArguments, type IoArguments } from '../file/io-arguments.js';
@@ -294,7 +295,7 @@ export class AuthenticatedFile {
     yield { kind: 'fdatasync', fd: this.#fd };
     const count = Math.ceil(this.#size / this.#chunkSize);
     const temporary = `${this.treePath}.tmp`;
-    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = hostFs.constants;
     const fd = yield* openFd(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
     try {
       try {

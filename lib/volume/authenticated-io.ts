@@ -2,7 +2,8 @@
 // the system calls it needs; runIoSync performs them on the calling thread, runIoAsync on the libuv
 // pool. Every durable step is a crash point of the tests (SHIELDFS_CRASH_AT), counted with the
 // native core's.
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { native } from '../file/native.js';
 
 export type Effect =
@@ -33,16 +34,16 @@ function crashPointOf(effect: Effect): void {
 function performSync(effect: Effect): unknown {
   crashPointOf(effect);
   switch (effect.kind) {
-    case 'open': return fs.openSync(effect.path, effect.flags, effect.mode);
-    case 'close': return fs.closeSync(effect.fd);
-    case 'read': return fs.readSync(effect.fd, effect.buffer, effect.offset, effect.length, effect.position);
-    case 'write': return fs.writeSync(effect.fd, effect.buffer, effect.offset, effect.length, effect.position);
-    case 'fstat': return fs.fstatSync(effect.fd);
-    case 'ftruncate': return fs.ftruncateSync(effect.fd, effect.length);
-    case 'fdatasync': return fs.fdatasyncSync(effect.fd);
-    case 'fsync': return fs.fsyncSync(effect.fd);
-    case 'rename': return fs.renameSync(effect.from, effect.to);
-    case 'unlink': return fs.unlinkSync(effect.path);
+    case 'open': return hostFs.openSync(effect.path, effect.flags, effect.mode);
+    case 'close': return hostFs.closeSync(effect.fd);
+    case 'read': return hostFs.readSync(effect.fd, effect.buffer, effect.offset, effect.length, effect.position);
+    case 'write': return hostFs.writeSync(effect.fd, effect.buffer, effect.offset, effect.length, effect.position);
+    case 'fstat': return hostFs.fstatSync(effect.fd);
+    case 'ftruncate': return hostFs.ftruncateSync(effect.fd, effect.length);
+    case 'fdatasync': return hostFs.fdatasyncSync(effect.fd);
+    case 'fsync': return hostFs.fsyncSync(effect.fd);
+    case 'rename': return hostFs.renameSync(effect.from, effect.to);
+    case 'unlink': return hostFs.unlinkSync(effect.path);
     case 'pause': return undefined;
   }
 }
@@ -52,16 +53,16 @@ function performAsync(effect: Effect): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const done = (error: NodeJS.ErrnoException | null, result?: unknown) => (error ? reject(error) : resolve(result));
     switch (effect.kind) {
-      case 'open': return fs.open(effect.path, effect.flags, effect.mode, done);
-      case 'close': return fs.close(effect.fd, done);
-      case 'read': return fs.read(effect.fd, effect.buffer, effect.offset, effect.length, effect.position, done);
-      case 'write': return fs.write(effect.fd, effect.buffer, effect.offset, effect.length, effect.position, done);
-      case 'fstat': return fs.fstat(effect.fd, done);
-      case 'ftruncate': return fs.ftruncate(effect.fd, effect.length, done);
-      case 'fdatasync': return fs.fdatasync(effect.fd, done);
-      case 'fsync': return fs.fsync(effect.fd, done);
-      case 'rename': return fs.rename(effect.from, effect.to, done);
-      case 'unlink': return fs.unlink(effect.path, done);
+      case 'open': return hostFs.open(effect.path, effect.flags, effect.mode, done);
+      case 'close': return hostFs.close(effect.fd, done);
+      case 'read': return hostFs.read(effect.fd, effect.buffer, effect.offset, effect.length, effect.position, done);
+      case 'write': return hostFs.write(effect.fd, effect.buffer, effect.offset, effect.length, effect.position, done);
+      case 'fstat': return hostFs.fstat(effect.fd, done);
+      case 'ftruncate': return hostFs.ftruncate(effect.fd, effect.length, done);
+      case 'fdatasync': return hostFs.fdatasync(effect.fd, done);
+      case 'fsync': return hostFs.fsync(effect.fd, done);
+      case 'rename': return hostFs.rename(effect.from, effect.to, done);
+      case 'unlink': return hostFs.unlink(effect.path, done);
       case 'pause': return setImmediate(resolve);
     }
   });
@@ -144,7 +145,7 @@ export function* writeAll(fd: number, buffer: Uint8Array, offset: number, length
 }
 
 export function* syncDirectory(path: string): Io<void> {
-  const fd = yield* openFd(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, 0);
+  const fd = yield* openFd(path, hostFs.constants.O_RDONLY | hostFs.constants.O_DIRECTORY, 0);
   try {
     yield { kind: 'fsync', fd };
   } finally {

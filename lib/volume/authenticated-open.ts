@@ -2,7 +2,8 @@
 // empty file (data file and hash list created together, durably, or neither) or an existing one
 // whose hash list must give the tag the manifest lists and whose data file must have its size.
 import { timingSafeEqual } from 'node:crypto';
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { dirname } from 'node:path';
 import { invalidArgument } from '../file/errors.js';
 import { checkInteger } from '../file/io-arguments.js';
@@ -48,7 +49,7 @@ export interface CheckedOpenOptions {
 }
 
 export function* openSteps(dataPath: string, treePath: string, options: CheckedOpenOptions): Io<FileState> {
-  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NONBLOCK } = fs.constants;
+  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NONBLOCK } = hostFs.constants;
   if (options.create) {
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
     // Failures here (EEXIST, ENOENT for a missing directory, EACCES) are ordinary fs errors.

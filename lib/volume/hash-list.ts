@@ -31,7 +31,8 @@
 //
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import type { ShieldError } from '../file/errors.js';
 import { closeQuietly, fstat, openFd, readFull, type Io } from './authenticated-io.js';
 
@@ -55,7 +56,7 @@ export interface HashList {
 }
 
 export function* readHashList(dataPath: string, treePath: string, expectedSize: number | undefined): Io<HashList> {
-  const fd = yield* openExisting(dataPath, treePath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const fd = yield* openExisting(dataPath, treePath, hostFs.constants.O_RDONLY | hostFs.constants.O_NONBLOCK);
   const malformed = (what: string) =>
     integrityError(
       `EINTEGRITY: hash list '${treePath}' of '${dataPath}' is not a valid shieldfs authenticated hash list (${what}); ` +

@@ -2,7 +2,8 @@
 // mkdir, rmdir, unlink, rename, utimes, chmod), answered from the manifest in memory. A change marks
 // the records it touches; the commit (commit.ts) writes them. Paths in a not-protected region pass
 // through to the real directory. Errors are node:fs's own, with the caller's path.
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { fsError } from '../file/fs-errors.js';
 import type { Entry, EntryType } from './protection-file.js';
 import type { RegionKind } from './regions.js';
@@ -25,7 +26,7 @@ export class VolumeNamespace {
     const p = this.state.path(path, 'stat');
     const region = this.#regions.kindOf(p);
     if (region === 'not-protected') {
-      const s = fs.statSync(this.state.realPath(p), { bigint: true });
+      const s = hostFs.statSync(this.state.realPath(p), { bigint: true });
       return {
         type: s.isDirectory() ? 'directory' : 'file', mode: Number(s.mode), size: Number(s.size), mtimeNs: s.mtimeNs,
         ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs, atimeNs: s.atimeNs, region, ino: 0, nlink: Number(s.nlink),
@@ -36,7 +37,7 @@ export class VolumeNamespace {
 
   statsOf(entry: Entry, region: RegionKind): VolumeStats {
     return {
-      type: entry.type, mode: entry.mode | (entry.type === 'file' ? fs.constants.S_IFREG : fs.constants.S_IFDIR),
+      type: entry.type, mode: entry.mode | (entry.type === 'file' ? hostFs.constants.S_IFREG : hostFs.constants.S_IFDIR),
       size: entry.type === 'file' ? this.state.sizeOf(entry) : 0, mtimeNs: entry.mtimeNs, ctimeNs: entry.ctimeNs,
       birthtimeNs: entry.birthtimeNs, atimeNs: entry.atimeNs, region: entry.type === 'file' ? entry.storage : region,
       ino: entry.slot + 1,
@@ -48,14 +49,14 @@ export class VolumeNamespace {
   utimes(path: string, atimeNs: bigint, mtimeNs: bigint): void {
     const p = this.state.writablePath(path, 'utime');
     if (this.#regions.kindOf(p) === 'not-protected') {
-      return fs.utimesSync(this.state.realPath(p), nsToSeconds(atimeNs), nsToSeconds(mtimeNs));
+      return hostFs.utimesSync(this.state.realPath(p), nsToSeconds(atimeNs), nsToSeconds(mtimeNs));
     }
     this.setTimes(this.lookup(p, 'utime'), atimeNs, mtimeNs);
   }
 
   chmod(path: string, mode: number): void {
     const p = this.state.writablePath(path, 'chmod');
-    if (this.#regions.kindOf(p) === 'not-protected') return fs.chmodSync(this.state.realPath(p), mode);
+    if (this.#regions.kindOf(p) === 'not-protected') return hostFs.chmodSync(this.state.realPath(p), mode);
     this.setMode(this.lookup(p, 'chmod'), mode);
   }
 
@@ -105,7 +106,7 @@ export class VolumeNamespace {
   readdirEntries(path: string): DirectoryEntry[] {
     const p = this.state.path(path, 'scandir');
     if (this.#regions.kindOf(p) === 'not-protected') {
-      return fs.readdirSync(this.state.realPath(p), { withFileTypes: true })
+      return hostFs.readdirSync(this.state.realPath(p), { withFileTypes: true })
         .map((d) => ({ name: d.name, type: (d.isDirectory() ? 'directory' : 'file') as EntryType }))
         .sort(byName);
     }
@@ -114,7 +115,7 @@ export class VolumeNamespace {
     const entries: DirectoryEntry[] = [...directory.children!.values()].map((e) => ({ name: e.name, type: e.type }));
     for (const name of this.#regions.passThroughNamesIn(p)) {
       try {
-        if (fs.statSync(this.state.realPath(joinVolumePath(p, name))).isDirectory()) entries.push({ name, type: 'directory' });
+        if (hostFs.statSync(this.state.realPath(joinVolumePath(p, name))).isDirectory()) entries.push({ name, type: 'directory' });
       } catch {
         // a not-protected region whose directory does not exist (yet)
       }
@@ -126,7 +127,7 @@ export class VolumeNamespace {
     const p = this.state.writablePath(path, 'mkdir');
     const mode = (options.mode ?? 0o777) & 0o7777 & ~process.umask();
     if (this.#regions.kindOf(p) === 'not-protected') {
-      fs.mkdirSync(this.state.realPath(p), { recursive: options.recursive, mode });
+      hostFs.mkdirSync(this.state.realPath(p), { recursive: options.recursive, mode });
       return;
     }
     if (options.recursive) {
@@ -154,7 +155,7 @@ export class VolumeNamespace {
 
   rmdir(path: string): void {
     const p = this.state.writablePath(path, 'rmdir');
-    if (this.#regions.kindOf(p) === 'not-protected') return fs.rmdirSync(this.state.realPath(p));
+    if (this.#regions.kindOf(p) === 'not-protected') return hostFs.rmdirSync(this.state.realPath(p));
     if (p === ROOT) throw fsError('EBUSY', 'rmdir', path);
     const entry = this.lookup(p, 'rmdir');
     if (entry.type !== 'directory') throw fsError('ENOTDIR', 'rmdir', path);
@@ -165,7 +166,7 @@ export class VolumeNamespace {
 
   unlink(path: string): void {
     const p = this.state.writablePath(path, 'unlink');
-    if (this.#regions.kindOf(p) === 'not-protected') return fs.unlinkSync(this.state.realPath(p));
+    if (this.#regions.kindOf(p) === 'not-protected') return hostFs.unlinkSync(this.state.realPath(p));
     const entry = this.lookup(p, 'unlink');
     if (entry.type === 'directory') throw fsError('EISDIR', 'unlink', path);
     this.state.begin();
@@ -177,7 +178,7 @@ export class VolumeNamespace {
     const target = this.state.writablePath(to, 'rename');
     const sourceKind = this.#regions.kindOf(source), targetKind = this.#regions.kindOf(target);
     if (sourceKind === 'not-protected' && targetKind === 'not-protected') {
-      return fs.renameSync(this.state.realPath(source), this.state.realPath(target));
+      return hostFs.renameSync(this.state.realPath(source), this.state.realPath(target));
     }
     const entry = this.lookup(source, 'rename', from, to);
     // Moving between regions would change how the bytes are protected: that is a copy, not a rename.

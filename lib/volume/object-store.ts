@@ -1,10 +1,12 @@
 // Where a volume keeps file contents: `.shieldfs/objects/XX/<object id>` (XX = the id's first two
 // hex digits, so no directory grows past ~1/256 of the volume). Names are random: the volume
 // directory shows neither file names nor the directory structure of protected regions.
-import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { join } from 'node:path';
 import type { Storage } from './protection-file.js';
 import { syncPath } from '../file/durable-file.js';
+
+const { lstatSync, mkdirSync, readdirSync, unlinkSync } = hostFs;
 
 const FAN_OUT = 256;
 

@@ -1,6 +1,8 @@
 // open(2)-style flags, from node's strings ('r', 'w+', 'ax', …) or numbers (fs.constants.O_*).
-import { constants } from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { invalidArgument } from '../file/errors.js';
+
+const { constants } = hostFs;
 
 export interface OpenFlags {
   read: boolean;

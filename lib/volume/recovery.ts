@@ -2,7 +2,8 @@
 // back if the tag store still holds the state it started from; keep the commit (discard the journal)
 // if the store holds exactly the state on disk; anything else is not an honest crash: keep the
 // journal and refuse (FORMAT.md, "Commit protocol", the table of crashes and recoveries).
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { join } from 'node:path';
 import { shieldError } from '../file/fs-errors.js';
 import { native } from '../file/native.js';
@@ -13,13 +14,13 @@ import { volumeTag, type VolumeState } from './volume-state.js';
 export function journalPresent(path: string): boolean {
   let stat: fs.Stats;
   try {
-    stat = fs.lstatSync(path);
+    stat = hostFs.lstatSync(path);
   } catch {
     return false;
   }
   if (stat.isFile()) return true;
   // Not something this shield writes (a symlink, a FIFO, a directory): it protected nothing.
-  fs.rmSync(path, { recursive: true, force: true });
+  hostFs.rmSync(path, { recursive: true, force: true });
   return false;
 }
 

@@ -1,12 +1,14 @@
 // The volume header `.shieldfs/volume`: the few facts needed before anything else can be opened
 // (identity, update policy, chunk size, which file is the manifest) and a key check. It is JSON so
 // an operator can read it; a keyed MAC makes it tamper-evident (FORMAT.md, "Volume header").
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { dirname } from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { replaceDurably } from '../file/durable-file.js';
 import { native } from '../file/native.js';
 import { shieldError } from '../file/fs-errors.js';
+
+const { closeSync, constants, fstatSync, openSync, readSync } = hostFs;
 
 export const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
 export type UpdatePolicy = (typeof UPDATE_POLICIES)[number];

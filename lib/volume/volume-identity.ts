@@ -8,7 +8,7 @@
 //     `no-rollback-protection` volume) is EINTEGRITY naming the expected and the found volume;
 //   - the update policy comes from the binding (or the caller), never from the header alone, so a
 //     substituted header cannot switch rollback protection off.
-import { existsSync } from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { join, resolve } from 'node:path';
 import { invalidArgument } from '../file/errors.js';
 import { shieldError } from '../file/fs-errors.js';
@@ -18,6 +18,8 @@ import {
 } from '../tag-store/tag-store.js';
 import { UPDATE_POLICIES, type UpdatePolicy, type VolumeHeader } from './volume-header.js';
 import { RESERVED_NAME } from './volume-path.js';
+
+const { existsSync } = hostFs;
 
 /**
  * The name a volume is known by: the caller's, or the absolute path of its directory. `null` (only on

@@ -5,10 +5,12 @@
 // record is in clear on the host's disk, so it holds only the pid, the host name and the time: never
 // the command line, which may name protected files (`shield volume write v /hr/alice.txt`) or carry a
 // service's secrets (`--api-token=…`).
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { hostname } from 'node:os';
 import { native, type NativeLock } from '../file/native.js';
 import { shieldError } from '../file/fs-errors.js';
+
+const { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } = hostFs;
 
 interface Holder {
   pid: number;

@@ -7,7 +7,8 @@
 //   commit / close → commit.ts: flush contents → write changed records → compare-and-set the tag → end journal
 // What the parts share is a VolumeState (volume-state.ts). The commit protocol and the on-disk layout
 // are in FORMAT.md ("Volumes").
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import { join } from 'node:path';
 import { invalidArgument } from '../file/errors.js';
 import { shieldError } from '../file/fs-errors.js';
@@ -104,16 +105,16 @@ export class Volume {
     const { updatePolicy, chunkSize, regions, store, name } = options;
     // A name that already stands for a volume: that volume was deleted or replaced (EROLLBACK), not made anew.
     if (store && name !== null) yield* checkNameFree(store, name, directory);
-    fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const present = fs.readdirSync(directory).filter((name) => name !== STAGING);
+    hostFs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const present = hostFs.readdirSync(directory).filter((name) => name !== STAGING);
     if (present.length > 0) {
       throw shieldError('EEXIST', `cannot create a volume in ${directory}: it is not empty (${present.slice(0, 3).join(', ')}…)`, directory);
     }
     // Everything is built in a staging directory that becomes `.shieldfs` in one rename, after the
     // tag store knows the volume: a crash leaves either no volume or a complete one.
     const staging = join(directory, STAGING);
-    fs.rmSync(staging, { recursive: true, force: true });
-    fs.mkdirSync(staging, { mode: 0o700 });
+    hostFs.rmSync(staging, { recursive: true, force: true });
+    hostFs.mkdirSync(staging, { mode: 0o700 });
     try {
       ObjectStore.create(join(staging, 'objects'));
       const manifest = yield* ProtectionFile.create(join(staging, 'manifest'), {
@@ -133,10 +134,10 @@ export class Volume {
         throw shieldError('EEXIST', `tag store ${store.url} already has volume ${header.id}`, directory);
       }
     } catch (error) {
-      fs.rmSync(staging, { recursive: true, force: true });
+      hostFs.rmSync(staging, { recursive: true, force: true });
       throw error;
     }
-    fs.renameSync(staging, join(directory, RESERVED_NAME));
+    hostFs.renameSync(staging, join(directory, RESERVED_NAME));
     syncPath(directory);
   }
 
@@ -197,7 +198,7 @@ export class Volume {
       return readVolumeHeader(join(meta, 'volume'), key);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      if (fs.existsSync(meta)) {
+      if (hostFs.existsSync(meta)) {
         throw shieldError('EINTEGRITY', `the header ${join(meta, 'volume')} of volume ${directory} is missing while the rest of ` +
           `${meta} is there: the volume was damaged. Do not create a new volume here; restore the directory from a copy`, directory);
       }
@@ -321,13 +322,13 @@ export class Volume {
     const own = new Set(['volume', 'manifest', 'journal', 'lock', 'objects']);
     const found: string[] = [];
     const referenced = this.#referencedObjects();
-    for (const entry of fs.readdirSync(meta, { withFileTypes: true })) {
+    for (const entry of hostFs.readdirSync(meta, { withFileTypes: true })) {
       if (!own.has(entry.name)) found.push(join(RESERVED_NAME, entry.name));
     }
     const objects = join(meta, 'objects');
     let fans: fs.Dirent[] = [];
     try {
-      fans = fs.readdirSync(objects, { withFileTypes: true });
+      fans = hostFs.readdirSync(objects, { withFileTypes: true });
     } catch {
       // no objects directory: every file the manifest lists fails on its own
     }
@@ -336,7 +337,7 @@ export class Volume {
         found.push(join(RESERVED_NAME, 'objects', fan.name));
         continue;
       }
-      for (const name of fs.readdirSync(join(objects, fan.name))) {
+      for (const name of hostFs.readdirSync(join(objects, fan.name))) {
         if (!(name.startsWith(fan.name) && referenced.has(name))) found.push(join(RESERVED_NAME, 'objects', fan.name, name));
       }
     }

@@ -1,0 +1,13 @@
+// The host's file system: node:fs as it was when shieldfs loaded, before the process-wide shield
+// (lib/fs/process-shield.ts) replaced its functions in place. Everything that reads or writes a
+// volume's own storage (its header, manifest, objects, journal, lock, tag files) goes through this,
+// never through the patched node:fs: a volume may be stored at its own mount path (a container's
+// `/V1` backed by `/V1/.shieldfs`, a tree in `/app/.shieldfs` mounted at `/app`), where the patched
+// functions would send the volume's own I/O back into the mount.
+//
+// A namespace import of node:fs is live (syncBuiltinESMExports updates it after the patch), so this
+// copies the functions once. The shield imports this module (through the layers below it) before it
+// patches anything, so the copy is always the original.
+import * as nodeFs from 'node:fs';
+
+export const hostFs: typeof nodeFs = Object.freeze({ ...nodeFs, promises: Object.freeze({ ...nodeFs.promises }) }) as typeof nodeFs;

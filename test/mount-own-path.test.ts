@@ -1,0 +1,72 @@
+// A volume or tree stored at its own mount path, as in a container image: the tree of /app in
+// /app/.shieldfs, the volume /V1 backed by the directory /V1 (lib/file/host-fs.ts: the volume's own
+// I/O goes to the host's disk, never back through the patched node:fs). Run with `shield run` as a
+// user runs it.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cliRunner, expectFailure, expectSuccess } from './support/cli-run.js';
+import { useTempDir } from './support/temp.js';
+
+const temp = useTempDir('shieldfs-own-path-');
+const shield = cliRunner({ SHIELD_TAG_STORE: undefined, SHIELDFS_CRASH_AT: undefined });
+const VOLUME_KEY = '5e'.repeat(32);
+
+// The service: lists the tree, and counts in the volume.
+const SERVICE = `const fs = require('fs');
+const [tree, volume] = process.argv.slice(2);
+let n = 0;
+try { n = Number(fs.readFileSync(volume + '/num', 'utf8')); } catch (error) { if (error.code !== 'ENOENT') throw error; }
+console.log(JSON.stringify({ n, tree: fs.readdirSync(tree).sort(), volume: fs.readdirSync(volume).sort() }));
+fs.writeFileSync(volume + '/num', String(n + 1));
+`;
+
+function setUp() {
+  const root = temp(`case-${Math.random().toString(36).slice(2, 8)}`);
+  fs.mkdirSync(join(root, 'src'), { recursive: true });
+  fs.writeFileSync(join(root, 'src/service.cjs'), SERVICE);
+  const app = join(root, 'app');
+  const tag = expectSuccess(shield(['protect', '--key-file', join(root, 'tree.key'), join(root, 'src'), app])).out.trim();
+  const v1 = join(root, 'V1');
+  fs.mkdirSync(v1);
+  return { root, app, v1, tag, treeKey: fs.readFileSync(join(root, 'tree.key'), 'utf8').trim() };
+}
+
+function writeConfig(root: string, mounts: string[]): string {
+  const file = join(root, 'shield.yaml');
+  fs.writeFileSync(file, ['mounts:', ...mounts.map((m) => `  - ${m}`), ''].join('\n'));
+  return file;
+}
+
+describe('a tree or volume stored at its own mount path', () => {
+  it('runs: the tree at /app from /app/.shieldfs and the volume /V1 backed by /V1 count 0, 1, 2; the disk holds only .shieldfs, the service never sees it', () => {
+    const { root, app, v1, tag, treeKey } = setUp();
+    const config = writeConfig(root, [
+      `{ path: ${app}, tree: ${app}, key: "${treeKey}", tag: "${tag}" }`,
+      `{ path: ${v1}, volume: ${v1}, keyEnv: V1_KEY, create: true, name: v1, tagStore: "file:${join(root, 'tags.json')}" }`,
+    ]);
+    const run = () => shield(['run', '--config', config, '--', process.execPath, join(app, 'service.cjs'), app, v1], { env: { V1_KEY: VOLUME_KEY } });
+    const outputs = [run(), run(), run()].map((result) => JSON.parse(expectSuccess(result).out) as { n: number; tree: string[]; volume: string[] });
+    expect(outputs).toEqual([
+      { n: 0, tree: ['service.cjs'], volume: [] },
+      { n: 1, tree: ['service.cjs'], volume: ['num'] },
+      { n: 2, tree: ['service.cjs'], volume: ['num'] },
+    ]);
+    expect(fs.readdirSync(app)).toEqual(['.shieldfs']);
+    expect(fs.readdirSync(v1)).toEqual(['.shieldfs']);
+  });
+
+  it('a directory deeper inside its own mount, or inside another mount, is refused with EINVAL naming both', () => {
+    const { root, app, v1, tag, treeKey } = setUp();
+    const inner = writeConfig(root, [`{ path: ${v1}, volume: ${join(v1, 'data')}, keyEnv: V1_KEY, create: true, name: v1, tagStore: "file:${join(root, 'tags.json')}" }`]);
+    expectFailure(shield(['run', '--config', inner, '--', process.execPath, '-e', `require('fs').readdirSync(${JSON.stringify(v1)})`], { env: { V1_KEY: VOLUME_KEY } }),
+      'EINVAL', 1, new RegExp(`mount ${v1}: its directory ${v1}/data lies inside mount ${v1}`));
+    const other = writeConfig(root, [
+      `{ path: ${app}, tree: ${app}, key: "${treeKey}", tag: "${tag}" }`,
+      `{ path: ${v1}, volume: ${join(app, 'data')}, keyEnv: V1_KEY, create: true, name: v1, tagStore: "file:${join(root, 'tags.json')}" }`,
+    ]);
+    const refused = shield(['run', '--config', other, '--', process.execPath, '-e', `require('fs').readdirSync(${JSON.stringify(v1)})`], { env: { V1_KEY: VOLUME_KEY } });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(new RegExp(`EINVAL: .*mount ${v1}: its directory ${app}/data lies inside mount ${app}`));
+  });
+});
