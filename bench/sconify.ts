@@ -2,7 +2,8 @@
 // native image (this machine's node and its libraries, and /app with `files` files of `bytes` bytes
 // in all, seeded pseudo-random content) is made with umoci (init, new, unpack, copy, repack: the
 // repack is timed), then `sconifyImage` turns it into the confidential one with /app as a protected
-// tree (timed). The ratio says what sconify costs over packing the same files once.
+// tree (timed). The ratio says what sconify costs over packing the same files once. Then the start-up
+// of a confidential container over the native one under runc (bench/container-startup.ts).
 //   node --import tsx bench/sconify.ts [files] [megabytes]
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ import { sconifyImage } from '../lib/image/index.js';
 import { nodeRuntimeFiles } from '../test/support/oci-bundle.js';
 import { seededRandom, randomBytesFrom } from '../test/support/random.js';
 import { table, type Row } from './report-format.js';
+import { containerStartupComparison, containerStartupReport, type ContainerStartupFigures } from './container-startup.js';
 
 export interface SconifySettings {
   files: number;
@@ -28,6 +30,8 @@ export interface SconifyFigures {
   rootfsBytes: number;
   umociRepackSeconds: number;
   sconifySeconds: number;
+  /** The confidential container's start against the native one's, under runc (bench/container-startup.ts). */
+  startup: ContainerStartupFigures;
 }
 
 export async function sconifyComparison(dir: string, settings: SconifySettings, progress: (what: string) => void): Promise<SconifyFigures> {
@@ -66,7 +70,9 @@ export async function sconifyComparison(dir: string, settings: SconifySettings, 
     const start = process.hrtime.bigint();
     await sconifyImage({ from: `oci:${layout}:native`, to: `oci:${layout}:confidential`, sessionName: 'bench/sconify', serviceName: 'bench', dirs: ['/app'] });
     const sconifySeconds = Number(process.hrtime.bigint() - start) / 1e9;
-    return { settings, umociVersion, rootfsBytes, umociRepackSeconds, sconifySeconds };
+    fs.rmSync(layout, { recursive: true, force: true });
+    const startup = await containerStartupComparison(work, 7, progress);
+    return { settings, umociVersion, rootfsBytes, umociRepackSeconds, sconifySeconds, startup };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -89,7 +95,8 @@ export function sconifyReport(figures: SconifyFigures): SconifyReport {
     { label: '  umoci repack packs it once (gzip); sconify reads and checks the image, unpacks it, encrypts /app into a tree,', span: '' },
     { label: '  writes the node layer again without /app, and adds the tree and runtime layers (gzip).', span: '' },
   ];
-  return { ratios: { sconifyOverUmociRepack: ratio }, lines: table(['sconify', 'seconds', '/ umoci repack'], rows) };
+  const startup = containerStartupReport(figures.startup);
+  return { ratios: { sconifyOverUmociRepack: ratio, ...startup.ratios }, lines: [...table(['sconify', 'seconds', '/ umoci repack'], rows), '', ...startup.lines] };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,8 +1,8 @@
 // shield sconify for real: a native image of the counter service built from this machine's node and
 // the libraries it links, run with runc; sconified by the CLI as a user runs it; the result checked with
 // skopeo and umoci, grepped for secrets in every blob, and run with runc (the runtime layer, run by the
-// image's own node, mounting the protected tree). Running it against the policy service belongs to the
-// policy-service tests; the bundle helpers for that are in test/support/oci-bundle.ts.
+// image's own node, mounting the protected tree). The round trip through the policy service (sconify
+// --cas, runc running the image's entrypoint, the host's attacks) is test/image-cas-runc.test.ts.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -118,7 +118,9 @@ describe.skipIf(unavailable !== null)('with umoci, skopeo and runc', () => {
     });
     const service = session.services[0]!;
     expect(service).toMatchObject({ command: `${process.execPath} /app/counter.cjs /V1/num`, pwd: '/app', max_executions: 3, environment: { LANG: 'C.UTF-8' } });
-    expect(service.measurement).toBeUndefined();  // no `shield measure` in this build
+    // The runtime's measurement, of the image's node and the runtime layer as the image holds them.
+    expect(service.measurement).toMatch(/^[0-9a-f]{64}$/);
+    expect((summary as unknown as { measurement: string }).measurement).toBe(service.measurement);
     expect(service.trees).toHaveLength(1);
     const tree = service.trees[0]!;
     expect(tree.path).toBe('/app');
@@ -503,7 +505,11 @@ describe('sconify without container tools', () => {
     const base = ['sconify', '--from', native.reference, '--to', `oci:${temp('never')}`, '--name', 'demo/counter', '--service-name', 'counter', '--dir', '/app'];
     expectFailure(shield([...base, '--no-upload']), 'EINVAL', 2, /--no-upload needs --session-file/);
     expectFailure(shield(base), 'EINVAL', 2, /give --cas URL --cas-key FP/);
-    expectFailure(shield([...base, '--cas', 'https://127.0.0.1:8081', '--cas-key', CAS_KEY]), 'EINVAL', 1, /policy service upload not available in this build/);
+    // The policy service is asked before the image is touched: no identity, or no service there, ends it.
+    expectFailure(shield([...base, '--cas', 'https://127.0.0.1:1', '--cas-key', CAS_KEY, '--identity', temp('no-identity.pem')]), 'ENOENT', 1, /identity file .* does not exist/);
+    const identity = temp('identity.pem');
+    expectSuccess(shield(['identity', 'create', '--identity', identity]));
+    expectFailure(shield([...base, '--cas', 'https://127.0.0.1:1', '--cas-key', CAS_KEY, '--identity', identity]), 'ECONNREFUSED', 1, /cannot be reached/);
     expectFailure(shield([...base, '--no-upload', '--session-file', temp('s.yaml'), '--volume', 'V1:/V1:forever']), 'EINVAL', 2, /the policy must be one of/);
     expectFailure(shield([...base, '--no-upload', '--session-file', temp('s.yaml'), '--volume', 'V1:/app/data']), 'EINVAL', 2, /overlaps the protected path \/app/);
     expectFailure(shield([...base, '--no-upload', '--session-file', temp('s.yaml'), '--k8s-helm-workload-type', 'cronjob']), 'EINVAL', 2, /one of deployment, statefulset, job, daemonset/);

@@ -24,6 +24,7 @@ import type { TagStore } from '../lib/tag-store/tag-store.js';
 import { Volume, type UpdatePolicy, type VolumeOpenOptions } from '../lib/volume/volume.js';
 import { useTempDir } from './support/temp.js';
 import { restore, snapshot } from './support/volume-state.js';
+import { hostFs } from '../lib/file/host-fs.js';
 
 const temp = useTempDir('shieldfs-volume-attacks-');
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -1126,25 +1127,26 @@ function flipHex(hex: string): string {
 
 /** Records the paths of every fsync/fdatasync made through node:fs (the JS side: authenticated files). */
 function spySyncs(): { paths: string[]; restore(): void } {
-  const fsModule = createRequire(import.meta.url)('node:fs') as Record<string, (...args: unknown[]) => unknown>;
+  // The volume layer syncs through file/host-fs.ts (node:fs's functions copied before any shield): both are watched.
+  const modules = [createRequire(import.meta.url)('node:fs'), hostFs] as unknown as Record<string, (...args: unknown[]) => unknown>[];
   const names = ['fsync', 'fsyncSync', 'fdatasync', 'fdatasyncSync'];
-  const saved = names.map((name) => fsModule[name]!);
+  const saved = modules.map((fsModule) => names.map((name) => fsModule[name]!));
   const paths: string[] = [];
-  names.forEach((name, i) => {
+  modules.forEach((fsModule, m) => names.forEach((name, i) => {
     fsModule[name] = (fd: unknown, ...rest: unknown[]) => {
       try {
         paths.push(readlinkSync(`/proc/self/fd/${String(fd)}`));
       } catch {
         // not a descriptor we can name
       }
-      return saved[i]!(fd, ...rest);
+      return saved[m]![i]!(fd, ...rest);
     };
-  });
+  }));
   syncBuiltinESMExports();
   return {
     paths,
     restore() {
-      names.forEach((name, i) => { fsModule[name] = saved[i]!; });
+      modules.forEach((fsModule, m) => names.forEach((name, i) => { fsModule[name] = saved[m]![i]!; }));
       syncBuiltinESMExports();
     },
   };

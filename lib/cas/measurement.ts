@@ -17,8 +17,13 @@ const PIECE = 1 << 20;
 export interface MeasureOptions {
   /** The node binary (default: this process's). Inside `rootfs` when that is given. */
   node?: string;
-  /** Measure an image's root file system: node and the shieldfs package are looked up inside it at the same paths. */
+  /** Measure an image's root file system: node and the shieldfs package are looked up inside it. */
   rootfs?: string;
+  /**
+   * The shieldfs package's directory (default: this process's own, as `shield run` measures itself).
+   * Inside `rootfs` when that is given: an image made by `shield sconify` has it at /opt/shieldfs.
+   */
+  packageRoot?: string;
 }
 
 export interface Measurement {
@@ -35,12 +40,30 @@ export function packageRoot(): string {
 }
 
 export function measureRuntime(options: MeasureOptions = {}): Measurement {
-  const inRoot = (path: string) => (options.rootfs ? join(resolve(options.rootfs), resolve(path)) : resolve(path));
-  const node = inRoot(options.node ?? process.execPath);
-  const root = inRoot(packageRoot());
+  const rootfs = options.rootfs === undefined ? null : resolve(options.rootfs);
+  const inRoot = (path: string) => (rootfs ? join(rootfs, resolve(path)) : resolve(path));
+  return measureRuntimeFiles({
+    node: inRoot(options.node ?? process.execPath),
+    packageRoot: inRoot(options.packageRoot ?? packageRoot()),
+    boundary: rootfs ?? '/',
+  });
+}
+
+export interface RuntimeFiles {
+  /** The node binary, a path on this machine. */
+  node: string;
+  /** The shieldfs package's directory, a path on this machine. */
+  packageRoot: string;
+  /** Dependencies are looked up in node_modules from packageRoot up to here, never above (an image's root). */
+  boundary: string;
+}
+
+/** The measurement of a runtime whose files are at these paths of this machine (see measureRuntime). */
+export function measureRuntimeFiles(files: RuntimeFiles): Measurement {
+  const { node, packageRoot: root } = files;
   const entries: [label: string, path: string][] = [['node', node]];
   for (const file of packageFiles(root)) entries.push([`shieldfs/${relative(root, file).split(sep).join('/')}`, file]);
-  for (const dependency of dependencyClosure(root)) {
+  for (const dependency of dependencyClosure(root, resolve(files.boundary))) {
     for (const file of packageFiles(dependency.path)) {
       entries.push([`node_modules/${dependency.name}/${relative(dependency.path, file).split(sep).join('/')}`, file]);
     }
@@ -85,7 +108,7 @@ function existsDir(path: string): boolean {
 }
 
 // The production dependencies, found as Node finds them (node_modules of the package and above).
-function dependencyClosure(root: string): { name: string; path: string }[] {
+function dependencyClosure(root: string, boundary: string): { name: string; path: string }[] {
   const found = new Map<string, { name: string; path: string }>();
   const visit = (from: string) => {
     let manifest: { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
@@ -95,7 +118,7 @@ function dependencyClosure(root: string): { name: string; path: string }[] {
       return;
     }
     for (const name of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) {
-      const path = locate(from, name);
+      const path = locate(from, name, boundary);
       if (path === null || found.has(path)) continue;
       found.set(path, { name, path });
       visit(path);
@@ -105,11 +128,11 @@ function dependencyClosure(root: string): { name: string; path: string }[] {
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function locate(from: string, name: string): string | null {
+function locate(from: string, name: string, boundary: string): string | null {
   for (let directory = from; ; directory = dirname(directory)) {
     const candidate = join(directory, 'node_modules', name);
     if (existsDir(candidate)) return realpathSync(candidate);
-    if (dirname(directory) === directory) return null;
+    if (directory === boundary || dirname(directory) === directory || !(directory + sep).startsWith(boundary === '/' ? '/' : boundary + sep)) return null;
   }
 }
 

@@ -57,8 +57,11 @@ export async function runInstance(options: InstanceOptions): Promise<InstanceEnd
     cas: { url: options.cas.url, key: options.cas.key, credential: config.credential },
   };
   const [program, ...args] = config.command;
-  if (program !== 'node') {
-    throw refusal('EPOLICY', `the policy of ${config.session}/${config.service} runs ${JSON.stringify(program)}: shield run --cas starts Node services only (a command beginning with node)`);
+  // `node`, or a node binary by its path (an image's Entrypoint names it so, e.g. /usr/bin/node): either
+  // way the program runs on the runtime's own node, the one its measurement covers.
+  if (program !== 'node' && !(program?.startsWith('/') && program.endsWith('/node'))) {
+    throw refusal('EPOLICY', `the policy of ${config.session}/${config.service} runs ${JSON.stringify(program)}: shield run --cas starts Node services only ` +
+      '(a command beginning with node or /PATH/TO/node)');
   }
   if (!statSync(config.pwd, { throwIfNoEntry: false })?.isDirectory()) {
     throw shieldError('ENOENT', `the policy's working directory ${config.pwd} is not a directory on this host; create it (pwd names a directory of the host, not of a mount)`, config.pwd);

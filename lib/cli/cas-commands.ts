@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { shieldError } from '../file/fs-errors.js';
 import { usageError } from '../file/exit-status.js';
+import { withConnection, type ClientOptions } from './cas-connection.js';
 
-interface ClientOptions { cas?: string; casKey?: string; identity?: string; json?: boolean }
 interface StoreCommandOptions { store: string; masterKeyFile?: string; json?: boolean }
 
 const MAX_SESSION_FILE_BYTES = 256 << 10;
@@ -137,28 +137,6 @@ function withClient(command: Command): Command {
     .option('--json', 'print JSON');
 }
 
-async function connect(options: ClientOptions) {
-  const { CasClient, checkCasLocation } = await import('../cas/client.js');
-  const { readIdentityFile, defaultIdentityPath } = await import('../cas/identity.js');
-  let location;
-  try {
-    location = checkCasLocation(options.cas ?? process.env.SHIELD_CAS, options.casKey ?? process.env.SHIELD_CAS_KEY);
-  } catch (error) {
-    throw usageError(error);
-  }
-  const identity = readIdentityFile(options.identity ?? defaultIdentityPath());
-  return { client: new CasClient(location, identity), identity };
-}
-
-async function withConnection<T>(options: ClientOptions, run: (connection: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
-  const connection = await connect(options);
-  try {
-    return await run(connection);
-  } finally {
-    connection.client.close();
-  }
-}
-
 function readSessionFile(file: string): string {
   const stats = statSync(file, { throwIfNoEntry: false });
   if (!stats) throw shieldError('ENOENT', `session file ${file} does not exist`, file);
@@ -244,11 +222,12 @@ export function measureCommand(): Command {
   return new Command('measure')
     .description('print the measurement of this shieldfs runtime (the node binary and the shieldfs files), for a session\'s `measurement`')
     .option('--node <path>', 'the node binary (default: the one running this command)')
-    .option('--rootfs <dir>', 'measure an image\'s root file system: node and shieldfs at the same paths inside it')
+    .option('--rootfs <dir>', 'measure an image\'s root file system: --node and --package-root are paths inside it')
+    .option('--package-root <dir>', 'the shieldfs package measured (default: this one; an image made by `shield sconify` has it at /opt/shieldfs)')
     .option('--json', 'print {"measurement","node","packageRoot","files","bytes"}')
-    .action(async (options: { node?: string; rootfs?: string; json?: boolean }) => {
+    .action(async (options: { node?: string; rootfs?: string; packageRoot?: string; json?: boolean }) => {
       const { measureRuntime } = await import('../cas/measurement.js');
-      const result = measureRuntime({ node: options.node, rootfs: options.rootfs });
+      const result = measureRuntime({ node: options.node, rootfs: options.rootfs, packageRoot: options.packageRoot });
       print(options, result, () => result.measurement);
     });
 }

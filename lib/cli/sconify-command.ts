@@ -1,6 +1,6 @@
 // `shield sconify`: a native container image in, a confidential image, its session and a Helm chart
-// out (lib/image). Uploading the session to the policy service goes through session-upload.ts; until
-// that is wired, `--no-upload --session-file OUT.yaml` writes the session for a later upload.
+// out (lib/image). The session goes to the policy service (session-upload.ts: created, or updated
+// when it exists), and/or to `--session-file OUT.yaml` (with `--no-upload`: only there, for later).
 //
 // stdout: the session's name and the image's digest (with --json one line of JSON: image digest,
 // trees' tags, volumes, chart, session file). Keys appear only in the session file (mode 0600).
@@ -10,7 +10,7 @@ import { shieldError } from '../file/fs-errors.js';
 import { constants } from 'node:os';
 import { errorLine, usageError } from '../file/exit-status.js';
 import { progressBar, type Progress } from './progress.js';
-import { SESSION_UPLOAD_AVAILABLE, uploadSession, uploadUnavailable } from './session-upload.js';
+import { checkUpload, uploadSession, type UploadResult } from './session-upload.js';
 import type { SconifyProgress, SconifyResult, VolumeSpec } from '../image/sconify.js';
 import type { WorkloadKind } from '../image/helm/chart.js';
 
@@ -95,7 +95,6 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
   // Everything that can be refused is refused before the image is touched.
   if (options.upload) {
     if (!options.cas || !options.casKey) throw usageError(shieldError('EINVAL', 'give --cas URL --cas-key FP to upload the session, or --no-upload --session-file OUT.yaml'));
-    if (!SESSION_UPLOAD_AVAILABLE) throw uploadUnavailable({ cas: options.cas, casKey: options.casKey });
   } else if (!options.sessionFile && !options.dryRun) {
     throw usageError(shieldError('EINVAL', '--no-upload needs --session-file OUT.yaml: the trees\' keys are only in the session, and would be lost'));
   }
@@ -129,6 +128,10 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
   // A bad --k8s-helm-set fails now, not after the image was made.
   const chart = options.k8sHelmOutputDir || options.k8sHelmManifests ? asUsage(() => helm.makeChart(chartInput())) : null;
 
+  // The policy service is asked now (reachable, its key as pinned, this identity may see the
+  // session): a refusal after the image is made would lose the trees' keys.
+  const replaces = options.upload && !options.dryRun ? await checkUpload(options.name, uploadTarget(options)) : null;
+
   if (options.dryRun) {
     const source = await image.openImage(from);
     try {
@@ -145,7 +148,7 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
         `would write ${options.to}`,
         `the session's service would run: ${service.command.join(' ')} (pwd ${service.pwd}, ${Object.keys(service.environment).length} environment variables)`,
         ...(options.sessionFile ? [`would write the session to ${options.sessionFile}`] : []),
-        ...(options.upload ? [`would upload the session to ${options.cas}`] : []),
+        ...(options.upload ? [`would upload the session to ${options.cas} (an update when it exists there)`] : []),
         ...(chart && options.k8sHelmOutputDir ? [`would write the Helm chart to ${options.k8sHelmOutputDir}/${chart.name}`] : []),
         ...(chart && options.k8sHelmManifests ? [`would write the rendered manifests to ${options.k8sHelmManifests}`] : []),
       ];
@@ -189,14 +192,25 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
   } finally {
     (bar as Progress | null)?.stop();
   }
-  // `measurement` comes from `shield measure` (the policy service's part): left out until it exists.
   const document = sessionDocument(result, { maxExecutions: options.maxExecutions, tolerate: options.tolerate });
+  if (replaces !== null) document.predecessor = replaces;
   if (options.sessionFile) writeSessionFile(options.sessionFile, document);
   // The image exists and its keys are in the session file: a signal that came meanwhile (and was
   // held back until now, so the keys were not lost) ends the command from here on.
   for (const signal of INTERRUPTING_SIGNALS) process.off(signal, onSignal);
   if (interruption.signal.aborted) process.kill(process.pid, interruption.signal.reason as NodeJS.Signals);
-  const sessionHash = options.upload ? await uploadSession(document, { cas: options.cas!, casKey: options.casKey!, identity: options.identity }) : null;
+  let upload: UploadResult | null = null;
+  if (options.upload) {
+    try {
+      upload = await uploadSession(document, uploadTarget(options));
+    } catch (error) {
+      const failure = error as NodeJS.ErrnoException;
+      failure.message = `${options.to} was written, but its session was not uploaded to ${options.cas}: ${failure.message}` +
+        (options.sessionFile ? ` (upload ${options.sessionFile} with \`shield session ${replaces ? 'update' : 'create'}\`)` : ' (its keys are lost: sconify again)');
+      throw failure;
+    }
+  }
+  const sessionHash = upload?.hash ?? null;
   let chartPath: string | null = null;
   let manifests: string[] = [];
   if (chart) {
@@ -205,8 +219,8 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
   }
   if (options.json) {
     process.stdout.write(JSON.stringify({
-      session: result.session.name, service: result.session.service, sessionHash, sessionFile: options.sessionFile ?? null,
-      image: result.image.reference, imageDigest: result.image.manifestDigest, measurement: null,
+      session: result.session.name, service: result.session.service, sessionHash, predecessor: upload?.predecessor ?? null, sessionFile: options.sessionFile ?? null,
+      image: result.image.reference, imageDigest: result.image.manifestDigest, measurement: result.measurement,
       trees: result.trees.map((t) => ({ path: t.path, tag: t.tag })), volumes: result.volumes,
       runtime: { node: result.runtime.node, nodeVersion: result.runtime.nodeVersion, libc: result.runtime.libc },
       chart: chartPath, manifests,
@@ -214,6 +228,10 @@ async function sconify(options: SconifyCommandOptions): Promise<void> {
   } else {
     process.stdout.write(`${result.session.name}${sessionHash ? ' ' + sessionHash : ''}\n${result.image.reference} ${result.image.manifestDigest}\n`);
   }
+}
+
+function uploadTarget(options: SconifyCommandOptions) {
+  return { cas: options.cas!, casKey: options.casKey!, identity: options.identity };
 }
 
 function asUsage<T>(make: () => T): T {

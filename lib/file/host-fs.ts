@@ -10,4 +10,4 @@
 // patches anything, so the copy is always the original.
 import * as nodeFs from 'node:fs';
 
-export const hostFs: typeof nodeFs = Object.freeze({ ...nodeFs, promises: Object.freeze({ ...nodeFs.promises }) }) as typeof nodeFs;
+export const hostFs: typeof nodeFs = { ...nodeFs, promises: { ...nodeFs.promises } } as typeof nodeFs;

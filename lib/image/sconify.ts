@@ -16,7 +16,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Pack } from 'tar';
+import { Pack, extract as extractTar } from 'tar';
+import { measureRuntimeFiles } from '../cas/measurement.js';
 import { shieldError } from '../file/fs-errors.js';
 import { generateKey, wipeKey } from '../file/keys.js';
 import type { Region } from '../volume/regions.js';
@@ -91,6 +92,8 @@ export interface SconifyResult {
   trees: TreeSecret[];
   volumes: VolumeSpec[];
   runtime: ImageRuntime & { shieldfs: string; cli: string };
+  /** The runtime's measurement (64 hex): the image's node and the runtime layer, as `shield run` measures itself in the container. */
+  measurement: string;
   /** What was left as it was, on request (--plain outside every tree). */
   plain: string[];
 }
@@ -247,12 +250,14 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
       }
     }
     const treeJob = trees.length > 0 ? counted(writeTreesLayer(treesDir, treeRoots, join(blobsDir, 'trees.tar'), signal)) : Promise.resolve(null);
-    jobs.push(treeJob, counted(writeRuntimeLayer(runtime, join(blobsDir, 'runtime.tar.gz'), signal).then(asLayerBlob)));
+    const runtimeJob = counted(writeRuntimeLayer(runtime, join(blobsDir, 'runtime.tar.gz'), signal).then(asLayerBlob));
+    jobs.push(treeJob, runtimeJob);
     const settled = await Promise.allSettled(jobs);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     const layers = settled.map((s) => (s as PromiseFulfilledResult<LayerBlob | null>).value).filter((l): l is LayerBlob => l !== null);
     const treeLayer = await treeJob;
+    const measurement = await measureImageRuntime(rootfs, imageRuntime.node, (await runtimeJob).path, join(work, 'runtime'));
 
     signal?.throwIfAborted();
     progress({ phase: 'write', done: 0, total: 1 });
@@ -266,6 +271,7 @@ export async function sconifyImage(options: SconifyOptions): Promise<SconifyResu
       trees,
       volumes: options.volumes ?? [],
       runtime: { ...imageRuntime, shieldfs: runtime.version, cli: RUNTIME_CLI },
+      measurement,
       plain: plan.plainOutside,
     };
   } finally {
@@ -285,6 +291,17 @@ async function unpackLayers(source: SourceImage, rootfs: string, watched: string
   }
   progress({ phase: 'read', done: source.layers.length, total: source.layers.length });
   return scans;
+}
+
+// What `shield run` will measure in the container (cas/measurement.ts): the image's own node, and
+// the runtime layer's files as the image holds them (extracted aside from the layer just written, so
+// the measurement is of exactly those bytes, not of this machine's installation).
+async function measureImageRuntime(rootfs: string, node: string, runtimeLayer: string, into: string): Promise<string> {
+  const nodeInImage = resolveInRootfs(rootfs, node);
+  if (nodeInImage === null) throw shieldError('ENOENT', `the image's node ${node} cannot be measured: it does not resolve inside the image`);
+  fs.mkdirSync(into);
+  await extractTar({ file: runtimeLayer, cwd: into, preserveOwner: false });
+  return measureRuntimeFiles({ node: join(rootfs, nodeInImage), packageRoot: join(into, RUNTIME_DIRECTORY), boundary: into }).measurement;
 }
 
 async function writeTreesLayer(treesDir: string, roots: string[], outPath: string, signal?: AbortSignal): Promise<LayerBlob> {

@@ -3,8 +3,8 @@
 // trees' keys and tags, its volumes and where the image mounts them. It holds keys: it is written
 // mode 0600 and goes only to its owner and the policy service.
 //
-// `measurement` (of the image's runtime: its node and shieldfs files) comes from `shield measure`,
-// which belongs to the policy service; pass it in when there is one, and it is left out otherwise.
+// `measurement` is the image's runtime's (its node and shieldfs files, as `shield measure --rootfs`
+// computes it): the policy service releases the secrets only to an instance whose evidence has it.
 import * as fs from 'node:fs';
 import { stringify } from 'yaml';
 import type { SconifyResult } from './sconify.js';
@@ -12,6 +12,8 @@ import type { SconifyResult } from './sconify.js';
 export interface SessionDocument {
   name: string;
   version: '0.3';
+  /** The hash of the version this one replaces (an update of an existing session). */
+  predecessor?: string;
   access_policy: { read: string[]; update: string[] };
   services: {
     name: string;
@@ -19,7 +21,7 @@ export interface SessionDocument {
     command: string | string[];
     environment: Record<string, string>;
     pwd: string;
-    measurement?: string;
+    measurement: string;
     max_executions?: number;
     trees: { path: string; key: string; tag: string }[];
   }[];
@@ -32,8 +34,6 @@ export interface SessionSettings {
   maxExecutions?: number;
   /** Evidence types the session accepts besides hardware ones (e.g. `simulation`, for development). */
   tolerate?: string[];
-  /** 64 hex, from `shield measure --rootfs` of the image. */
-  measurement?: string;
 }
 
 export function imageNameOf(serviceName: string): string {
@@ -53,7 +53,7 @@ export function sessionDocument(result: SconifyResult, settings: SessionSettings
       command,
       environment: result.service.environment,
       pwd: result.service.pwd,
-      ...(settings.measurement ? { measurement: settings.measurement } : {}),
+      measurement: result.measurement,
       ...(settings.maxExecutions !== undefined ? { max_executions: settings.maxExecutions } : {}),
       trees: result.trees.map((t) => ({ path: t.path, key: t.key, tag: t.tag })),
     }],
