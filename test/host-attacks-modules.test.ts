@@ -7,7 +7,7 @@
 // Real node processes, started the way a user starts them (`node -r`/`--import` shieldfs/register).
 // Build first: `npx tsc -p tsconfig.build.json`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,8 @@ const temp = useTempDir('shieldfs-host-modules-');
 
 // The host's side: R/host is a directory the host owns, and the tree is mounted at R/host/app, a
 // directory that also exists on the real disk (where the host plants packages under the mount point).
-const ROOT = temp('r');
+// Real paths, as resolution compares them (the temporary directory might lie behind a symbolic link).
+const ROOT = join(realpathSync(dirname(temp('r'))), 'r');
 const HOST = join(ROOT, 'host');
 const MOUNT = join(HOST, 'app');
 const RAN = join(ROOT, 'ran');            // every host module that runs leaves its name here
@@ -55,6 +56,8 @@ function plantHostFiles(): void {
   // What the allow-list test names: a package in an allowed directory, and a file beside it that is not.
   hostModule(join(ALLOWED, 'allowedpkg', 'index.js'), 'allowedpkg');
   hostModule(join(ROOT, 'allowed', 'sibling.js'), 'sibling');
+  // …and a package there that is a symbolic link out of it.
+  symlinkSync(join(ROOT, 'evil'), join(ALLOWED, 'linked'));
 }
 
 const RESULT = `
@@ -223,5 +226,67 @@ describe('item 5: code in a tree loads only from trees and built-ins, by default
     expectRefusals(seen, ATTACKS);
     expectLoaded(seen, LEGITIMATE);
     expect(ran()).toEqual([]);
+  });
+});
+
+describe('item 5: the mount option allowHostModules trusts the named host directories, and nothing else', () => {
+  const ALLOWED_FILE = join(ALLOWED, 'allowedpkg', 'index.js');
+  const SIBLING = join(ROOT, 'allowed', 'sibling.js');
+  const refusedPackageAllowing = (name: string) => `'${name}' is neither in a protected tree nor in ${ALLOWED} (the allowHostModules of its mount), ` +
+    `and code in the protected tree ${MOUNT} loads packages only from those`;
+  const refusedFileAllowing = (path: string) => `${path} is neither in a protected tree nor in ${ALLOWED} (the allowHostModules of its mount), ` +
+    `and code in the protected tree ${MOUNT} loads modules only from those`;
+  const attacks: Record<string, string> = {
+    planted: refusedPackageAllowing('planted'),
+    viapath: refusedPackageAllowing('viapath'),
+    undermount: refusedPackageAllowing('undermount'),
+    mainout: refusedPackageAllowing('mainout'),
+    escaper: refusedFileAllowing(OUTSIDE),
+    [OUTSIDE]: refusedFileAllowing(OUTSIDE),
+    // Beside the allowed directory, and a symbolic link from inside it to elsewhere.
+    [SIBLING]: refusedFileAllowing(SIBLING),
+    linked: refusedFileAllowing(join(ROOT, 'evil', 'index.js')),
+  };
+  const allowed: Record<string, [value: string, resolved: string]> = {
+    allowedpkg: ['HOST CODE allowedpkg', ALLOWED_FILE],
+    [ALLOWED_FILE]: ['HOST CODE allowedpkg', ALLOWED_FILE],
+    inside: ['tree package', `${MOUNT}/node_modules/inside/index.js`],
+    'node:fs': ['a module', 'fs'],
+  };
+
+  for (const entry of ['probe.mjs', 'probe.cjs'] as const) {
+    it(`from ${entry === 'probe.mjs' ? 'ESM' : 'CommonJS'}: a package in the allowed directory and a file in it load; the planted ones, a file beside it and a link out of it do not`, () => {
+      // Relative to the configuration file's directory, as every path in it.
+      const config = writeConfig(`allowing-${entry}.yaml`, `    allowHostModules: [${join('r', 'allowed', 'node_modules')}]\n`);
+      const seen = probe(entry, config, [...Object.keys(attacks), ...Object.keys(allowed)]);
+      expectRefusals(seen, attacks);
+      expectLoaded(seen, allowed);
+      expect(ran()).toEqual(['allowedpkg']);
+    });
+  }
+
+  it('the option is checked: a list of existing host directories, made real, never under or around a mount point; trees only', () => {
+    const mount = (extra: Record<string, unknown>) => [{ path: MOUNT, tree, key: hexKey, tag, ...extra }];
+    const linkToAllowed = temp('link-to-allowed');
+    symlinkSync(ALLOWED, linkToAllowed);
+    expect(parseMountSpecs(mount({ allowHostModules: [linkToAllowed] }), 'test')[0]!.allowHostModules).toEqual([ALLOWED]);
+    const refusals: [unknown, string][] = [
+      [[join(MOUNT, 'node_modules')], `allowHostModules[0]: ${join(MOUNT, 'node_modules')} lies under the mount point ${MOUNT}, where the disk holds the host's files`],
+      [[ALLOWED, HOST], `allowHostModules[1]: ${HOST} contains the mount point ${MOUNT}`],
+      [['/'], 'allowHostModules[0]: cannot allow the whole disk (/)'],
+      [[join(ROOT, 'nope')], `allowHostModules[0]: ${join(ROOT, 'nope')} cannot be used (ENOENT): expected an existing directory`],
+      [[OUTSIDE], `allowHostModules[0]: ${OUTSIDE} is not a directory`],
+      [ALLOWED, 'allowHostModules: expected a list of host directories'],
+      [[''], 'allowHostModules[0]: expected the path of a host directory, got ""'],
+    ];
+    for (const [value, message] of refusals) {
+      expect(() => parseMountSpecs(mount({ allowHostModules: value }), 'test'), JSON.stringify(value)).toThrow(message);
+    }
+    // A directory under another mount's path is refused too; and volumes take no such option.
+    const other = { path: join(ROOT, 'allowed'), tree, key: hexKey, tag };
+    expect(() => parseMountSpecs([...mount({ allowHostModules: [ALLOWED] }), other], 'test'))
+      .toThrow(`allowHostModules[0]: ${ALLOWED} lies under the mount point ${join(ROOT, 'allowed')}`);
+    expect(() => parseMountSpecs([{ path: '/V1', volume: temp('v'), key: hexKey, allowHostModules: [ALLOWED] }], 'test'))
+      .toThrow('mounts[0] (/V1): allowHostModules: applies to protected trees only');
   });
 });
