@@ -8,6 +8,7 @@
 // Build first: `npx tsc -p tsconfig.build.json`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,9 @@ function plantHostFiles(): void {
   mkdirSync(join(MOUNT, 'node_modules', 'mainout'), { recursive: true });
   symlinkSync(join(ROOT, 'evil'), join(MOUNT, 'node_modules', 'undermount'));
   writeFileSync(join(MOUNT, 'node_modules', 'mainout', 'package.json'), JSON.stringify({ name: 'mainout', main: '../../..' }));
+  // A decoy on the real disk under the mount point, where the tree has esm/sibling.mjs.
+  mkdirSync(join(MOUNT, 'esm'), { recursive: true });
+  writeFileSync(join(MOUNT, 'esm', 'sibling.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(join(RAN, 'decoy'))}, '');\nexport default 'HOST CODE decoy';\n`);
   // What the allow-list test names: a package in an allowed directory, and a file beside it that is not.
   hostModule(join(ALLOWED, 'allowedpkg', 'index.js'), 'allowedpkg');
   hostModule(join(ROOT, 'allowed', 'sibling.js'), 'sibling');
@@ -105,6 +109,10 @@ probe({
 });
 `,
   'via-import.cjs': 'exports.load = (s) => require(s);\n',
+  // An ES module of the tree that imports the planted package: required (require(esm)) or imported.
+  'esm/uses-planted.mjs': "import planted from 'planted';\nexport default planted;\n",
+  'esm/uses-sibling.mjs': "import sibling from './sibling.mjs';\nexport default sibling;\n",
+  'esm/sibling.mjs': "export default 'tree sibling';\n",
   'lib/x.js': "module.exports = 'tree x';\n",
   'node_modules/inside/index.js': "module.exports = 'tree package';\n",
   // A package in the tree whose "main" leads out of it, to the host's R/host/outside.js.
@@ -134,7 +142,6 @@ function probe(entry: 'probe.mjs' | 'probe.cjs', config: string, specifiers: str
   });
   expect(run.stderr, `stderr (stdout: ${run.stdout})`).toBe('');
   expect(run.status).toBe(0);
-  if (process.env.SHOW_PROBE) console.log(entry, JSON.stringify(JSON.parse(run.stdout), null, 1));
   return JSON.parse(run.stdout) as Seen;
 }
 
@@ -227,6 +234,42 @@ describe('item 5: code in a tree loads only from trees and built-ins, by default
     expectLoaded(seen, LEGITIMATE);
     expect(ran()).toEqual([]);
   });
+});
+
+describe('item 5: the imports of an ES module of the tree, imported or required (require(esm))', () => {
+  // Node 20 resolves and reads the static imports of a require()d ES module itself, without the hooks
+  // and on the disk: the planted package, or the host's decoy under the mount point in place of the
+  // tree's esm/sibling.mjs. There such a require is refused; from Node 22.15 the hooks see the imports.
+  const hooksInThread = typeof (Module as unknown as { registerHooks?: unknown }).registerHooks === 'function';
+  const requiredEsmRefused = 'which imports other modules, is not supported from a protected tree';
+
+  for (const entry of ['probe.mjs', 'probe.cjs'] as const) {
+    it(`from ${entry === 'probe.mjs' ? 'ESM' : 'CommonJS'}: the planted package is refused, the tree's own sibling loads (not the decoy), or require() is refused on Node 20`, () => {
+      const seen = probe(entry, writeConfig(`imports-${entry}.yaml`), ['./esm/uses-planted.mjs', './esm/uses-sibling.mjs']);
+      const wrong: string[] = [];
+      for (const [method, outcomes] of Object.entries(seen)) {
+        if (/resolve/.test(method)) continue;  // the modules themselves are in the tree
+        const planted = outcomes['./esm/uses-planted.mjs'] as { code?: string; message?: string; value?: string };
+        const sibling = outcomes['./esm/uses-sibling.mjs'] as { code?: string; message?: string; value?: string };
+        if (method === 'require of a CommonJS module imported by ESM') {
+          // Node's ESM-side require gives its own link error, with or without the hooks; it must fail, and load the tree's sibling where it can.
+          if (planted.value !== undefined) wrong.push(`${method}(planted): ${JSON.stringify(planted)}`);
+          if (hooksInThread ? sibling.value !== 'tree sibling' : sibling.value !== undefined) wrong.push(`${method}(sibling): ${JSON.stringify(sibling)}`);
+          continue;
+        }
+        if (ESM_METHODS.has(method) || hooksInThread) {
+          if (planted.code !== 'ERR_MODULE_NOT_FOUND' || !planted.message?.includes(refusedPackage('planted'))) wrong.push(`${method}(planted): ${JSON.stringify(planted)}`);
+          if (sibling.value !== 'tree sibling') wrong.push(`${method}(sibling): ${JSON.stringify(sibling)}`);
+        } else {
+          for (const outcome of [planted, sibling]) {
+            if (outcome.code !== 'ERR_REQUIRE_ESM' || !outcome.message?.includes(requiredEsmRefused)) wrong.push(`${method}: ${JSON.stringify(outcome)}`);
+          }
+        }
+      }
+      expect(wrong).toEqual([]);
+      expect(ran()).toEqual([]);
+    });
+  }
 });
 
 describe('item 5: the mount option allowHostModules trusts the named host directories, and nothing else', () => {

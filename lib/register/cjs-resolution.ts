@@ -15,12 +15,13 @@
 import Module, { isBuiltin } from 'node:module';
 import { dirname, isAbsolute, normalize, resolve } from 'node:path';
 import { allowedHostDirectories, fileRefused, mayLoad, packageRefused } from './host-modules.js';
-import { formatOf, parsePackageSpecifier, resolveCommonJsFile, resolvePackageExports, resolvePackageImports, selfReference } from './tree-resolution.js';
+import { detectFormat, formatOf, parsePackageSpecifier, resolveCommonJsFile, resolvePackageExports, resolvePackageImports, selfReference } from './tree-resolution.js';
 import type { MountedTree, TreeFiles } from './tree-files.js';
 
 // The parts of the CommonJS loader that are public in practice (monkey-patched by tools for years)
 // but not in @types/node.
 interface LoaderModule {
+  id?: string;
   filename?: string | null;
   _compile(source: string, filename: string, format?: 'module' | 'commonjs'): unknown;
 }
@@ -118,9 +119,34 @@ export function installCommonJsResolution(files: TreeFiles): void {
   loader._extensions['.js'] = function (module, filename) {
     if (!files.contains(filename)) return loadJs.call(this, module, filename);
     const format = formatOf(files, filename);
+    const source = files.read(filename).toString('utf8');
+    if (module.id !== '.' && !hooksInThread() && mayImport(source, format, filename)) throw requiredEsmRefused(filename);
     // No "type" (undefined): Node's own syntax detection decides, while compiling.
-    module._compile(files.read(filename).toString('utf8'), filename, format === 'module' || format === 'commonjs' ? format : undefined);
+    module._compile(source, filename, format === 'module' || format === 'commonjs' ? format : undefined);
   };
+}
+
+// Node 20's require(esm) resolves and reads the static imports of the required ES module itself
+// (internal/modules/esm/loader.js, getModuleJobForRequire: its default resolver and its own
+// readFileSync, no hooks), on the host's disk: the planted package above the tree, or a decoy under
+// the mount point in place of the tree's own file. So there, an ES module of a tree that may import
+// anything is not required at all (the main entry is imported, through the hooks). Conservative:
+// any `import` that is not import() or import.meta, and any `export … from`, counts.
+const STATIC_IMPORT = /\bimport\b(?!\s*\(|\s*\.\s*meta\b)|\bexport\b[\s\S]*\bfrom\b|\bexport\s*\*/;
+
+function mayImport(source: string, format: ReturnType<typeof formatOf>, filename: string): boolean {
+  if (format === 'commonjs' || format === 'json' || !STATIC_IMPORT.test(source)) return false;
+  return format === 'module' || detectFormat(source, filename) === 'module';
+}
+
+function requiredEsmRefused(filename: string): Error {
+  return Object.assign(new Error(`require() of the ES module ${filename}, which imports other modules, is not supported from a protected tree ` +
+    `on Node ${process.versions.node}: Node 20 resolves and reads the imports of a require()d ES module on the host's disk itself, ` +
+    'where the shield can neither find the tree\'s files nor refuse the host\'s. Use import(), or Node 22.15 or later'), { code: 'ERR_REQUIRE_ESM' });
+}
+
+function hooksInThread(): boolean {
+  return typeof (Module as unknown as { registerHooks?: unknown }).registerHooks === 'function';
 }
 
 // A mapped file must exist, as Node's finalizeEsmResolution checks.
