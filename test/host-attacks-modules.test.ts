@@ -325,6 +325,10 @@ describe('item 5: the mount option allowHostModules trusts the named host direct
     for (const [value, message] of refusals) {
       expect(() => parseMountSpecs(mount({ allowHostModules: value }), 'test'), JSON.stringify(value)).toThrow(message);
     }
+    // A mount point reached through a symbolic link is compared by its real path too.
+    symlinkSync(HOST, join(ROOT, 'alias'));
+    expect(() => parseMountSpecs([{ path: join(ROOT, 'alias', 'app'), tree, key: hexKey, tag, allowHostModules: [join(MOUNT, 'node_modules')] }], 'test'))
+      .toThrow(`allowHostModules[0]: ${join(MOUNT, 'node_modules')} lies under the mount point ${MOUNT}`);
     // A directory under another mount's path is refused too; and volumes take no such option.
     const other = { path: join(ROOT, 'allowed'), tree, key: hexKey, tag };
     expect(() => parseMountSpecs([...mount({ allowHostModules: [ALLOWED] }), other], 'test'))

@@ -430,13 +430,25 @@ function checkMountsApart(specs: MountSpec[], source: string): void {
   }
 }
 
-// Under a mount point the disk is the host's and not the mount's: a tree's code may never load from it.
+// Under a mount point the disk is the host's and not the mount's: a tree's code may never load from
+// it. The allowed directories are real paths, so a mount point is compared as given and as its real
+// path on the disk (when it exists there).
 function checkHostModulesApart(specs: MountSpec[], source: string): void {
+  if (!specs.some((spec) => spec.allowHostModules)) return;
+  const mountPoints = specs.flatMap((mount) => {
+    let real: string;
+    try {
+      real = realpathSync(mount.path);
+    } catch {
+      return [mount.path];
+    }
+    return real === mount.path ? [mount.path] : [mount.path, real];
+  });
   specs.forEach((spec, i) => spec.allowHostModules?.forEach((directory, k) => {
-    for (const mount of specs) {
-      if (!isWithin(directory, mount.path) && !isWithin(mount.path, directory)) continue;
+    for (const mountPoint of mountPoints) {
+      if (!isWithin(directory, mountPoint) && !isWithin(mountPoint, directory)) continue;
       throw shieldError('EINVAL', `${source}: mounts[${i}] (${spec.path}): allowHostModules[${k}]: ${directory} ` +
-        `${isWithin(directory, mount.path) ? 'lies under' : 'contains'} the mount point ${mount.path}, where the disk holds the host's files, ` +
+        `${isWithin(directory, mountPoint) ? 'lies under' : 'contains'} the mount point ${mountPoint}, where the disk holds the host's files, ` +
         `not the mount's: expected a host directory outside every mount`);
     }
   }));
