@@ -109,6 +109,10 @@ probe({
 });
 `,
   'via-import.cjs': 'exports.load = (s) => require(s);\n',
+  // require.resolve with `paths`: lookups start there, and still only trees count.
+  'paths.cjs': `${RESULT}
+probe({ 'require.resolve(s, { paths: [a host directory, a tree directory] })': (s) => require.resolve(s, { paths: [process.argv[3], __dirname + '/lib'] }) });
+`,
   // An ES module of the tree that imports the planted package: required (require(esm)) or imported.
   'esm/uses-planted.mjs': "import planted from 'planted';\nexport default planted;\n",
   'esm/uses-sibling.mjs': "import sibling from './sibling.mjs';\nexport default sibling;\n",
@@ -132,12 +136,12 @@ function writeConfig(name: string, extra = ''): string {
 type Outcome = { value: string } | { code: string; message: string };
 type Seen = Record<string, Record<string, Outcome>>;
 
-function probe(entry: 'probe.mjs' | 'probe.cjs', config: string, specifiers: string[]): Seen {
+function probe(entry: 'probe.mjs' | 'probe.cjs' | 'paths.cjs', config: string, specifiers: string[]): Seen {
   if (!existsSync(REGISTER)) throw new Error(`${REGISTER} is missing: run \`npx tsc -p tsconfig.build.json\` first`);
   rmSync(RAN, { recursive: true, force: true });
   mkdirSync(RAN);
   const flag = entry === 'probe.mjs' ? '--import' : '-r';
-  const run = spawnSync(process.execPath, [flag, REGISTER, join(MOUNT, entry), JSON.stringify(specifiers)], {
+  const run = spawnSync(process.execPath, [flag, REGISTER, join(MOUNT, entry), JSON.stringify(specifiers), HOST], {
     env: { ...process.env, SHIELD_CONFIG: config, NODE_OPTIONS: '', NODE_PATH: NODE_PATH_DIR }, encoding: 'utf8', timeout: 60_000, cwd: HOST,
   });
   expect(run.stderr, `stderr (stdout: ${run.stdout})`).toBe('');
@@ -233,6 +237,12 @@ describe('item 5: code in a tree loads only from trees and built-ins, by default
     expectRefusals(seen, ATTACKS);
     expectLoaded(seen, LEGITIMATE);
     expect(ran()).toEqual([]);
+  });
+
+  it('require.resolve with `paths` naming a host directory: its node_modules are not searched either', () => {
+    const seen = probe('paths.cjs', writeConfig('paths.yaml'), ['planted', 'inside']);
+    expectRefusals(seen, { planted: refusedPackage('planted') });
+    expectLoaded(seen, { inside: ['', `${MOUNT}/node_modules/inside/index.js`] });
   });
 });
 
