@@ -132,10 +132,12 @@ export function installCommonJsResolution(files: TreeFiles): void {
 // the mount point in place of the tree's own file. So there, an ES module of a tree that may import
 // anything is not required at all (the main entry is imported, through the hooks). Conservative:
 // any `import` that is not import() or import.meta, and any `export … from`, counts.
-const STATIC_IMPORT = /\bimport\b(?!\s*\(|\s*\.\s*meta\b)|\bexport\b[\s\S]*\bfrom\b|\bexport\s*\*/;
+const STATIC_IMPORT = /\bimport\b(?!\s*\(|\s*\.\s*meta\b)/;
 
 function mayImport(source: string, format: ReturnType<typeof formatOf>, filename: string): boolean {
-  if (format === 'commonjs' || format === 'json' || !STATIC_IMPORT.test(source)) return false;
+  if (format === 'commonjs' || format === 'json') return false;
+  const exportAt = source.search(/\bexport\b/);
+  if (!STATIC_IMPORT.test(source) && (exportAt === -1 || !/\bfrom\b/.test(source.slice(exportAt)))) return false;
   return format === 'module' || detectFormat(source, filename) === 'module';
 }
 
