@@ -119,7 +119,7 @@ describe('CommonJS and ESM entries inside a tree', () => {
       missingRequire: 'MODULE_NOT_FOUND',
       typelessDetected: 'detected as ESM',
       requireEsmLeaf: 'rel',
-      requireEsmImportingTree: inThreadHooks ? 'uses rel' : 'ERR_MODULE_NOT_FOUND',
+      requireEsmImportingTree: inThreadHooks ? 'uses rel' : 'ERR_REQUIRE_ESM',
       reexportDefault: 'named',
       reexportNamed: 'named',
       typeScriptExportStar: 'hello',

@@ -8,6 +8,7 @@
 // Validation is strict. The configuration decides what is protected, so a typo must fail loudly
 // rather than leave a path unprotected or a field silently ignored: every error is EINVAL and names
 // the file, the mount (index and path) and the field, and says what is expected.
+import { realpathSync, statSync } from 'node:fs';
 import { readRegularFile } from '../file/bounded-file.js';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +46,12 @@ export interface MountSpec {
   tagStore?: string;
   /** Trees only, required: the tree's tag (64 hex) as `shield protect` printed it. */
   tag?: string;
+  /**
+   * Trees only: host directories (absolute real paths, each searched as a node_modules folder) whose
+   * files the tree's code may load as modules, trusting the host for them. Default none: code in a
+   * tree loads only from protected trees and Node's built-ins (lib/register/host-modules.ts).
+   */
+  allowHostModules?: string[];
   /** Volumes only. */
   readOnly?: boolean;
   /** Volumes only; default 'close'. */
@@ -76,7 +83,7 @@ export interface ShieldConfig {
 const COMMON_FIELDS = ['path', 'keyFile', 'key', 'keyEnv', 'allowSystemPath'] as const;
 const VOLUME_FIELDS = [...COMMON_FIELDS, 'volume', 'tagStore', 'readOnly', 'commit', 'create', 'regions', 'name', 'updatePolicy', 'volumeId'] as const;
 const UPDATE_POLICIES = ['rollback-protected', 'ephemeral', 'no-rollback-protection'] as const;
-const TREE_FIELDS = [...COMMON_FIELDS, 'tree', 'tag'] as const;
+const TREE_FIELDS = [...COMMON_FIELDS, 'tree', 'tag', 'allowHostModules'] as const;
 const ALL_FIELDS: readonly string[] = [...new Set<string>([...VOLUME_FIELDS, ...TREE_FIELDS])];
 const CONFIG_FIELDS = ['mounts'];
 const KEY_FIELDS = ['keyFile', 'key', 'keyEnv'] as const;
@@ -100,6 +107,7 @@ export function parseMountSpecs(value: unknown, source: string): MountSpec[] {
   if (list.length === 0) throw configError(source, 'mounts', 'expected at least one mount, got an empty list');
   const specs = list.map((item, index) => parseMountSpec(item, { source, base, index }));
   checkMountsApart(specs, source);
+  checkHostModulesApart(specs, source);
   return specs;
 }
 
@@ -250,6 +258,7 @@ function parseMountSpec(value: unknown, where: Where): MountSpec {
       throw mountError(at, 'tag', `expected the 64 hex characters \`shield protect\` printed${typeof item.tag === 'number' ? ' as a string (quote it)' : ''}, got ${describe(item.tag)}`);
     }
     spec.tag = item.tag.toLowerCase();
+    if ('allowHostModules' in item) spec.allowHostModules = hostModuleDirectories(item.allowHostModules, at);
     return spec;
   }
 
@@ -322,6 +331,28 @@ function checkNotSystemPath(path: string, at: Where & { mountPath?: string }): v
         'or set allowSystemPath: true if that is really what you want');
     }
   }
+}
+
+// Directories, made absolute and real (module resolution compares real paths): a typo must fail
+// here, not leave a package unloadable at run time.
+function hostModuleDirectories(value: unknown, at: Where & { mountPath?: string }): string[] {
+  const expected = 'expected a list of host directories whose modules the tree\'s code may load (e.g. [/usr/lib/node_modules])';
+  if (!Array.isArray(value)) throw mountError(at, 'allowHostModules', `${expected}, got ${describe(value)}`);
+  return value.map((item, i) => {
+    const field = `allowHostModules[${i}]`;
+    const given = nonEmptyString(item, at, field, 'the path of a host directory');
+    if (given.includes('\0')) throw mountError(at, field, 'expected a path without NUL characters');
+    const absolute = resolve(at.base, given);
+    let real: string;
+    try {
+      real = realpathSync(absolute);
+    } catch (error) {
+      throw mountError(at, field, `${absolute} cannot be used (${(error as NodeJS.ErrnoException).code ?? 'EIO'}): expected an existing directory`);
+    }
+    if (!statSync(real).isDirectory()) throw mountError(at, field, `${absolute} is not a directory`);
+    if (real === '/') throw mountError(at, field, 'cannot allow the whole disk (/): name the directories whose modules the tree needs');
+    return real;
+  });
 }
 
 function commitMode(value: unknown, at: Where): CommitMode {
@@ -397,6 +428,30 @@ function checkMountsApart(specs: MountSpec[], source: string): void {
       }
     }
   }
+}
+
+// Under a mount point the disk is the host's and not the mount's: a tree's code may never load from
+// it. The allowed directories are real paths, so a mount point is compared as given and as its real
+// path on the disk (when it exists there).
+function checkHostModulesApart(specs: MountSpec[], source: string): void {
+  if (!specs.some((spec) => spec.allowHostModules)) return;
+  const mountPoints = specs.flatMap((mount) => {
+    let real: string;
+    try {
+      real = realpathSync(mount.path);
+    } catch {
+      return [mount.path];
+    }
+    return real === mount.path ? [mount.path] : [mount.path, real];
+  });
+  specs.forEach((spec, i) => spec.allowHostModules?.forEach((directory, k) => {
+    for (const mountPoint of mountPoints) {
+      if (!isWithin(directory, mountPoint) && !isWithin(mountPoint, directory)) continue;
+      throw shieldError('EINVAL', `${source}: mounts[${i}] (${spec.path}): allowHostModules[${k}]: ${directory} ` +
+        `${isWithin(directory, mountPoint) ? 'lies under' : 'contains'} the mount point ${mountPoint}, where the disk holds the host's files, ` +
+        `not the mount's: expected a host directory outside every mount`);
+    }
+  }));
 }
 
 function isReadOnly(spec: MountSpec): boolean {

@@ -7,22 +7,27 @@
 // everything else is left to Node untouched:
 //   Module._findPath         which file a request names: extensions, directories, package "main",
 //                            node_modules inside the tree, package "exports"
-//   Module._resolveFilename  "#imports" and a package requiring itself by name, from tree files
+//   Module._resolveFilename  "#imports" and a package requiring itself by name, from tree files;
+//                            and what code in a tree may load at all: packages only from trees and
+//                            the mount's allowHostModules, never from the host's disk (host-modules.ts)
 //   Module._extensions.js    the format of a .js file from its package "type" in the tree (Node
 //                            would look for the package.json on the disk)
-import Module from 'node:module';
-import { isAbsolute, normalize, resolve } from 'node:path';
-import { formatOf, parsePackageSpecifier, resolveCommonJsFile, resolvePackageExports, resolvePackageImports, selfReference } from './tree-resolution.js';
-import type { TreeFiles } from './tree-files.js';
+import Module, { isBuiltin } from 'node:module';
+import { dirname, isAbsolute, normalize, resolve } from 'node:path';
+import { allowedHostDirectories, fileRefused, mayLoad, packageRefused } from './host-modules.js';
+import { detectFormat, formatOf, parsePackageSpecifier, resolveCommonJsFile, resolvePackageExports, resolvePackageImports, selfReference } from './tree-resolution.js';
+import type { MountedTree, TreeFiles } from './tree-files.js';
 
 // The parts of the CommonJS loader that are public in practice (monkey-patched by tools for years)
 // but not in @types/node.
 interface LoaderModule {
+  id?: string;
   filename?: string | null;
   _compile(source: string, filename: string, format?: 'module' | 'commonjs'): unknown;
 }
 interface CommonJsLoader {
   _findPath(request: string, paths: string[] | null, isMain: boolean): string | false;
+  _nodeModulePaths(from: string): string[];
   _resolveFilename(request: string, parent: LoaderModule | null | undefined, isMain: boolean, options?: unknown): string;
   _extensions: Record<string, (module: LoaderModule, filename: string) => void>;
   _pathCache: Record<string, string>;
@@ -68,21 +73,39 @@ export function installCommonJsResolution(files: TreeFiles): void {
   };
 
   const resolveFilename = loader._resolveFilename;
+  // What a file in `tree` asks for: "#imports", its own package by name, packages in the trees and
+  // the allowed host directories only (never node_modules on the host's disk, nor NODE_PATH); and
+  // whatever the request, the file it leads to must be one code in the tree may load.
+  function resolveFromTree(this: unknown, request: string, parent: LoaderModule, from: string, tree: MountedTree, isMain: boolean, options: unknown): string {
+    const confined = (filename: string) => {
+      if (!mayLoad(files, tree, filename)) throw fileRefused('MODULE_NOT_FOUND', filename, request, from, tree);
+      return filename;
+    };
+    if (isRelative(request) || isAbsolute(request)) return confined(resolveFilename.call(this, request, parent, isMain, options));
+    const scope = files.packageScope(from);
+    // As Node: "#…" is looked up in the package's "imports" when it has some.
+    if (request.startsWith('#') && scope?.imports !== undefined && scope.imports !== null) {
+      const target = resolvePackageImports(scope, request, conditions, from);
+      // "#dep": "dep" maps to another package, found (and confined) as any other.
+      if (!isAbsolute(target)) return loader._resolveFilename(target, parent, isMain, options);
+      return confined(existingFile(files, target, request, scope.directory));
+    }
+    const self = selfReference(scope, request);
+    if (self) return confined(existingFile(files, resolvePackageExports(self.pkg, self.subpath, conditions, from), request, self.pkg.directory));
+    // Node's lookup directories (from the file's directory, or from each of require.resolve's
+    // `paths`), only those in a tree; then the allowed host directories, each a node_modules folder.
+    const paths = (options as { paths?: unknown } | undefined)?.paths;
+    const starts = Array.isArray(paths) ? paths.filter((p): p is string => typeof p === 'string') : [dirname(from)];
+    const inTrees = starts.flatMap((start) => loader._nodeModulePaths(resolve(start))).filter((directory) => files.contains(directory));
+    const found = loader._findPath(request, [...new Set([...inTrees, ...allowedHostDirectories(tree)])], isMain);
+    if (!found) throw packageRefused('MODULE_NOT_FOUND', request, from, tree);
+    return confined(found);
+  }
+
   loader._resolveFilename = function _resolveFilename(request, parent, isMain, options) {
     const from = parent?.filename;
-    if (typeof request === 'string' && from && files.contains(from) && !isRelative(request) && !isAbsolute(request)) {
-      const scope = files.packageScope(from);
-      // As Node: "#…" is looked up in the package's "imports" when it has some.
-      if (request.startsWith('#') && scope?.imports !== undefined && scope.imports !== null) {
-        const target = resolvePackageImports(scope, request, conditions, from);
-        // "#dep": "dep" maps to another package, found the usual way.
-        if (!isAbsolute(target)) return resolveFilename.call(this, target, parent, isMain, options);
-        return existingFile(files, target, request, scope.directory);
-      }
-      const self = selfReference(scope, request);
-      if (self) return existingFile(files, resolvePackageExports(self.pkg, self.subpath, conditions, from), request, self.pkg.directory);
-    }
-    const filename = resolveFilename.call(this, request, parent, isMain, options);
+    const tree = typeof request === 'string' && from && !isBuiltin(request) ? files.treeOf(from) : null;
+    const filename = tree ? resolveFromTree.call(this, request, parent!, from!, tree, isMain, options) : resolveFilename.call(this, request, parent, isMain, options);
     if (files.contains(filename) && exportNamesMayBeScanned() && calledByExportNameScan()) {
       // Node's ESM loader is listing the names a CommonJS module re-exports from another file, and
       // would read that file with its own copy of fs.readFileSync, which cannot read a tree.
@@ -96,9 +119,36 @@ export function installCommonJsResolution(files: TreeFiles): void {
   loader._extensions['.js'] = function (module, filename) {
     if (!files.contains(filename)) return loadJs.call(this, module, filename);
     const format = formatOf(files, filename);
+    const source = files.read(filename).toString('utf8');
+    if (module.id !== '.' && !hooksInThread() && mayImport(source, format, filename)) throw requiredEsmRefused(filename);
     // No "type" (undefined): Node's own syntax detection decides, while compiling.
-    module._compile(files.read(filename).toString('utf8'), filename, format === 'module' || format === 'commonjs' ? format : undefined);
+    module._compile(source, filename, format === 'module' || format === 'commonjs' ? format : undefined);
   };
+}
+
+// Node 20's require(esm) resolves and reads the static imports of the required ES module itself
+// (internal/modules/esm/loader.js, getModuleJobForRequire: its default resolver and its own
+// readFileSync, no hooks), on the host's disk: the planted package above the tree, or a decoy under
+// the mount point in place of the tree's own file. So there, an ES module of a tree that may import
+// anything is not required at all (the main entry is imported, through the hooks). Conservative:
+// any `import` that is not import() or import.meta, and any `export … from`, counts.
+const STATIC_IMPORT = /\bimport\b(?!\s*\(|\s*\.\s*meta\b)/;
+
+function mayImport(source: string, format: ReturnType<typeof formatOf>, filename: string): boolean {
+  if (format === 'commonjs' || format === 'json') return false;
+  const exportAt = source.search(/\bexport\b/);
+  if (!STATIC_IMPORT.test(source) && (exportAt === -1 || !/\bfrom\b/.test(source.slice(exportAt)))) return false;
+  return format === 'module' || detectFormat(source, filename) === 'module';
+}
+
+function requiredEsmRefused(filename: string): Error {
+  return Object.assign(new Error(`require() of the ES module ${filename}, which imports other modules, is not supported from a protected tree ` +
+    `on Node ${process.versions.node}: Node 20 resolves and reads the imports of a require()d ES module on the host's disk itself, ` +
+    'where the shield can neither find the tree\'s files nor refuse the host\'s. Use import(), or Node 22.15 or later'), { code: 'ERR_REQUIRE_ESM' });
+}
+
+function hooksInThread(): boolean {
+  return typeof (Module as unknown as { registerHooks?: unknown }).registerHooks === 'function';
 }
 
 // A mapped file must exist, as Node's finalizeEsmResolution checks.

@@ -9,17 +9,20 @@
 //   resolve  file: URLs, relative and absolute specifiers into a tree (exact files, as ESM wants;
 //            the main entry also with CommonJS's extensions and directories, as `node app` does);
 //            bare specifiers from tree files: the tree's node_modules ("exports", "main"),
-//            "#imports", self-references; then Node's own lookup.
+//            "#imports", self-references, then the mount's allowHostModules; never the host's
+//            disk beyond those (host-modules.ts), nor the disk under a mount point.
 //   load     the decrypted source, with the format Node would give the file (.mjs, .cjs, .json,
 //            .js by the package "type" in the tree, or by its syntax). CommonJS is returned with
 //            its source, so that Node's ESM loader runs it without reading the disk (plus the names
 //            it re-exports from other tree files: cjs-export-names.ts); a CommonJS main entry runs
 //            through the CommonJS loader instead, exactly as `node app.cjs` does.
+import { realpathSync } from 'node:fs';
 import { isBuiltin, type InitializeHook, type LoadHook, type ResolveHook } from 'node:module';
 import { dirname, extname, isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Volume } from '../volume/volume.js';
 import { withReexportedNames } from './cjs-export-names.js';
+import { allowedHostDirectories, fileRefused, mayLoad, packageRefused } from './host-modules.js';
 import { TreeFiles, type MountedTree } from './tree-files.js';
 import {
   detectFormat, formatOf, loaderError, parsePackageSpecifier, resolveCommonJsFile, resolveLegacyMain,
@@ -28,7 +31,7 @@ import {
 
 /** What the register module sends: one entry per tree, the key as its own transferred buffer. */
 export interface EsmHooksData {
-  trees: { path: string; directory: string; tag: string; key: ArrayBuffer }[];
+  trees: { path: string; directory: string; tag: string; key: ArrayBuffer; allowHostModules?: string[] }[];
 }
 
 let trees = new TreeFiles([]);
@@ -51,7 +54,10 @@ export const initialize: InitializeHook<EsmHooksData> = (data) => {
   for (const tree of data.trees) {
     const key = new Uint8Array(tree.key);
     try {
-      opened.push({ path: tree.path, volume: Volume.openSync(tree.directory, { key, readOnly: true, expectedTag: tree.tag }) });
+      opened.push({
+        path: tree.path, volume: Volume.openSync(tree.directory, { key, readOnly: true, expectedTag: tree.tag }),
+        ...(tree.allowHostModules ? { allowHostModules: tree.allowHostModules } : {}),
+      });
     } finally {
       key.fill(0);  // the volume keeps its own copy in secure memory
     }
@@ -63,6 +69,13 @@ export const resolve: ResolveHook = (specifier, context, nextResolve) => {
   const { parentURL } = context;
   if (trees.empty || isBuiltin(specifier)) return nextResolve(specifier, context);
   const parent = parentURL?.startsWith('file:') ? fileURLToPath(parentURL) : null;
+  // Code in a tree loads only from trees and the host directories its mount allows (host-modules.ts).
+  const tree = parent === null ? null : trees.treeOf(parent);
+  const notFound = context.conditions.includes('require') ? 'MODULE_NOT_FOUND' : 'ERR_MODULE_NOT_FOUND';
+  const confined = (path: string) => {
+    if (tree && !mayLoad(trees, tree, path)) throw fileRefused(notFound, path, specifier, parent!, tree);
+    return path;
+  };
 
   if (specifier.startsWith('file:') || specifier.startsWith('/') || isRelative(specifier)) {
     const base = parentURL ?? pathToFileURL(`${process.cwd()}/`).href;
@@ -74,27 +87,38 @@ export const resolve: ResolveHook = (specifier, context, nextResolve) => {
     } catch {
       return nextResolve(specifier, context);  // not a file URL Node accepts: let Node say why
     }
-    if (!trees.contains(path)) return nextResolve(specifier, context);
+    if (!trees.contains(path)) {
+      if (tree === null) return nextResolve(specifier, context);
+      confined(path);
+      // An allowed host file: Node resolves it (and makes it real, which must stay allowed).
+      return afterNext(nextResolve(specifier, context), (result) => {
+        if (result.url.startsWith('file:')) confined(fileURLToPath(result.url));
+        return result;
+      });
+    }
     if (parentURL === undefined) return mainEntry(url, path);
     return resolved(url, existingFile(path, parent ?? parentURL));
   }
 
-  if (parent === null || !trees.contains(parent) || /^[a-z][a-z0-9+.-]*:/i.test(specifier)) return nextResolve(specifier, context);
+  if (parent === null || tree === null || /^[a-z][a-z0-9+.-]*:/i.test(specifier)) return nextResolve(specifier, context);
   const conditions = new Set(context.conditions);
   const scope = trees.packageScope(parent);
   if (specifier.startsWith('#')) {
     const target = resolvePackageImports(scope, specifier, conditions, parent);
     if (!isAbsolute(target)) return resolve(target, context, nextResolve);  // "#dep": "dep"
-    return resolved(pathToFileURL(target), existingFile(target, parent));
+    return resolved(pathToFileURL(target), confined(existingFile(target, parent)));
   }
   const self = selfReference(scope, specifier);
   if (self) {
     const target = resolvePackageExports(self.pkg, self.subpath, conditions, parent);
-    return resolved(pathToFileURL(target), existingFile(target, parent));
+    return resolved(pathToFileURL(target), confined(existingFile(target, parent)));
   }
-  const target = packageInTree(specifier, parent, conditions);
-  if (target === null) return nextResolve(specifier, context);
-  return resolved(pathToFileURL(target), existingFile(target, parent));
+  const target = packageInTree(specifier, parent, conditions) ?? packageInHostDirectories(specifier, parent, allowedHostDirectories(tree), conditions);
+  if (target === null) throw packageRefused(notFound, specifier, parent, tree);
+  const file = existingFile(target, parent);
+  // As Node's resolver: a file on the disk by its real path (a tree has no symbolic links).
+  const real = trees.contains(file) ? file : realpathSync(file);
+  return resolved(pathToFileURL(real), confined(real));
 };
 
 export const load: LoadHook = (url, context, nextLoad) => {
@@ -145,23 +169,44 @@ function existingFile(path: string, base: string): string {
   throw Object.assign(error, { url: pathToFileURL(path).href });
 }
 
-// The first node_modules/<name> directory above the importing file, inside its tree; null when the
-// tree has none (Node then looks on the disk, above the tree).
+// The first node_modules/<name> directory above the importing file that lies in a tree; null when
+// the trees have none (the host's disk above the tree and under its mount point is never looked at).
 function packageInTree(specifier: string, parent: string, conditions: ReadonlySet<string>): string | null {
   const parsed = parsePackageSpecifier(specifier);
   if (!parsed) throw loaderError('ERR_INVALID_MODULE_SPECIFIER', `Invalid module "${specifier}" is not a valid package name imported from ${parent}`, TypeError);
-  for (let directory = dirname(parent); trees.contains(directory); directory = dirname(directory)) {
-    if (directory.endsWith('/node_modules')) continue;
-    const packageDirectory = join(directory, 'node_modules', parsed.name);
-    if (trees.kind(packageDirectory) !== 'directory') continue;
-    const pkg = trees.packageJson(packageDirectory) ?? { directory: packageDirectory };
-    if (pkg.exports !== undefined && pkg.exports !== null) return resolvePackageExports(pkg, parsed.subpath, conditions, parent);
-    if (parsed.subpath !== '.') return join(packageDirectory, parsed.subpath);
-    const main = resolveLegacyMain(trees, pkg);
-    if (!main) throw loaderError('ERR_MODULE_NOT_FOUND', `Cannot find package '${packageDirectory}' imported from ${parent}`);
-    return main;
+  for (let directory = dirname(parent); ; directory = dirname(directory)) {
+    if (trees.contains(directory) && !directory.endsWith('/node_modules')) {
+      const packageDirectory = join(directory, 'node_modules', parsed.name);
+      if (trees.kind(packageDirectory) === 'directory') return packageEntry(packageDirectory, parsed.subpath, parent, conditions);
+    }
+    if (directory === dirname(directory)) return null;
+  }
+}
+
+// The package in the first of the host directories a mount allows (each a node_modules folder), or null.
+function packageInHostDirectories(specifier: string, parent: string, directories: readonly string[], conditions: ReadonlySet<string>): string | null {
+  const parsed = parsePackageSpecifier(specifier)!;
+  for (const directory of directories) {
+    const packageDirectory = join(directory, parsed.name);
+    if (trees.kind(packageDirectory) === 'directory') return packageEntry(packageDirectory, parsed.subpath, parent, conditions);
   }
   return null;
+}
+
+// The file `subpath` of the package in `packageDirectory` names: "exports", else the path itself or the legacy "main".
+function packageEntry(packageDirectory: string, subpath: string, parent: string, conditions: ReadonlySet<string>): string {
+  const pkg = trees.packageJson(packageDirectory) ?? { directory: packageDirectory };
+  if (pkg.exports !== undefined && pkg.exports !== null) return resolvePackageExports(pkg, subpath, conditions, parent);
+  if (subpath !== '.') return join(packageDirectory, subpath);
+  const main = resolveLegacyMain(trees, pkg);
+  if (!main) throw loaderError('ERR_MODULE_NOT_FOUND', `Cannot find package '${packageDirectory}' imported from ${parent}`);
+  return main;
+}
+
+// A check on what the next hook resolved, whether it answers at once (module.registerHooks) or with a
+// promise (module.register's hooks thread).
+function afterNext<T>(result: T | Promise<T>, check: (value: T) => T): T | Promise<T> {
+  return result instanceof Promise ? result.then(check) : check(result);
 }
 
 function isRelative(specifier: string): boolean {

@@ -28,7 +28,10 @@ export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
   const volumes = volumeMountPaths(shield);
   refuseCommonJsFromVolumes(volumes);
   if (trees.length > 0) {
-    const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => ({ path: mount.path, volume: mount.volume }));
+    const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => {
+      const allowHostModules = trees.find((spec) => spec.path === mount.path)?.allowHostModules;
+      return { path: mount.path, volume: mount.volume, ...(allowHostModules ? { allowHostModules } : {}) };
+    });
     const files = new TreeFiles(mounted);
     installCommonJsResolution(files);
     const { registerHooks } = Module as unknown as { registerHooks?: (hooks: InThreadHooks) => unknown };
@@ -103,7 +106,7 @@ function registerEsmHooks(trees: MountSpec[]): void {
       key.set(secure);
       wipeKey(secure);
       keys.push(key.buffer);
-      return { path: spec.path, directory: spec.tree!, tag: spec.tag!, key: key.buffer };
+      return { path: spec.path, directory: spec.tree!, tag: spec.tag!, key: key.buffer, ...(spec.allowHostModules ? { allowHostModules: spec.allowHostModules } : {}) };
     }),
   };
   try {

@@ -12,6 +12,8 @@ import type { Volume } from '../volume/volume.js';
 export interface MountedTree {
   path: string;
   volume: Volume;
+  /** Host directories (absolute, real paths) its code may load modules from: the mount's allowHostModules (host-modules.ts). */
+  allowHostModules?: readonly string[];
 }
 
 export type PathKind = 'file' | 'directory';
