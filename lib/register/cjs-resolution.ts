@@ -11,7 +11,7 @@
 //   Module._extensions.js    the format of a .js file from its package "type" in the tree (Node
 //                            would look for the package.json on the disk)
 import Module from 'node:module';
-import { isAbsolute, normalize, resolve } from 'node:path';
+import { dirname, isAbsolute, normalize, resolve } from 'node:path';
 import { formatOf, parsePackageSpecifier, resolveCommonJsFile, resolvePackageExports, resolvePackageImports, selfReference } from './tree-resolution.js';
 import type { TreeFiles } from './tree-files.js';
 
@@ -82,7 +82,7 @@ export function installCommonJsResolution(files: TreeFiles): void {
       const self = selfReference(scope, request);
       if (self) return existingFile(files, resolvePackageExports(self.pkg, self.subpath, conditions, from), request, self.pkg.directory);
     }
-    const filename = resolveFilename.call(this, request, parent, isMain, options);
+    const filename = relativeInTree(request, from, options) || resolveFilename.call(this, request, parent, isMain, options);
     if (files.contains(filename) && exportNamesMayBeScanned() && calledByExportNameScan()) {
       // Node's ESM loader is listing the names a CommonJS module re-exports from another file, and
       // would read that file with its own copy of fs.readFileSync, which cannot read a tree.
@@ -91,6 +91,18 @@ export function installCommonJsResolution(files: TreeFiles): void {
     }
     return filename;
   };
+
+  // A relative or absolute request from a file in a tree, found the way Node's own _resolveFilename
+  // would find it (_findPath in the parent's directory), without the rest of what Node does first:
+  // looking on the disk, upwards from a directory that exists only in the tree, for a package.json
+  // that could make the request a self-reference (which a relative or absolute request never is).
+  // That walk cost more than everything else about requiring a module from a tree. False when not
+  // found: Node then resolves it again and reports the failure as it does.
+  function relativeInTree(request: string, from: string | null | undefined, options: unknown): string | false {
+    if (typeof request !== 'string' || !from || options !== undefined || !(isRelative(request) || isAbsolute(request))) return false;
+    if (!files.contains(from)) return false;
+    return loader._findPath(request, [dirname(from)], false);
+  }
 
   const loadJs = loader._extensions['.js']!;
   loader._extensions['.js'] = function (module, filename) {
