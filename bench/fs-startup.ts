@@ -2,6 +2,10 @@
 // run plain (`node main.js`), under `--import shieldfs/register` with its tree mounted but the app
 // read from the disk (the register's fixed cost), and from the protected tree (`/app/main.js`).
 // Every run is a whole process; medians of several (bench/README.md, "Drop-in fs").
+//
+// The configuration is JSON, as `shield run` hands it to the processes it starts (the checked
+// configuration, SHIELD_CONFIG_CHECKED); one more variant reads it from a YAML file, which costs the
+// YAML parser. startupAcrossLines runs the same app under several Node binaries, round by round.
 import { spawnSync } from 'node:child_process';
 import * as nodeFs from 'node:fs';
 import { dirname, join, posix } from 'node:path';
@@ -21,6 +25,8 @@ export interface StartupSettings {
 }
 
 export interface StartupFigures {
+  /** The node that ran every variant (`process.version` of that binary). */
+  node: string;
   app: { modules: number; directories: number; bytes: number };
   /** protectTree of the app directory (not part of any start-up figure). */
   protect: Outcome<{ seconds: number }>;
@@ -32,14 +38,30 @@ export interface StartupFigures {
   registerOnly: Outcome<Latency>;
   /** `node --import dist/register.js /app/main.js`: the app from the protected tree. */
   encrypted: Outcome<Latency>;
+  /** The same with the configuration read from a YAML file. */
+  encryptedYaml?: Outcome<Latency>;
+}
+
+/** A node binary to measure: its path, and its version as it reports it. */
+export interface NodeBinary {
+  execPath: string;
+  version: string;
 }
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const REGISTER = join(REPO, 'dist', 'register.js');
 export const APP_MOUNT = '/app';
 
+/** The start-up target for a Node line (issue 10): 1.8× plain node on Node 20, 1.3× on 22 and later. */
+export function startupTarget(version: string): number {
+  return Number(/^v?(\d+)/.exec(version)?.[1]) <= 20 ? 1.8 : 1.3;
+}
+
+type VariantName = 'plain' | 'registerOnly' | 'encrypted' | 'encryptedYaml';
+
 interface Variant {
-  name: 'plain' | 'registerOnly' | 'encrypted';
+  name: VariantName;
+  node: NodeBinary;
   args: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
@@ -47,66 +69,83 @@ interface Variant {
 
 export async function startup(dir: string, key: Buffer, settings: StartupSettings,
                               progress: (what: string) => void): Promise<StartupFigures> {
+  return (await startupAcrossLines(dir, key, settings, [{ execPath: process.execPath, version: process.version }], progress))[0]!;
+}
+
+/** The start-up figures under each of `nodes`, measured in the same rounds (one figure set per node). */
+export async function startupAcrossLines(dir: string, key: Buffer, settings: StartupSettings, nodes: NodeBinary[],
+                                         progress: (what: string) => void): Promise<StartupFigures[]> {
   const appDir = join(dir, 'startup-app');
   const treeDir = join(dir, 'startup-tree');
   try {
     progress(`start-up: generate ${settings.modules.toLocaleString('en-US')} modules, protect them`);
     const app = generateApp(appDir, settings);
     const protect = await protectApp(appDir, treeDir, key);
-    const configFile = join(dir, 'startup-shield.yaml');
+    const jsonConfig = join(dir, 'startup-shield.json');
+    const yamlConfig = join(dir, 'startup-shield.yaml');
     if (!('unavailable' in protect)) {
-      nodeFs.writeFileSync(configFile,
-        `mounts:\n  - { path: ${APP_MOUNT}, tree: ${treeDir}, key: ${key.toString('hex')}, tag: ${protect.tag} }\n`, { mode: 0o600 });
+      const mount = { path: APP_MOUNT, tree: treeDir, key: key.toString('hex'), tag: protect.tag };
+      nodeFs.writeFileSync(jsonConfig, `${JSON.stringify({ mounts: [mount] }, null, 2)}\n`, { mode: 0o600 });
+      nodeFs.writeFileSync(yamlConfig,
+        `mounts:\n  - { path: ${mount.path}, tree: ${mount.tree}, key: ${mount.key}, tag: ${mount.tag} }\n`, { mode: 0o600 });
     }
     const env = { ...process.env };
     delete env.NODE_OPTIONS;  // the bench's own (tsx) must not reach the children
     delete env.SHIELD_CONFIG;
-    const shielded = { ...env, SHIELD_CONFIG: configFile };
+    delete env.SHIELD_CONFIG_CHECKED;
     const registerMissing = nodeFs.existsSync(REGISTER) ? null : `${REGISTER} is missing: build it (npx tsc -p tsconfig.build.json)`;
     const treeMissing = 'unavailable' in protect ? `no tree: ${protect.unavailable}` : null;
-    const variants: Variant[] = [
-      { name: 'plain', args: ['main.js'], cwd: appDir, env },
-      { name: 'registerOnly', args: ['--import', REGISTER, 'main.js'], cwd: appDir, env: shielded },
-      { name: 'encrypted', args: ['--import', REGISTER, `${APP_MOUNT}/main.js`], cwd: dir, env: shielded },
-    ];
-    const failed = new Map<Variant['name'], string>();
+    const variants: Variant[] = nodes.flatMap((node): Variant[] => [
+      { name: 'plain', node, args: ['main.js'], cwd: appDir, env },
+      { name: 'registerOnly', node, args: ['--import', REGISTER, 'main.js'], cwd: appDir, env: { ...env, SHIELD_CONFIG: jsonConfig } },
+      { name: 'encrypted', node, args: ['--import', REGISTER, `${APP_MOUNT}/main.js`], cwd: dir, env: { ...env, SHIELD_CONFIG: jsonConfig } },
+      { name: 'encryptedYaml', node, args: ['--import', REGISTER, `${APP_MOUNT}/main.js`], cwd: dir, env: { ...env, SHIELD_CONFIG: yamlConfig } },
+    ]);
+    const failed = new Map<Variant, string>();
     for (const v of variants) {
       const reason = v.name === 'plain' ? null : registerMissing ?? treeMissing;
-      if (reason) failed.set(v.name, reason);
+      if (reason) failed.set(v, reason);
     }
 
-    // One untimed run of each checks its output; then the timed runs go round the variants, so
-    // drift (other load) hits them alike.
-    progress(`start-up: ${settings.runs} runs of each variant`);
+    // One untimed run of each checks its output; then the timed runs go round the variants (and the
+    // nodes), so that drift (other load) hits them alike.
+    progress(`start-up: ${settings.runs} runs of each variant${nodes.length > 1 ? ` under ${nodes.map((n) => n.version).join(', ')}` : ''}`);
     const expected = `${JSON.stringify({ modules: settings.modules, checksum: app.checksum })}`;
     for (const v of variants) {
-      if (failed.has(v.name)) continue;
+      if (failed.has(v)) continue;
       const reason = check(run(v), expected);
       if (reason) {
-        if (v.name === 'plain') throw new Error(`the generated app itself fails: ${reason}`);
-        failed.set(v.name, reason);
+        if (v.name === 'plain') throw new Error(`the generated app itself fails under node ${v.node.version}: ${reason}`);
+        failed.set(v, reason);
       }
     }
-    const samples = new Map<Variant['name'], number[]>(variants.map((v) => [v.name, []]));
+    const samples = new Map<Variant, number[]>(variants.map((v) => [v, []]));
     for (let round = 0; round < settings.runs; round++) {
       for (const v of variants) {
-        if (failed.has(v.name)) continue;
+        if (failed.has(v)) continue;
         const result = run(v);
         const reason = check(result, expected);
-        if (reason) failed.set(v.name, `run ${round + 1}: ${reason}`);
-        else samples.get(v.name)!.push(result.seconds);
+        if (reason) failed.set(v, `run ${round + 1}: ${reason}`);
+        else samples.get(v)!.push(result.seconds);
       }
     }
-    const outcome = (name: Variant['name']): Outcome<Latency> =>
-      failed.has(name) ? { unavailable: failed.get(name)! } : latency(samples.get(name)!);
-    return {
-      app: { modules: settings.modules, directories: app.directories, bytes: app.bytes },
-      protect: 'unavailable' in protect ? protect : { seconds: protect.seconds },
-      distNote: staleDist(),
-      plain: outcome('plain') as Latency,
-      registerOnly: outcome('registerOnly'),
-      encrypted: outcome('encrypted'),
-    };
+    const distNote = staleDist();
+    return nodes.map((node) => {
+      const outcome = (name: VariantName): Outcome<Latency> => {
+        const v = variants.find((candidate) => candidate.node === node && candidate.name === name)!;
+        return failed.has(v) ? { unavailable: failed.get(v)! } : latency(samples.get(v)!);
+      };
+      return {
+        node: node.version,
+        app: { modules: settings.modules, directories: app.directories, bytes: app.bytes },
+        protect: 'unavailable' in protect ? protect : { seconds: protect.seconds },
+        distNote,
+        plain: outcome('plain') as Latency,
+        registerOnly: outcome('registerOnly'),
+        encrypted: outcome('encrypted'),
+        encryptedYaml: outcome('encryptedYaml'),
+      };
+    });
   } finally {
     nodeFs.rmSync(appDir, { recursive: true, force: true });
     nodeFs.rmSync(treeDir, { recursive: true, force: true });
@@ -136,7 +175,7 @@ interface RunResult {
 
 function run(v: Variant): RunResult {
   const start = performance.now();
-  const child = spawnSync(process.execPath, v.args, { cwd: v.cwd, env: v.env, encoding: 'utf8', timeout: 120_000 });
+  const child = spawnSync(v.node.execPath, v.args, { cwd: v.cwd, env: v.env, encoding: 'utf8', timeout: 120_000 });
   const seconds = (performance.now() - start) / 1000;
   return {
     seconds, status: child.status, signal: child.signal, stdout: child.stdout ?? '', stderr: child.stderr ?? '',

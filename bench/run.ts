@@ -2,6 +2,7 @@
 // (bench/README.md). Prints one table and writes bench/results.json.
 //   npm run bench -- --only files|volumes|fs|attestation|sconify   one section
 //   npm run bench -- --only cas                   the policy service (bench/cas.ts)
+//   npm run bench -- --only startup --node 20,22,24   the start-up case under each Node line (scripts/with-node.sh)
 //   npm run bench -- --volume-files 1,1000,10000   other volume sizes (quick runs while developing)
 //   npm run bench -- --build-in-place              build every volume in the bench directory, none on tmpfs
 //   npm run bench -- --only fs --fs-files 2000     fewer small files (quick runs while developing)
@@ -78,6 +79,7 @@ const { values: args } = parseArgs({
     'volume-files': { type: 'string' },
     'build-in-place': { type: 'boolean', default: false },
     'fs-files': { type: 'string' },
+    node: { type: 'string' },
   },
 });
 const SECTIONS: Section[] = ['files', 'volumes', 'fs', 'attestation', 'sconify'];
@@ -85,6 +87,12 @@ const SECTIONS: Section[] = ['files', 'volumes', 'fs', 'attestation', 'sconify']
 if (args.only === 'cas') {
   const { casBenchmark } = await import('./cas.js');
   await casBenchmark();
+  process.exit(0);
+}
+// The start-up case alone, under one or more Node lines, in one table (bench/startup-lines.ts).
+if (args.only === 'startup') {
+  const { startupLines } = await import('./startup-lines.js');
+  await startupLines(fsSettings.startup, args.node ?? process.versions.node.split('.')[0]!);
   process.exit(0);
 }
 if (args.only !== undefined && !SECTIONS.includes(args.only as Section)) {

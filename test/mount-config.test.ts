@@ -211,6 +211,8 @@ describe('configuration files', () => {
     ['YAML that does not parse', 'mounts:\n  - path: /V1\n   volume: [unclosed\n', [/shield\.yaml:\d+:\d+: not valid YAML or JSON/]],
     ['JSON that does not parse', '{"mounts": [}', [/shield\.yaml:1:\d+: not valid YAML or JSON/]],
     ['a key given twice', 'mounts:\n  - path: /V1\n    path: /V2\n    volume: v\n    keyEnv: K\n', [/:3:\d+: not valid YAML or JSON: Map keys must be unique/]],
+    // JSON.parse would keep the last one: a JSON configuration is held to YAML's rule all the same.
+    ['a key given twice in JSON (once escaped)', '{"mounts": [{"path": "/V1", "volume": "v", "keyEnv": "K", "pa\\u0074h": "/V2"}]}', [/:1:\d+: not valid YAML or JSON: Map keys must be unique/]],
     ['an empty file', '', ['expected a mapping with a `mounts` list at the top, got null']],
     ['a list at the top', '- path: /V1\n', ['expected a mapping with a `mounts` list at the top, got a list']],
     ['an unknown top-level field', 'mount:\n  - path: /V1\n', ['unknown top-level field `mount` (did you mean `mounts`?)']],

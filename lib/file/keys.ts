@@ -1,13 +1,41 @@
 // Key material on the JavaScript side lives in libsodium's guarded memory (sodium_malloc: locked,
 // surrounded by guard pages, wiped on free).
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { invalidArgument } from './errors.js';
 
-const sodium = createRequire(import.meta.url)('sodium-native') as {
+interface Sodium {
   sodium_malloc(size: number): Buffer;
   randombytes_buf(buffer: Buffer): void;
   sodium_memzero(buffer: Buffer): void;
-};
+}
+
+const sodium = loadSodium();
+
+// sodium-native's index.js is its binary and nothing else, found by require-addon, whose resolver
+// (a dozen modules) costs a process more start-up time than libsodium itself. So the binary is
+// required directly when it is the one require-addon would load: the first of the prebuilds it
+// tries for this machine (prebuilds/<platform>-<arch>[-musl]/sodium-native@<version>.node, then
+// …/sodium-native.node). Anything else (a build from source, another layout) goes through
+// sodium-native.
+function loadSodium(): Sodium {
+  const require = createRequire(import.meta.url);
+  try {
+    const packageFile = require.resolve('sodium-native/package.json');
+    const { name, version } = require(packageFile) as { name?: unknown; version?: unknown };
+    const musl = process.platform === 'linux' && existsSync('/etc/alpine-release');
+    const prebuilds = join(dirname(packageFile), 'prebuilds', `${process.platform}-${process.arch}${musl ? '-musl' : ''}`);
+    for (const file of [`${String(name)}@${String(version)}.node`, `${String(name)}.node`]) {
+      if (name === 'sodium-native' && typeof version === 'string' && existsSync(join(prebuilds, file))) {
+        return require(join(prebuilds, file)) as Sodium;
+      }
+    }
+  } catch {
+    // sodium-native says why below
+  }
+  return require('sodium-native') as Sodium;
+}
 
 export const KEY_BYTES = 32;
 

@@ -10,9 +10,9 @@
 // the file, the mount (index and path) and the field, and says what is expected.
 import { realpathSync, statSync } from 'node:fs';
 import { readRegularFile } from '../file/bounded-file.js';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument } from 'yaml';
 import { shieldError } from '../file/fs-errors.js';
 import { isHexKey, keyFromHex, readKeyFile } from '../file/key-file.js';
 import { parseRegion, RegionTable } from '../volume/regions.js';
@@ -127,7 +127,7 @@ export function loadShieldConfig(file: string): ShieldConfig {
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
     throw shieldError(code, `shieldfs configuration ${path} ${why}`, path);
   }
-  const value = parseYaml(text, path);
+  const value = parseConfigText(text, path);
   if (!isPlainObject(value)) {
     throw shieldError('EINVAL', `${path}: expected a mapping with a \`mounts\` list at the top, got ${describe(value)}`, path);
   }
@@ -461,7 +461,58 @@ function isReadOnly(spec: MountSpec): boolean {
 // ---------------------------------------------------------------------------------------------
 // YAML and messages
 
+// JSON is YAML, and a JSON configuration parses to the same value either way, so it is parsed as
+// JSON: the YAML parser (some 70 modules, most of the register's start-up) is loaded only for a
+// configuration that is not JSON. A JSON object with a key twice, which JSON.parse would accept
+// (keeping the last), goes to the YAML parser, which refuses it with the line and column.
+function parseConfigText(text: string, path: string): unknown {
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    } catch {
+      return parseYaml(text, path);
+    }
+    if (!hasDuplicateKey(text)) return value;
+  }
+  return parseYaml(text, path);
+}
+
+/** Whether an object in `text` (valid JSON) names a key twice ("a" and "\u0061" are one key). */
+function hasDuplicateKey(text: string): boolean {
+  // One entry per open bracket: the keys seen so far for an object, null for an array.
+  const open: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      if (expectKey) {
+        const keys = open[open.length - 1]!;
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (keys.has(key)) return true;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      open.push(null);
+    } else if (c === '}' || c === ']') {
+      open.pop();
+    } else if (c === ',') {
+      expectKey = open[open.length - 1] instanceof Set;
+    }
+  }
+  return false;
+}
+
 function parseYaml(text: string, path: string): unknown {
+  const { LineCounter, parseDocument } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const lines = new LineCounter();
   // YAML 1.2 core schema: `yes`/`on` stay strings (and fail as booleans), no `<<` merges, no custom tags.
   const document = parseDocument(text, { lineCounter: lines, schema: 'core', merge: false, uniqueKeys: true, prettyErrors: false });

@@ -81,7 +81,7 @@ export function installCommonJsResolution(files: TreeFiles): void {
       if (!mayLoad(files, tree, filename)) throw fileRefused('MODULE_NOT_FOUND', filename, request, from, tree);
       return filename;
     };
-    if (isRelative(request) || isAbsolute(request)) return confined(resolveFilename.call(this, request, parent, isMain, options));
+    if (isRelative(request) || isAbsolute(request)) return confined(relativeInTree(request, from, options) || resolveFilename.call(this, request, parent, isMain, options));
     const scope = files.packageScope(from);
     // As Node: "#…" is looked up in the package's "imports" when it has some.
     if (request.startsWith('#') && scope?.imports !== undefined && scope.imports !== null) {
@@ -114,6 +114,18 @@ export function installCommonJsResolution(files: TreeFiles): void {
     }
     return filename;
   };
+
+  // A relative or absolute request from a file in a tree, found the way Node's own _resolveFilename
+  // would find it (_findPath in the parent's directory), without the rest of what Node does first:
+  // looking on the disk, upwards from a directory that exists only in the tree, for a package.json
+  // that could make the request a self-reference (which a relative or absolute request never is).
+  // That walk cost more than everything else about requiring a module from a tree. False when not
+  // found: Node then resolves it again and reports the failure as it does.
+  function relativeInTree(request: string, from: string | null | undefined, options: unknown): string | false {
+    if (typeof request !== 'string' || !from || options !== undefined || !(isRelative(request) || isAbsolute(request))) return false;
+    if (!files.contains(from)) return false;
+    return loader._findPath(request, [dirname(from)], false);
+  }
 
   const loadJs = loader._extensions['.js']!;
   loader._extensions['.js'] = function (module, filename) {
