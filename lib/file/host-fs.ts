@@ -7,7 +7,12 @@
 //
 // A namespace import of node:fs is live (syncBuiltinESMExports updates it after the patch), so this
 // copies the functions once. The shield imports this module (through the layers below it) before it
-// patches anything, so the copy is always the original.
+// patches anything, so the first copy is the original; it is kept on the realm's global object so
+// that a second copy of shieldfs loaded later in the same thread (another version nested in
+// node_modules) gets the originals too, not the first one's patched functions.
 import * as nodeFs from 'node:fs';
 
-export const hostFs: typeof nodeFs = { ...nodeFs, promises: { ...nodeFs.promises } } as typeof nodeFs;
+const KEY = Symbol.for('shieldfs.host-fs');
+const realm = globalThis as { [KEY]?: typeof nodeFs };
+
+export const hostFs: typeof nodeFs = realm[KEY] ??= { ...nodeFs, promises: { ...nodeFs.promises } } as typeof nodeFs;
