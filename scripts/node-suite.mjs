@@ -194,6 +194,8 @@ export function failureReason(run, timeoutSeconds) {
   const isError = (line) => /^\s*(Uncaught )?([A-Z][\w$]*)?(Error|Exception)( \[[A-Z0-9_]+\])?: /.test(line);
   let index = lines.findIndex((line) => /^shield: /.test(line));
   if (index < 0) index = lines.findIndex(isError);
+  // Node's common.mustCall reports on stdout ("Mismatched <anonymous> function calls. Expected …").
+  const onStdout = run.stdout.split(/\r?\n/).find((line) => /^Mismatched .* function calls\b/.test(line) || isError(line));
   let reason;
   if (index >= 0) {
     reason = lines[index].trim();
@@ -207,6 +209,8 @@ export function failureReason(run, timeoutSeconds) {
       }
       if (next.length) reason += ` ${next.join(' ')}`;
     }
+  } else if (onStdout) {
+    reason = onStdout.trim();
   } else {
     reason = lines.map((line) => line.trim()).filter(Boolean).pop()
       ?? (run.signal ? '' : `exit status ${run.status}, nothing on stderr`);
@@ -455,4 +459,6 @@ function print(report, options) {
   }
 }
 
-process.exitCode = await main();
+// Run, unless imported (the tests import failureReason, classify, testDirectives and parseArgs).
+const invoked = (() => { try { return fs.realpathSync(process.argv[1]); } catch { return null; } })();
+if (invoked === fileURLToPath(import.meta.url)) process.exitCode = await main();

@@ -198,4 +198,44 @@ describe('scripts/node-suite.mjs', () => {
     expect(empty.status).toBe(0);
     expect(empty.stdout).toContain('has no test/parallel');
   });
+
+  test('reasons, classification and directives, one by one', async () => {
+    const scriptUrl: string = new URL('../scripts/node-suite.mjs', import.meta.url).href;
+    const runner = await import(scriptUrl) as {
+      failureReason(run: { status: number | null; signal: string | null; timedOut: boolean; stdout: string; stderr: string }, timeout: number): string;
+      classify(name: string, reason: string): { documented: boolean; feature?: string; by?: string };
+      testDirectives(source: string): { flags: string[]; env: Record<string, string> };
+    };
+    const run = (stderr: string, stdout = '', status: number | null = 1, signal: string | null = null) =>
+      runner.failureReason({ status, signal, timedOut: false, stdout, stderr }, 60);
+    expect(run('node:internal/fs/utils:347\n    throw err;\n    ^\n\nError: ENOENT: no such file or directory, open \'/x\'\n    at Object.openSync (node:fs:581:18) {\n  errno: -2,\n  code: \'ENOENT\',\n'))
+      .toBe("Error: ENOENT: no such file or directory, open '/x'");
+    expect(run('TypeError [ERR_INVALID_ARG_TYPE]: The "path" argument must be of type string. Received undefined\n  code: \'ERR_INVALID_ARG_TYPE\''))
+      .toBe('TypeError [ERR_INVALID_ARG_TYPE]: The "path" argument must be of type string. Received undefined');
+    expect(run('AssertionError [ERR_ASSERTION]: Missing expected exception.\n    at x\n  code: \'ERR_ASSERTION\',\n'))
+      .toBe('AssertionError [ERR_ASSERTION]: Missing expected exception.');
+    expect(run('Uncaught Error: boom\n  code: \'EBADF\'\n')).toBe('Uncaught Error: boom (code EBADF)');
+    expect(run('shield: EROLLBACK: no trusted tag for volume …\n')).toBe('shield: EROLLBACK: no trusted tag for volume …');
+    expect(run('', 'Mismatched <anonymous> function calls. Expected exactly 1, actual 0.\n    at Object.<anonymous> (/x.js:3:1)\n'))
+      .toBe('Mismatched <anonymous> function calls. Expected exactly 1, actual 0.');
+    expect(run('', '', null, 'SIGABRT')).toBe('killed by SIGABRT');
+    expect(run('', '', 7)).toBe('exit status 7, nothing on stderr');
+    expect(runner.failureReason({ status: null, signal: 'SIGKILL', timedOut: true, stdout: '', stderr: '' }, 60)).toBe('timed out after 60 s');
+
+    expect(runner.classify('test-fs-symlink-dir.js', 'AssertionError: x')).toMatchObject({ documented: true, feature: 'symlinks', by: 'test name' });
+    expect(runner.classify('test-fs-rm.js', "Error: ENOTSUP: symlink '/m/.tmp.0/l': symbolic links cannot be created inside a protected mount"))
+      .toMatchObject({ documented: true, feature: 'symlinks', by: 'error' });
+    expect(runner.classify('test-fs-link.js', 'anything')).toMatchObject({ documented: true, feature: 'hard links' });
+    expect(runner.classify('test-fs-watchfile-bigint.js', 'anything')).toMatchObject({ documented: true, feature: 'watch/watchFile' });
+    expect(runner.classify('test-fs-x.js', "Error: ENOTSUP: watch '/m': protected paths cannot be watched")).toMatchObject({ feature: 'watch/watchFile', by: 'error' });
+    expect(runner.classify('test-fs-x.js', 'Error: spawnSync /usr/bin/node EBADF')).toMatchObject({ feature: 'a mounted descriptor handed to the kernel' });
+    expect(runner.classify('test-fs-x.js', 'Error: EBUSY: volume /v is in use by pid 12 (host) since …')).toMatchObject({ documented: true });
+    expect(runner.classify('test-fs-write.js', 'TypeError [ERR_INVALID_ARG_TYPE]: …')).toEqual({ documented: false });
+    // A symlink error that is not the shield's refusal is no documented limit.
+    expect(runner.classify('test-fs-x.js', "Error: EEXIST: file already exists, symlink 'a' -> '/m/b'")).toEqual({ documented: false });
+
+    expect(runner.testDirectives('// Copyright\n\n// Flags: --expose-internals  --no-warnings\n// Env: A=1 B=x=y\n\'use strict\';\n'))
+      .toEqual({ flags: ['--expose-internals', '--no-warnings'], env: { A: '1', B: 'x=y' } });
+    expect(runner.testDirectives("'use strict';\n")).toEqual({ flags: [], env: {} });
+  });
 });
