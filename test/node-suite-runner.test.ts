@@ -134,7 +134,7 @@ beforeAll(() => {
 });
 
 function suite(args: string[], nodeSource: string | null = source) {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', NODE: process.execPath };  // the node under test: ours
   delete env.SHIELD_CONFIG;
   delete env.NODE_SOURCE;
   if (nodeSource !== null) env.NODE_SOURCE = nodeSource;
@@ -157,6 +157,7 @@ describe('scripts/node-suite.mjs', () => {
     expect(stderr).toBe('');
     expect(status).toBe(0);
     expect(stdout).toContain('node-suite: 7 test(s)');
+    expect(stdout).toContain(`node ${process.version} (${process.execPath})`);
     expect(stdout).toContain('baseline passed 5 of 7; register passed 5 of 5; mount passed 3 of 5');
     expect(stdout).toContain('register: 0 test(s) pass on baseline and fail here');
     expect(stdout).toContain('mount: 2 test(s) pass on baseline and fail here (1 documented, 1 not)');
