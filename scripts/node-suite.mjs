@@ -245,6 +245,9 @@ function listTests(source, filterRegExp) {
     });
 }
 
+// Process groups of the runs under way, so that an interrupted suite leaves no test running.
+const running = new Set();
+
 function runChild(nodeBin, args, { cwd, env, timeoutMs }) {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -261,6 +264,7 @@ function runChild(nodeBin, args, { cwd, env, timeoutMs }) {
     child.stderr.setEncoding('utf8').on('data', collect('stderr'));
     // The test's process group: the test and whatever it started, so that nothing outlives its run.
     const killGroup = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone already */ } };
+    running.add(killGroup);
     let timedOut = false;
     let exit = null;
     const timer = setTimeout(() => { timedOut = true; killGroup(); }, timeoutMs);
@@ -268,6 +272,7 @@ function runChild(nodeBin, args, { cwd, env, timeoutMs }) {
     child.on('exit', (status, signal) => { exit ??= { status, signal }; killGroup(); });
     child.on('close', () => {
       clearTimeout(timer);
+      running.delete(killGroup);
       resolve({ ...exit, timedOut, ...out, durationMs: Date.now() - started });
     });
   });
@@ -372,6 +377,14 @@ async function main() {
 
   const scratch = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'shieldfs-node-suite-'));
   const key = randomBytes(32).toString('hex');
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      for (const killGroup of running) killGroup();
+      if (!options.keep) fs.rmSync(scratch, { recursive: true, force: true });
+      process.stderr.write(`node-suite: interrupted by ${signal}\n`);
+      process.exit(130);
+    });
+  }
   const started = Date.now();
   const queue = [...tests];
   const results = new Map();
