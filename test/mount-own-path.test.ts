@@ -56,6 +56,22 @@ describe('a tree or volume stored at its own mount path', () => {
     expect(fs.readdirSync(v1)).toEqual(['.shieldfs']);
   });
 
+  it('with the working directory in the tree, the command line\'s own code (--import, -r, -e) may load host files (the tree\'s own code may not: host-attacks-modules.test.ts)', () => {
+    const { root, app, tag, treeKey } = setUp();
+    fs.writeFileSync(join(root, 'host.cjs'), "globalThis.hostLoaded = true; console.log('host file loaded');\n");
+    const config = writeConfig(root, [`{ path: ${app}, tree: ${app}, key: "${treeKey}", tag: "${tag}" }`]);
+    const host = join(root, 'host.cjs');
+    const inTree = (args: string[]) => shield(['run', '--config', config, '--', process.execPath, ...args], { cwd: app });
+    // --import and -r of a host file, resolved from the working directory /app/ (a directory of the tree, not its code).
+    // (Node 20 runs preloads in its module-hooks thread too: the host file's line may come twice.)
+    const lines = (out: string) => [...new Set(out.split('\n').filter(Boolean))].sort();
+    expect(lines(expectSuccess(inTree(['--import', `file://${host}`, '-e', 'console.log(globalThis.hostLoaded === true)'])).out)).toEqual(['host file loaded', 'true']);
+    expect(lines(expectSuccess(inTree(['-r', host, '-e', 'console.log(globalThis.hostLoaded === true)'])).out)).toEqual(['host file loaded', 'true']);
+    // -e code (Node names it /app/[eval…], a name that is no file of the tree) is the command line's.
+    expect(expectSuccess(inTree(['-e', `require(${JSON.stringify(host)})`])).out).toBe('host file loaded\n');
+    expect(expectSuccess(inTree(['--input-type=module', '-e', `await import(${JSON.stringify(`file://${host}`)})`])).out).toBe('host file loaded\n');
+  });
+
   it('a directory deeper inside its own mount, or inside another mount, is refused with EINVAL naming both', () => {
     const { root, app, v1, tag, treeKey } = setUp();
     const inner = writeConfig(root, [`{ path: ${v1}, volume: ${join(v1, 'data')}, keyEnv: V1_KEY, create: true, name: v1, tagStore: "file:${join(root, 'tags.json')}" }`]);

@@ -104,7 +104,7 @@ export function installCommonJsResolution(files: TreeFiles): void {
 
   loader._resolveFilename = function _resolveFilename(request, parent, isMain, options) {
     const from = parent?.filename;
-    const tree = typeof request === 'string' && from && !isBuiltin(request) ? files.treeOf(from) : null;
+    const tree = typeof request === 'string' && from && !isBuiltin(request) ? files.codeTreeOf(from) : null;
     const filename = tree ? resolveFromTree.call(this, request, parent!, from!, tree, isMain, options) : resolveFilename.call(this, request, parent, isMain, options);
     if (files.contains(filename) && exportNamesMayBeScanned() && calledByExportNameScan()) {
       // Node's ESM loader is listing the names a CommonJS module re-exports from another file, and

@@ -70,7 +70,7 @@ export const resolve: ResolveHook = (specifier, context, nextResolve) => {
   if (trees.empty || isBuiltin(specifier)) return nextResolve(specifier, context);
   const parent = parentURL?.startsWith('file:') ? fileURLToPath(parentURL) : null;
   // Code in a tree loads only from trees and the host directories its mount allows (host-modules.ts).
-  const tree = parent === null ? null : trees.treeOf(parent);
+  const tree = parent === null ? null : trees.codeTreeOf(parent);
   const notFound = context.conditions.includes('require') ? 'MODULE_NOT_FOUND' : 'ERR_MODULE_NOT_FOUND';
   const confined = (path: string) => {
     if (tree && !mayLoad(trees, tree, path)) throw fileRefused(notFound, path, specifier, parent!, tree);

@@ -53,6 +53,17 @@ export class TreeFiles {
     return null;
   }
 
+  /**
+   * The tree whose code `file` is, or null: only a file of a tree is tree code. A directory (the
+   * working directory a command line's `--import` resolves from: `file:///app/`) or a name Node made
+   * up there (`/app/[eval1]` for `node -e`) is the command line's code, which its user (or the
+   * policy, under `shield run --cas`) chose, not the tree's.
+   */
+  codeTreeOf(file: string): MountedTree | null {
+    const tree = this.treeOf(file);
+    return tree !== null && this.kind(file) === 'file' ? tree : null;
+  }
+
   contains(path: string): boolean {
     return this.treeOf(path) !== null;
   }
