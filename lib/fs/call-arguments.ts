@@ -38,11 +38,20 @@ export function readArguments<B extends NodeJS.ArrayBufferView>(bufferOrOptions?
     else options = { offset: offsetOrOptions ?? 0, length: length ?? undefined, position: position ?? null };
   }
   const offset = options.offset ?? 0;
-  const count = options.length ?? buffer.byteLength - offset;
+  // As node (`length |= 0`): the checks (validate-arguments.ts) let any length through that this makes sense of.
+  const count = (options.length ?? buffer.byteLength - offset) | 0;
   if (offset < 0 || offset > buffer.byteLength) throw outOfRange('offset', `>= 0 && <= ${buffer.byteLength}`, offset);
   if (count < 0 || offset + count > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - offset}`, count);
   const at = options.position;
-  return { buffer, offset, length: count, position: typeof at === 'bigint' ? Number(at) : at === undefined || at === null || at < 0 ? null : at };
+  return { buffer, offset, length: count, position: typeof at === 'bigint' ? fileOffset(Number(at)) : fileOffset(at) };
+}
+
+/**
+ * A position as libuv takes it: a non-negative safe integer is an offset; anything else (-1, any
+ * negative, null, a fraction, NaN, a non-number) is the descriptor's current position.
+ */
+export function fileOffset(position: unknown): number | null {
+  return Number.isSafeInteger(position) && (position as number) >= 0 ? position as number : null;
 }
 
 export function encoded(path: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): string | Buffer {

@@ -15,7 +15,7 @@ import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { exceedsPathMax, Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
 import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
-import { encoded, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
+import { encoded, fileOffset, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
 import { fileMode, invalidArgType, openFlags, systemError } from './node-errors.js';
 import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
@@ -154,13 +154,14 @@ export class ShieldOperations {
     if (typeof data === 'string') {
       bytes = Buffer.from(data, (typeof lengthOrEncoding === 'string' ? lengthOrEncoding : 'utf8') as BufferEncoding);
       length = bytes.byteLength;
-      at = typeof offsetOrPosition === 'number' ? offsetOrPosition : null;
+      at = fileOffset(offsetOrPosition);
     } else {
       bytes = data as NodeJS.ArrayBufferView;
       const options = offsetOrPosition !== null && typeof offsetOrPosition === 'object' ? offsetOrPosition : null;
       offset = options ? options.offset ?? 0 : (offsetOrPosition as number | null | undefined) ?? 0;
       length = options ? options.length ?? bytes.byteLength - offset : typeof lengthOrEncoding === 'number' ? lengthOrEncoding : bytes.byteLength - offset;
-      at = options ? options.position ?? null : position ?? null;
+      // -1 or any other negative, a fraction, a non-number: the current position, as libuv's write.
+      at = fileOffset(options ? options.position : position);
     }
     const from = descriptor.flags.append ? descriptor.file.size : at ?? descriptor.position;
     // A write at the current position takes its range when it is called, as write(2) advances the
