@@ -1,7 +1,7 @@
 // node:fs's argument shapes for the operations: data to write, write options, read's overloads,
 // encodings of returned paths. Checked before anything is touched, with node's error codes.
 import type * as nodeFs from 'node:fs';
-import { checkBuffer, fileMode, outOfRange } from './node-errors.js';
+import { checkBuffer, outOfRange } from './node-errors.js';
 
 export type Data = string | NodeJS.ArrayBufferView;
 export type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
@@ -15,12 +15,15 @@ export function toBuffer(data: Data, encoding: BufferEncoding): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string): { encoding: BufferEncoding; mode: number; flag: string } {
-  if (typeof options === 'string') return { encoding: options, mode: 0o666, flag: defaultFlag };
+/** writeFile's options; `flag` a string or a number (O_WRONLY | O_CREAT | …), as node's open takes it. */
+export function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string):
+  { encoding: BufferEncoding; flag: string | number; signal?: AbortSignal } {
+  if (typeof options === 'string') return { encoding: options, flag: defaultFlag };
+  const flag = options?.flag as string | number | undefined;
   return {
     encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
-    mode: fileMode(options?.mode, 'mode', 0o666),
-    flag: String(options?.flag ?? defaultFlag),
+    flag: flag === undefined || flag === null || flag === '' || flag === 0 ? defaultFlag : flag,
+    signal: options?.signal ?? undefined,
   };
 }
 

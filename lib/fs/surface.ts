@@ -230,15 +230,36 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
 
   // Streams: node's own ReadStream/WriteStream, doing their I/O through this object.
   // Regular functions, not arrows: `new fs.createReadStream(…)` works with node's (it returns the stream).
-  fs.createReadStream = named('createReadStream', function createReadStream(path: unknown, options?: unknown) {
+  // `options.fs` given: node's stream uses it, as with node:fs. A FileHandle as `fd`: the stream
+  // reads and writes through it and closes it (a later handle.close() is a no-op), as node's does.
+  const streamSettings = (options: unknown) => {
     const settings = streamOptions(options);
-    if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
-    return new (realFs.ReadStream as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream)(path, { ...settings, fs });
+    const handle = settings.fd instanceof ShieldFileHandle ? settings.fd : null;
+    if (!handle) return { ...settings, fs: settings.fs ?? fs };
+    if (settings.fs) throw Object.assign(new Error('The FileHandle with fs method is not implemented'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+    const close = (_fd: number, callback: (error: Error | null) => void) => { handle.close().then(() => callback(null), callback); };
+    return { ...settings, fd: handle.fd, fs: { ...fs, close }, handle };
+  };
+  const openStream = (kind: 'ReadStream' | 'WriteStream', path: unknown, options: unknown) => {
+    const Stream = realFs[kind] as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream;
+    // Options that are neither a string nor an object: node's stream refuses them itself.
+    if (options != null && typeof options !== 'object' && typeof options !== 'string') return new Stream(path, options);
+    const { handle, ...settings } = streamSettings(options) as ReturnType<typeof streamSettings> & { handle?: ShieldFileHandle };
+    const stream = new Stream(path, settings);
+    if (handle) handle.once('close', () => stream.close());
+    return stream;
+  };
+  const streamIsOurs = (path: unknown, options: unknown): boolean => {
+    const fd = (options as { fd?: unknown } | null | undefined)?.fd;
+    return ours('path', [path]) || DescriptorTable.owns(fd instanceof ShieldFileHandle ? fd.fd : fd);
+  };
+  fs.createReadStream = named('createReadStream', function createReadStream(path: unknown, options?: unknown) {
+    if (!streamIsOurs(path, options)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
+    return openStream('ReadStream', path, options);
   });
   fs.createWriteStream = named('createWriteStream', function createWriteStream(path: unknown, options?: unknown) {
-    const settings = streamOptions(options);
-    if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
-    return new (realFs.WriteStream as unknown as new (path: unknown, options: unknown) => nodeFs.WriteStream)(path, { ...settings, fs });
+    if (!streamIsOurs(path, options)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
+    return openStream('WriteStream', path, options);
   });
 
   // glob (Node 22 and later): patterns that start inside a mount are listed through the shield;
@@ -413,9 +434,7 @@ function named<F extends AnyFunction>(name: string, fn: F): F {
   return fn;
 }
 
-function streamOptions(options: unknown): { fd?: unknown; [key: string]: unknown } {
+function streamOptions(options: unknown): { fd?: unknown; fs?: unknown; [key: string]: unknown } {
   if (typeof options === 'string') return { encoding: options };
-  const settings = { ...(options as Record<string, unknown> | undefined) };
-  if (settings.fd instanceof ShieldFileHandle) settings.fd = settings.fd.fd;
-  return settings;
+  return { ...(options as Record<string, unknown> | undefined) };
 }

@@ -90,6 +90,8 @@ function readArguments(args: unknown[], form: Form): void {
     if (view.byteLength === 0) throw invalidArgValue('buffer', buffer, 'is empty and cannot be written');
     validateOffsetLengthRead(offset as number, length as number, view.byteLength);
   }
+  // FileHandle.read takes any position that is not a safe integer as the current one.
+  if (form === 'handle') return;
   if (position == null) position = -1;
   validatePosition(position, 'position');
 }
@@ -184,16 +186,18 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
   read: (args, form) => readArguments(args.slice(1), form),
   readv: ([, buffers]) => validateBufferArray(buffers),
   writev: ([, buffers]) => validateBufferArray(buffers),
-  readdir: ([p, options]) => {
+  // Only the callback form checks `recursive` (the others treat any truthy value as true).
+  readdir: ([p, options], form) => {
     const settings = optionsObject(options);
     validatePath(p);
-    if (settings.recursive != null) validateBoolean(settings.recursive, 'options.recursive');
+    if (form === 'callback' && settings.recursive != null) validateBoolean(settings.recursive, 'options.recursive');
   },
   readFile: ([p, options], form) => {
     const settings = optionsObject(options, { flag: 'r' });
     if (form === 'promise' || form === 'handle') validateAbortSignal(settings.signal, 'options.signal');
     if (form === 'handle' || typeof p === 'number') return;
-    validateFlags(settings.flag, 'options.flag');
+    // The callback form names the option; the others report node's open flags check.
+    validateFlags(settings.flag, form === 'callback' ? 'options.flag' : 'flags');
     validatePath(p);
   },
   readlink: ([p, options]) => { optionsObject(options); validatePath(p, 'oldPath'); },
