@@ -73,7 +73,8 @@ const collectChunks = gensync({
   },
   async: async (data: AsyncIterable<unknown> | Iterable<unknown>, encoding: BufferEncoding): Promise<Buffer> => {
     const chunks: Buffer[] = [];
-    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(toBuffer(chunk as Data, encoding));
+    // A chunk that is not data: Buffer.from's own error, as node's writeFile gives.
+    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(isData(chunk) ? toBuffer(chunk, encoding) : Buffer.from(chunk as string));
     return Buffer.concat(chunks);
   },
 });

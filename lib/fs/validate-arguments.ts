@@ -62,10 +62,10 @@ function readArguments(args: unknown[], form: Form): void {
     if (args.length === 0) buffer = Buffer.alloc(16384);
   } else {
     // FileHandle.read(buffer, offset, length, position) or (buffer, options) or (options).
-    if (buffer != null && !isView(buffer)) {
-      if (typeof buffer !== 'object') throw invalidArgType('buffer', ['Buffer', 'TypedArray', 'DataView'], buffer);
-      params = buffer as Record<string, unknown>;
-      buffer = params.buffer ?? Buffer.alloc(16384);
+    if (!isView(buffer)) {
+      if (buffer !== undefined) validateObject(buffer, 'options', { nullable: true });
+      params = (buffer ?? {}) as Record<string, unknown>;
+      buffer = params?.buffer ?? Buffer.alloc(16384);
     } else if (offset !== null && typeof offset === 'object') {
       params = offset as Record<string, unknown>;
     }
@@ -97,28 +97,24 @@ function readArguments(args: unknown[], form: Form): void {
 }
 
 /** write(fd, buffer, offset, length, position), write(fd, buffer, options), write(fd, string, position, encoding). */
-function writeArguments(args: unknown[], form: Form): void {
-  let [buffer, offset, length, position] = args;
+function writeArguments(args: unknown[]): void {
+  let [buffer, offset, length] = args;
   if (isView(buffer)) {
     if (offset !== null && typeof offset === 'object') {
       const options = offset as Record<string, unknown>;
-      ({ offset = 0, length = buffer.byteLength - Number(options.offset ?? 0), position = null } = options);
+      ({ offset = 0, length = buffer.byteLength - Number(options.offset ?? 0) } = options);
     }
     if (offset == null) offset = 0;
     else validateInteger(offset, 'offset', 0);
     if (typeof length !== 'number') length = buffer.byteLength - (offset as number);
+    // The position is not checked: libuv writes at the current position for anything that is not
+    // a non-negative safe integer (operations.ts, fileOffset).
     validateOffsetLengthWrite(offset as number, length as number, buffer.byteLength);
-    if (position != null && form !== 'sync') validatePositionIfNumber(position);
     return;
   }
   if (typeof buffer !== 'string') {
     throw invalidArgType('buffer', ['string', 'Buffer', 'TypedArray', 'DataView'], buffer);
   }
-}
-
-// write(): a number position is checked (integer from -1); any other type means "current position".
-function validatePositionIfNumber(position: unknown): void {
-  if (typeof position === 'number') validateInteger(position, 'position', -1);
 }
 
 const path = (name = 'path'): Check => (args) => validatePath(args[0], name);
@@ -181,16 +177,15 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
     const settings = optionsObject(options, { encoding: 'utf8' });
     validatePath(p);
     if (settings.bufferSize !== undefined) validateUint32(settings.bufferSize, 'options.bufferSize', true);
-    if (settings.recursive !== undefined) validateBoolean(settings.recursive, 'options.recursive');
   },
   read: (args, form) => readArguments(args.slice(1), form),
   readv: ([, buffers]) => validateBufferArray(buffers),
   writev: ([, buffers]) => validateBufferArray(buffers),
-  // Only the callback form checks `recursive` (the others treat any truthy value as true).
+  // fs.promises.readdir does not check `recursive` (any truthy value is true).
   readdir: ([p, options], form) => {
     const settings = optionsObject(options);
     validatePath(p);
-    if (form === 'callback' && settings.recursive != null) validateBoolean(settings.recursive, 'options.recursive');
+    if (form !== 'promise' && settings.recursive != null) validateBoolean(settings.recursive, 'options.recursive');
   },
   readFile: ([p, options], form) => {
     const settings = optionsObject(options, { flag: 'r' });
@@ -216,7 +211,7 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
     }
   },
   truncate: ([p, len]) => { if (typeof p !== 'number') validatePath(p); validateInteger(len ?? 0, 'len'); },
-  write: (args, form) => writeArguments(args.slice(1), form),
+  write: (args) => writeArguments(args.slice(1)),
   writeFile: ([p, data, options], form) => writeFileArguments(p, data, options, form, 'w'),
 };
 
@@ -232,7 +227,7 @@ export const HANDLE_CHECKS: Record<string, Check> = {
   writev: ([buffers]) => validateBufferArray(buffers),
   truncate: ([len]) => validateInteger(len ?? 0, 'len'),
   utimes: ([atime, mtime]) => times(atime, mtime),
-  write: (args) => writeArguments(args, 'handle'),
+  write: (args) => writeArguments(args),
 };
 
 /**
