@@ -49,7 +49,8 @@ async function settle(root: string, run: (callback: (error: unknown) => void) =>
   if (withCallback) return Promise.race([called, timeout(2000, { calledBack: 'never' })]);
   if (returned instanceof Promise) {
     try {
-      const value = await returned;
+      const value = await Promise.race([returned, timeout(2000, { never: true })]);
+      if ((value as Outcome | undefined)?.never === true) return { resolved: 'never' };
       if (value && typeof (value as { close?: unknown }).close === 'function') await (value as { close(): Promise<void> }).close();
       return { resolved: true };
     } catch (error) {
@@ -131,7 +132,11 @@ async function observe(session: FsSession, call: Call, handle: boolean, method?:
       const outcome = await settle(c.root, () => call.run(fh as unknown as Fs, c, () => {}), false);
       return { ...outcome, handleFd: fh.fd === -1 ? 'closed' : 'open', method };
     } finally {
-      await fh.close().catch(() => {});
+      try {
+        await fh.close();
+      } catch {
+        // closed by the call (node's own handle may throw here once its stream closed it)
+      }
     }
   } finally {
     release(session.fs, c);

@@ -241,10 +241,16 @@ export function validateBufferArray(buffers: unknown, name = 'buffers'): void {
   if (!Array.isArray(buffers) || !buffers.every((b) => ArrayBuffer.isView(b))) throw invalidArgType(name, 'ArrayBufferView[]', buffers);
 }
 
-export function validatePosition(position: unknown, name: string): void {
+/** `length` given: the range of Node 22 and later (-1 .. 2^63-1-length); without, Node 20's (any int64). */
+export function validatePosition(position: unknown, name: string, length?: number): void {
   if (typeof position === 'number') validateInteger(position, name, -1);
   else if (typeof position === 'bigint') {
-    if (!(position >= -(2n ** 63n) && position <= 2n ** 63n - 1n)) throw outOfRange(name, `>= ${-(2n ** 63n)} && <= ${2n ** 63n - 1n}`, position);
+    if (length !== undefined) {
+      const max = 2n ** 63n - 1n - BigInt(length);
+      if (!(position >= -1n && position <= max)) throw outOfRange(name, `>= -1 && <= ${max}`, position);
+    } else if (!(position >= -(2n ** 63n) && position <= 2n ** 63n - 1n)) {
+      throw outOfRange(name, `>= ${-(2n ** 63n)} && <= ${2n ** 63n - 1n}`, position);
+    }
   } else throw invalidArgType(name, ['integer', 'bigint'], position);
 }
 

@@ -7,6 +7,7 @@ import {
   validateBufferArray, validateFileMode, validateFlags, validateFunction, validateInteger, validateObject, validateOffsetLengthRead,
   validateOffsetLengthWrite, validatePath, validatePosition, validateRmdirOptions, validateTime, validateAbortSignal, validateUint32,
 } from './node-validators.js';
+import { mkdirOptionsModeName, positionRangeChecksLength } from './node-behaviour.js';
 
 export type Form = 'sync' | 'callback' | 'promise' | 'handle';
 type Check = (args: unknown[], form: Form) => void;
@@ -90,10 +91,11 @@ function readArguments(args: unknown[], form: Form): void {
     if (view.byteLength === 0) throw invalidArgValue('buffer', buffer, 'is empty and cannot be written');
     validateOffsetLengthRead(offset as number, length as number, view.byteLength);
   }
-  // FileHandle.read takes any position that is not a safe integer as the current one.
-  if (form === 'handle') return;
+  // Node 20's FileHandle.read takes any position that is not a safe integer as the current one.
+  const newer = positionRangeChecksLength();
+  if (form === 'handle' && !newer) return;
   if (position == null) position = -1;
-  validatePosition(position, 'position');
+  validatePosition(position, 'position', newer ? length as number : undefined);
 }
 
 /** write(fd, buffer, offset, length, position), write(fd, buffer, options), write(fd, string, position, encoding). */
@@ -165,7 +167,7 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
     }
     validatePath(p);
     validateBoolean(recursive, 'options.recursive');
-    validateFileMode(mode, 'mode');
+    validateFileMode(mode, typeof options === 'object' && options !== null ? mkdirOptionsModeName() : 'mode');
   },
   mkdtemp: ([prefix, options]) => { optionsObject(options); validatePath(prefix, 'prefix'); },
   open: ([p, flags, mode], form) => {
