@@ -19,13 +19,14 @@ type Outcome = Record<string, unknown>;
 
 /**
  * Calls where the mount knowingly differs, each with its reason:
- * - fs.opendir with a bad `bufferSize`: node never calls back (the error is lost in its Dir);
+ * - fs.opendir and fs.promises.opendir with a bad `bufferSize`: node never calls back or settles;
  *   inside a mount the call throws node's ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE at once.
  * - open with flags -1 (every O_* bit): the kernel reports ENOTDIR for O_DIRECTORY before
  *   O_EXCL's EEXIST; a volume checks O_EXCL first.
  */
 const KNOWN_DIFFERENCES: Record<string, string[]> = {
   'fs.opendir': ['argument 1 (options) #6', 'argument 1 (options) #7', 'argument 1 (options) #8'],
+  'fs.promises.opendir': ['argument 1 (options) #6', 'argument 1 (options) #7', 'argument 1 (options) #8'],
   'fs.openSync': ['argument 1 (flags) #4'],
   'fs.open': ['argument 1 (flags) #4'],
 };

@@ -14,6 +14,13 @@ import { HANDLE_CHECKS } from './validate-arguments.js';
 // a bad argument rejects, as node's FileHandle does.
 const check = (method: string, args: unknown[]): void => HANDLE_CHECKS[method]?.(args, 'handle');
 
+/** A stream over a FileHandle does its I/O through the handle: node refuses `options.fs` with it. */
+function refuseCustomFs(options: unknown): void {
+  if ((options as { fs?: unknown } | null | undefined)?.fs) {
+    throw Object.assign(new Error('The FileHandle with fs method is not implemented'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+  }
+}
+
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export class ShieldFileHandle extends EventEmitter implements FileHandle {
   #fd: number;
@@ -50,10 +57,12 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
   }
 
   createReadStream(options?: any): nodeFs.ReadStream {
+    refuseCustomFs(options);
     return this.#closedWith(this.fs.createReadStream('', { ...options, fd: this.#open('read') }), options);
   }
 
   createWriteStream(options?: any): nodeFs.WriteStream {
+    refuseCustomFs(options);
     return this.#closedWith(this.fs.createWriteStream('', { ...options, fd: this.#open('write') }), options);
   }
 
