@@ -82,3 +82,27 @@ export function mkdirOptionsModeName(): string {
   }
   return mkdirModeName;
 }
+
+let statChecksOptions: boolean | null = null;
+
+/**
+ * fs.stat (the callback form) checks an options object as getOptions does (its `encoding`; Node 24).
+ * Asked with stat('/') and a bad encoding: refused at once, or a harmless stat of '/'.
+ */
+export function statCallbackChecksOptions(): boolean {
+  if (statChecksOptions === null) {
+    try {
+      nodeFs.stat('/', { encoding: 'shieldfs-probe' } as never, () => {});
+      statChecksOptions = false;
+    } catch {
+      statChecksOptions = true;
+    }
+  }
+  return statChecksOptions;
+}
+
+/**
+ * FileHandle.read truncates its length to an int32 (`length |= 0`) before its checks (Node 24 and
+ * later). Not asked of node:fs: that would take a FileHandle, which opens asynchronously.
+ */
+export const handleReadTruncatesLength = Number(process.versions.node.split('.')[0]) >= 24;

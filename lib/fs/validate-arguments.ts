@@ -7,7 +7,7 @@ import {
   validateBufferArray, validateFileMode, validateFlags, validateFunction, validateInteger, validateObject, validateOffsetLengthRead,
   validateOffsetLengthWrite, validatePath, validatePosition, validateRmdirOptions, validateTime, validateAbortSignal, validateUint32,
 } from './node-validators.js';
-import { mkdirOptionsModeName, positionRangeChecksLength } from './node-behaviour.js';
+import { handleReadTruncatesLength, mkdirOptionsModeName, positionRangeChecksLength, statCallbackChecksOptions } from './node-behaviour.js';
 
 export type Form = 'sync' | 'callback' | 'promise' | 'handle';
 type Check = (args: unknown[], form: Form) => void;
@@ -82,6 +82,10 @@ function readArguments(args: unknown[], form: Form): void {
   else validateInteger(offset, 'offset', 0);
   if (form === 'handle') {
     length ??= view.byteLength - (offset as number);
+    if (handleReadTruncatesLength) {
+      length = (length as number) | 0;
+      if (position != null) validatePosition(position, 'position', length as number);
+    }
     if (length === 0) return;
     if (view.byteLength === 0) throw invalidArgValue('buffer', buffer, 'is empty and cannot be written');
     validateOffsetLengthRead(offset as number, length as number, view.byteLength);
@@ -152,12 +156,15 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
   // utimes and lutimes name both times 'time' (futimes and FileHandle.utimes say atime, mtime).
   utimes: ([p, atime, mtime]) => { validatePath(p); validateTime(atime, 'time'); validateTime(mtime, 'time'); },
   lutimes: ([p, atime, mtime]) => { validatePath(p); validateTime(atime, 'time'); validateTime(mtime, 'time'); },
-  stat: path(),
+  stat: ([p, options], form) => {
+    if (form === 'callback' && options !== null && typeof options === 'object' && statCallbackChecksOptions()) optionsObject(options);
+    validatePath(p);
+  },
   lstat: path(),
   statfs: path(),
   unlink: path(),
   exists: () => {},
-  mkdir: ([p, options]) => {
+  mkdir: ([p, options], form) => {
     let mode: unknown = 0o777, recursive: unknown = false;
     if (typeof options === 'number' || typeof options === 'string') mode = options;
     else if (options) {
@@ -167,7 +174,8 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
     }
     validatePath(p);
     validateBoolean(recursive, 'options.recursive');
-    validateFileMode(mode, typeof options === 'object' && options !== null ? mkdirOptionsModeName() : 'mode');
+    // fs.promises.mkdir names it 'mode' on every line.
+    validateFileMode(mode, form !== 'promise' && typeof options === 'object' && options !== null ? mkdirOptionsModeName() : 'mode');
   },
   mkdtemp: ([prefix, options]) => { optionsObject(options); validatePath(prefix, 'prefix'); },
   open: ([p, flags, mode], form) => {
