@@ -169,11 +169,11 @@ describe('bad arguments inside a mount: the same errors as node:fs', () => {
     const title = expect.getState().currentTestName!.split(' > ').pop()!;
     for (const call of calls) {
       if (KNOWN_DIFFERENCES[title]?.includes(call.label)) continue;
-      if (process.env.FS_ARGUMENTS_TRACE) (await import('node:fs')).appendFileSync(process.env.FS_ARGUMENTS_TRACE, `${expect.getState().currentTestName} ${call.label}\n`);
       const expected = await observe(node, call, handle);
       const actual = await observe(shield, call, handle);
       if (JSON.stringify(actual) !== JSON.stringify(expected)) differences.push({ call: call.label, node: expected, shield: actual });
     }
+    // FS_ARGUMENTS_REPORT=file: every difference as a JSON line, for a look at all of them at once.
     if (process.env.FS_ARGUMENTS_REPORT) {
       (await import('node:fs')).appendFileSync(process.env.FS_ARGUMENTS_REPORT, JSON.stringify({ test: expect.getState().currentTestName, differences }, (_k, v) => typeof v === 'bigint' ? `${v}n` : v) + '\n');
     }
