@@ -1,7 +1,7 @@
 // node:fs's argument shapes for the operations: data to write, write options, read's overloads,
 // encodings of returned paths. Checked before anything is touched, with node's error codes.
 import type * as nodeFs from 'node:fs';
-import { checkBuffer, fileMode, outOfRange } from './node-errors.js';
+import { checkBuffer, outOfRange } from './node-errors.js';
 
 export type Data = string | NodeJS.ArrayBufferView;
 export type EncodingOption = BufferEncoding | 'buffer' | null | undefined;
@@ -15,12 +15,15 @@ export function toBuffer(data: Data, encoding: BufferEncoding): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string): { encoding: BufferEncoding; mode: number; flag: string } {
-  if (typeof options === 'string') return { encoding: options, mode: 0o666, flag: defaultFlag };
+/** writeFile's options; `flag` a string or a number (O_WRONLY | O_CREAT | …), as node's open takes it. */
+export function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string):
+  { encoding: BufferEncoding; flag: string | number; signal?: AbortSignal } {
+  if (typeof options === 'string') return { encoding: options, flag: defaultFlag };
+  const flag = options?.flag as string | number | undefined;
   return {
     encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
-    mode: fileMode(options?.mode, 'mode', 0o666),
-    flag: String(options?.flag ?? defaultFlag),
+    flag: flag === undefined || flag === null || flag === '' || flag === 0 ? defaultFlag : flag,
+    signal: options?.signal ?? undefined,
   };
 }
 
@@ -38,11 +41,20 @@ export function readArguments<B extends NodeJS.ArrayBufferView>(bufferOrOptions?
     else options = { offset: offsetOrOptions ?? 0, length: length ?? undefined, position: position ?? null };
   }
   const offset = options.offset ?? 0;
-  const count = options.length ?? buffer.byteLength - offset;
+  // As node (`length |= 0`): the checks (validate-arguments.ts) let any length through that this makes sense of.
+  const count = (options.length ?? buffer.byteLength - offset) | 0;
   if (offset < 0 || offset > buffer.byteLength) throw outOfRange('offset', `>= 0 && <= ${buffer.byteLength}`, offset);
   if (count < 0 || offset + count > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - offset}`, count);
   const at = options.position;
-  return { buffer, offset, length: count, position: typeof at === 'bigint' ? Number(at) : at === undefined || at === null || at < 0 ? null : at };
+  return { buffer, offset, length: count, position: typeof at === 'bigint' ? fileOffset(Number(at)) : fileOffset(at) };
+}
+
+/**
+ * A position as libuv takes it: a non-negative safe integer is an offset; anything else (-1, any
+ * negative, null, a fraction, NaN, a non-number) is the descriptor's current position.
+ */
+export function fileOffset(position: unknown): number | null {
+  return Number.isSafeInteger(position) && (position as number) >= 0 ? position as number : null;
 }
 
 export function encoded(path: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): string | Buffer {

@@ -8,6 +8,18 @@ import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { runAsync } from '../file/sync-or-async.js';
 import type { ShieldOperations } from './operations.js';
+import { HANDLE_CHECKS } from './validate-arguments.js';
+
+// Node's argument checks for a handle's method (validate-arguments.ts); the methods are async, so
+// a bad argument rejects, as node's FileHandle does.
+const check = (method: string, args: unknown[]): void => HANDLE_CHECKS[method]?.(args, 'handle');
+
+/** A stream over a FileHandle does its I/O through the handle: node refuses `options.fs` with it. */
+function refuseCustomFs(options: unknown): void {
+  if ((options as { fs?: unknown } | null | undefined)?.fs) {
+    throw Object.assign(new Error('The FileHandle with fs method is not implemented'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+  }
+}
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export class ShieldFileHandle extends EventEmitter implements FileHandle {
@@ -30,22 +42,27 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
   }
 
   async appendFile(data: string | Uint8Array, options?: any): Promise<void> {
+    check('appendFile', [data, options]);
     await runAsync(this.ops.appendFile(this.#open('write'), data, options));
   }
 
-  async chown(): Promise<void> {
+  async chown(uid?: number, gid?: number): Promise<void> {
+    check('chown', [uid, gid]);
     await runAsync(this.ops.fchown(this.#open('fchown')));
   }
 
   async chmod(mode: nodeFs.Mode): Promise<void> {
+    check('chmod', [mode]);
     await runAsync(this.ops.fchmod(this.#open('fchmod'), mode));
   }
 
   createReadStream(options?: any): nodeFs.ReadStream {
+    refuseCustomFs(options);
     return this.#closedWith(this.fs.createReadStream('', { ...options, fd: this.#open('read') }), options);
   }
 
   createWriteStream(options?: any): nodeFs.WriteStream {
+    refuseCustomFs(options);
     return this.#closedWith(this.fs.createWriteStream('', { ...options, fd: this.#open('write') }), options);
   }
 
@@ -70,11 +87,13 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
     await runAsync(this.ops.fsync(this.#open('fsync')));
   }
 
-  read(...args: any[]): Promise<any> {
+  async read(...args: any[]): Promise<any> {
+    check('read', args);
     return runAsync(this.ops.read(this.#open('read'), ...args));
   }
 
-  readv(buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<any> {
+  async readv(buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<any> {
+    check('readv', [buffers, position]);
     return runAsync(this.ops.readv(this.#open('read'), [...buffers], position));
   }
 
@@ -82,7 +101,8 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
     return Readable.toWeb(this.createReadStream({ autoClose: false })) as unknown as ReadableStream;
   }
 
-  readFile(options?: any): Promise<any> {
+  async readFile(options?: any): Promise<any> {
+    check('readFile', [options]);
     return runAsync(this.ops.readFile(this.#open('read'), options));
   }
 
@@ -95,22 +115,27 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
   }
 
   async truncate(length?: number): Promise<void> {
+    check('truncate', [length]);
     await runAsync(this.ops.ftruncate(this.#open('ftruncate'), length));
   }
 
   async utimes(atime: nodeFs.TimeLike, mtime: nodeFs.TimeLike): Promise<void> {
+    check('utimes', [atime, mtime]);
     await runAsync(this.ops.futimes(this.#open('futime'), atime, mtime));
   }
 
   async writeFile(data: any, options?: any): Promise<void> {
+    check('writeFile', [data, options]);
     await runAsync(this.ops.writeFile(this.#open('write'), data, options));
   }
 
-  write(data: any, ...args: any[]): Promise<any> {
+  async write(data: any, ...args: any[]): Promise<any> {
+    check('write', [data, ...args]);
     return runAsync(this.ops.write(this.#open('write'), data, ...args));
   }
 
-  writev(buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<any> {
+  async writev(buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<any> {
+    check('writev', [buffers, position]);
     return runAsync(this.ops.writev(this.#open('write'), [...buffers], position));
   }
 

@@ -173,7 +173,8 @@ export class MountTable {
   resolve(path: unknown): MountedPath | null {
     if (this.#mounts.length === 0 && this.#held.length === 0 && this.#deferred.length === 0) return null;
     const text = pathText(path);
-    if (text === null) return null;
+    // A name with a null byte is no name: node:fs refuses it with its own error, before any I/O.
+    if (text === null || text.includes('\u0000')) return null;
     const plain = text.startsWith('/') && !/(^|\/)\.\.?(\/|$)|\/\//.test(text);
     const absolute = plain ? stripTrailingSlash(text) : resolveFromWorkingDirectory(text);
     // No working directory any more (removed): a relative path cannot name a mount; node:fs says what it says.

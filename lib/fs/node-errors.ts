@@ -78,3 +78,23 @@ export function systemError(code: string, prefix: string, context: { code: strin
   if (context.dest !== undefined) Object.assign(error, { dest: context.dest });
   return error;
 }
+
+/** Node's AbortError (name 'AbortError', code 'ABORT_ERR'), the signal's reason as its cause. */
+export function abortError(signal: AbortSignal): Error {
+  const error = new Error('The operation was aborted', { cause: signal.reason });
+  Object.defineProperty(error, 'name', { value: 'AbortError', enumerable: false, configurable: true, writable: true });
+  return Object.assign(error, { code: 'ABORT_ERR' });
+}
+
+/** Throws node's AbortError when the `signal` option is already aborted. */
+export function checkAborted(signal: unknown): void {
+  if ((signal as AbortSignal | undefined)?.aborted) throw abortError(signal as AbortSignal);
+}
+
+/** The most readFile reads into one buffer (node's kIoMaxLength). */
+export const MAX_READ_LENGTH = 2 ** 31 - 1;
+
+export function fileTooLarge(size: number): Error {
+  const error = new RangeError(`File size (${size}) is greater than 2 GiB`);
+  return Object.assign(error, { code: 'ERR_FS_FILE_TOO_LARGE' });
+}

@@ -15,8 +15,8 @@ import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { exceedsPathMax, Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
 import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
-import { encoded, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
-import { fileMode, invalidArgType, openFlags, systemError } from './node-errors.js';
+import { encoded, fileOffset, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
+import { checkAborted, fileMode, fileTooLarge, invalidArgType, MAX_READ_LENGTH, openFlags, systemError } from './node-errors.js';
 import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
 
@@ -73,7 +73,8 @@ const collectChunks = gensync({
   },
   async: async (data: AsyncIterable<unknown> | Iterable<unknown>, encoding: BufferEncoding): Promise<Buffer> => {
     const chunks: Buffer[] = [];
-    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(toBuffer(chunk as Data, encoding));
+    // A chunk that is not data: Buffer.from's own error, as node's writeFile gives.
+    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(isData(chunk) ? toBuffer(chunk, encoding) : Buffer.from(chunk as string));
     return Buffer.concat(chunks);
   },
 });
@@ -154,13 +155,14 @@ export class ShieldOperations {
     if (typeof data === 'string') {
       bytes = Buffer.from(data, (typeof lengthOrEncoding === 'string' ? lengthOrEncoding : 'utf8') as BufferEncoding);
       length = bytes.byteLength;
-      at = typeof offsetOrPosition === 'number' ? offsetOrPosition : null;
+      at = fileOffset(offsetOrPosition);
     } else {
       bytes = data as NodeJS.ArrayBufferView;
       const options = offsetOrPosition !== null && typeof offsetOrPosition === 'object' ? offsetOrPosition : null;
       offset = options ? options.offset ?? 0 : (offsetOrPosition as number | null | undefined) ?? 0;
       length = options ? options.length ?? bytes.byteLength - offset : typeof lengthOrEncoding === 'number' ? lengthOrEncoding : bytes.byteLength - offset;
-      at = options ? options.position ?? null : position ?? null;
+      // -1 or any other negative, a fraction, a non-number: the current position, as libuv's write.
+      at = fileOffset(options ? options.position : position);
     }
     const from = descriptor.flags.append ? descriptor.file.size : at ?? descriptor.position;
     // A write at the current position takes its range when it is called, as write(2) advances the
@@ -239,18 +241,24 @@ export class ShieldOperations {
   // ---------------------------------------------------------------------------------------------
   // Whole files
 
-  *readFile(path: nodeFs.PathOrFileDescriptor, options?: { encoding?: EncodingOption; flag?: string } | BufferEncoding | null): Steps<string | Buffer> {
-    const { encoding, flag } = typeof options === 'string' ? { encoding: options, flag: 'r' } : { encoding: options?.encoding, flag: options?.flag ?? 'r' };
+  *readFile(path: nodeFs.PathOrFileDescriptor, options?: { encoding?: EncodingOption; flag?: string | number; signal?: AbortSignal } | BufferEncoding | null): Steps<string | Buffer> {
+    const { encoding, flag, signal } = typeof options === 'string' ? { encoding: options, flag: 'r', signal: undefined }
+      : { encoding: options?.encoding, flag: options?.flag ?? 'r', signal: options?.signal };
+    checkAborted(signal);
     const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag);
     try {
       const descriptor = this.descriptors.get(fd, 'read');
       if (descriptor.file instanceof DirectoryFile) throw fsError('EISDIR', 'read');  // not a stat per read
+      if (!descriptor.flags.read) throw fsError('EBADF', 'read');  // opened with a write-only flag
+      // As node: a file larger than one buffer may hold is refused before anything is read.
+      if (descriptor.file.size > MAX_READ_LENGTH) throw fileTooLarge(descriptor.file.size);
       // The size is exact (only this process changes a mounted volume, and its other handles share
       // this content), so one read of that many bytes is the whole file, as node reads a regular file.
       const size = Math.max(0, descriptor.file.size - descriptor.position);
       const content = Buffer.allocUnsafe(size);
       let filled = 0;
       while (filled < size) {
+        checkAborted(signal);
         const { bytesRead } = yield* this.read(fd, content, filled, size - filled, null);
         if (bytesRead === 0) break;
         filled += bytesRead;
@@ -263,13 +271,19 @@ export class ShieldOperations {
   }
 
   *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w'): Steps<void> {
-    const { encoding, mode, flag } = writeOptions(options, defaultFlag);
+    const { encoding, flag, signal } = writeOptions(options, defaultFlag);
     const bytes = isData(data) ? toBuffer(data, encoding) : yield* collectChunks(data as Iterable<unknown>, encoding);
-    const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag, mode);
+    // An aborted signal: nothing is opened, created or written (node checks before the open and
+    // before each write).
+    checkAborted(signal);
+    // The mode only matters (and is only checked) when writeFile opens the file itself.
+    const fd = DescriptorTable.owns(path) ? path
+      : yield* this.open(path as nodeFs.PathLike, flag, typeof options === 'object' && options !== null ? options.mode : undefined);
     try {
       const descriptor = this.descriptors.get(fd, 'write');
       let done = 0;
       do {
+        checkAborted(signal);
         const { bytesWritten } = yield* this.write(fd, bytes, done, bytes.length - done, null);
         done += bytesWritten;
       } while (done < bytes.length);
@@ -401,23 +415,36 @@ export class ShieldOperations {
   }
 
   *mkdir(path: nodeFs.PathLike, options?: nodeFs.Mode | nodeFs.MakeDirectoryOptions | null): Steps<string | undefined> {
-    const { recursive, mode } = typeof options === 'object' && options !== null ? options : { recursive: false, mode: options ?? undefined };
+    // As node: a number or string is the mode, an object holds both, anything else means neither.
+    const { recursive, mode } = typeof options === 'object' && options !== null ? options
+      : { recursive: false, mode: typeof options === 'number' || typeof options === 'string' ? options : undefined };
     const bits = mode === undefined ? undefined : fileMode(mode, 'mode', 0o777);
-    const at = this.#at(path, 'mkdir', false);
     let firstCreated: string | undefined;
     if (recursive) {
-      const parts = at.inner.split('/').filter(Boolean);
-      for (let i = 1; i <= parts.length && firstCreated === undefined; i++) {
-        const inner = '/' + parts.slice(0, i).join('/');
-        if (!at.mount.volume.exists(inner)) firstCreated = at.mount.outside(inner);
+      // As node's mkdirp, which makes each parent it is refused for: a name spelled before '..'
+      // ('missing/..') is made too, before the directories after it.
+      const located = this.locate(path);
+      const spelled = located && !located.notUtf8 ? located.directories ?? [] : [];
+      for (const inner of [...spelled, located?.inner ?? '/']) {
+        const parts = inner.split('/').filter(Boolean);
+        for (let i = 1; i <= parts.length && firstCreated === undefined; i++) {
+          const prefix = '/' + parts.slice(0, i).join('/');
+          if (!located!.mount.volume.exists(prefix)) firstCreated = located!.mount.outside(prefix);
+        }
+      }
+      for (const inner of spelled) {
+        if (!located!.mount.volume.exists(inner)) call(() => located!.mount.volume.mkdir(inner, { recursive, mode: bits }), located!, 'mkdir');
       }
     }
+    const at = this.#at(path, 'mkdir', false);
     call(() => at.mount.volume.mkdir(at.inner, { recursive, mode: bits }), at, 'mkdir');
     yield* this.#changed(at.mount);
     return firstCreated;
   }
 
-  *mkdtemp(prefix: string, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
+  *mkdtemp(given: string | Buffer | URL, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
+    // A file: URL or a Buffer names the prefix as node:fs takes it.
+    const prefix = pathText(given) ?? String(given);
     for (;;) {
       const candidate = prefix + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 6);
       try {
@@ -599,13 +626,17 @@ function notUtf8Name(at: MountedPath, syscall: string): Error {
   return error;
 }
 
-let recursiveRmdirWarned = false;
-// node's DEP0147, once per process as node emits it.
+/**
+ * node's DEP0147, emitted by node:fs itself: once per process whichever fs the first recursive
+ * rmdir went through, and not at all under --no-deprecation. Asked of rmdirSync with a path that
+ * cannot exist (/proc/self/fd/-1): it warns, then fails its lstat, and nothing is touched.
+ */
 function warnRecursiveRmdir(): void {
-  if (recursiveRmdirWarned) return;
-  recursiveRmdirWarned = true;
-  process.emitWarning('In future versions of Node.js, fs.rmdir(path, { recursive: true }) will be removed. ' +
-    'Use fs.rm(path, { recursive: true }) instead', 'DeprecationWarning', 'DEP0147');
+  try {
+    realFs().rmdirSync('/proc/self/fd/-1', { recursive: true });
+  } catch {
+    // ENOENT, as intended
+  }
 }
 
 function removeTree(volume: Mount['volume'], inner: string): void {

@@ -14,6 +14,7 @@ import { pathText } from './mount-table.js';
 import { copyTree } from './copy-tree.js';
 import { asSyscall, isErrno } from './caller-paths.js';
 import { isArgumentError } from './node-errors.js';
+import { ARGUMENT_CHECKS, checkCallback, type Form } from './validate-arguments.js';
 import { globBase, globDirectory, globInMounts, globPatterns, type GlobOptions } from './glob.js';
 
 type AnyFunction = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -137,8 +138,11 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     const callbackResult = derivation.callbackResult ?? ((r: unknown) => (r === undefined ? [] : [r]));
     if (forms.sync) {
       const realSync = realCallbacks[`${name}Sync`]!;
-      fs[`${name}Sync`] = named(`${name}Sync`, (...args: unknown[]) =>
-        (ours(route, args) ? syncResult(runSync(steps(ops, args))) : realSync(...args)));
+      fs[`${name}Sync`] = named(`${name}Sync`, (...args: unknown[]) => {
+        if (!ours(route, args)) return realSync(...args);
+        checkArguments(name, 'sync', args);
+        return syncResult(runSync(steps(ops, args)));
+      });
     }
     if (forms.callback) {
       const realCallback = realCallbacks[name]!;
@@ -149,6 +153,8 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
         if (typeof callback !== 'function' && name !== 'close') return realCallback(...args);
         const given = typeof callback === 'function' ? args.slice(0, -1) : args;
         if (!ours(route, given)) return realCallback(...args);
+        if (name === 'close' && args.length > 1 && callback !== undefined) checkCallback(callback);
+        checkArguments(name, 'callback', given);
         runCallback(steps(ops, given), (error, result) => {
           if (typeof callback !== 'function') return;
           if (isExists) callback(error ? false : result);
@@ -163,6 +169,11 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
       const promiseError = derivation.promiseError;
       promises[name] = named(name, (...args: unknown[]) => {
         if (!ours(route, args)) return realPromise(...args);
+        try {
+          checkArguments(name, 'promise', args);
+        } catch (error) {
+          return Promise.reject(error);
+        }
         const running = runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
         return promiseError ? running.catch((error: unknown) => { throw promiseError(error); }) : running;
       });
@@ -172,22 +183,26 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   // fs.promises.open gives a FileHandle; opendir gives a Dir.
   promises.open = named('open', async (...args: unknown[]) => {
     if (!ours('path', args)) return realPromises.open!(...args);
+    checkArguments('open', 'promise', args);
     return new ShieldFileHandle(await runAsync(ops.open(...(args as Parameters<ShieldOperations['open']>))), fs as unknown as typeof nodeFs, ops);
   });
   const dirOf = (path: nodeFs.PathLike, entries: nodeFs.Dirent[]) => new ShieldDir(pathText(path) ?? String(path), entries);
   const opendirSteps = (args: unknown[]) => ops.opendir(args[0] as nodeFs.PathLike, args[1] as nodeFs.OpenDirOptions | undefined);
   fs.opendirSync = named('opendirSync', (...args: unknown[]) => {
     if (!ours('path', args)) return realCallbacks.opendirSync!(...args);
+    checkArguments('opendir', 'sync', args);
     return dirOf(args[0] as nodeFs.PathLike, runSync(opendirSteps(args)));
   });
   fs.opendir = named('opendir', (...args: unknown[]) => {
     const callback = args[args.length - 1];
     if (typeof callback !== 'function' || !ours('path', args)) return realCallbacks.opendir!(...args);
+    checkArguments('opendir', 'callback', args.slice(0, -1));
     runCallback(opendirSteps(args.slice(0, -1)), (error, entries) => (error ? callback(error) : callback(null, dirOf(args[0] as nodeFs.PathLike, entries!))));
     return undefined;
   });
   promises.opendir = named('opendir', async (...args: unknown[]) => {
     if (!ours('path', args)) return realPromises.opendir!(...args);
+    checkArguments('opendir', 'promise', args);
     return dirOf(args[0] as nodeFs.PathLike, await runAsync(opendirSteps(args)));
   });
 
@@ -195,28 +210,56 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   // fs.promises.realpath, which node implements with it too.
   const realNative = realFs.realpath.native as unknown as AnyFunction;
   const realNativeSync = realFs.realpathSync.native as unknown as AnyFunction;
-  (fs.realpathSync as { native?: unknown }).native = named('native', (...args: unknown[]) =>
-    (ours('path', args) ? runSync(ops.realpathNative(...(args as [nodeFs.PathLike]))) : realNativeSync(...args)));
+  (fs.realpathSync as { native?: unknown }).native = named('native', (...args: unknown[]) => {
+    if (!ours('path', args)) return realNativeSync(...args);
+    checkArguments('realpath', 'sync', args);
+    return runSync(ops.realpathNative(...(args as [nodeFs.PathLike])));
+  });
   (fs.realpath as { native?: unknown }).native = named('native', (...args: unknown[]) => {
     const callback = args[args.length - 1];
     if (typeof callback !== 'function' || !ours('path', args)) return realNative(...args);
+    checkArguments('realpath', 'callback', args.slice(0, -1));
     runCallback(ops.realpathNative(...(args.slice(0, -1) as [nodeFs.PathLike])), (error, result) => (error ? callback(error) : callback(null, result)));
     return undefined;
   });
-  promises.realpath = named('realpath', async (...args: unknown[]) =>
-    (ours('path', args) ? runAsync(ops.realpathNative(...(args as [nodeFs.PathLike]))) : realPromises.realpath!(...args)));
+  promises.realpath = named('realpath', async (...args: unknown[]) => {
+    if (!ours('path', args)) return realPromises.realpath!(...args);
+    checkArguments('realpath', 'promise', args);
+    return runAsync(ops.realpathNative(...(args as [nodeFs.PathLike])));
+  });
 
   // Streams: node's own ReadStream/WriteStream, doing their I/O through this object.
   // Regular functions, not arrows: `new fs.createReadStream(…)` works with node's (it returns the stream).
-  fs.createReadStream = named('createReadStream', function createReadStream(path: unknown, options?: unknown) {
+  // `options.fs` given: node's stream uses it, as with node:fs. A FileHandle as `fd`: the stream
+  // reads and writes through it and closes it (a later handle.close() is a no-op), as node's does.
+  const streamSettings = (options: unknown) => {
     const settings = streamOptions(options);
-    if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
-    return new (realFs.ReadStream as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream)(path, { ...settings, fs });
+    const handle = settings.fd instanceof ShieldFileHandle ? settings.fd : null;
+    if (!handle) return { ...settings, fs: settings.fs ?? fs };
+    if (settings.fs) throw Object.assign(new Error('The FileHandle with fs method is not implemented'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+    const close = (_fd: number, callback: (error: Error | null) => void) => { handle.close().then(() => callback(null), callback); };
+    return { ...settings, fd: handle.fd, fs: { ...fs, close }, handle };
+  };
+  const openStream = (kind: 'ReadStream' | 'WriteStream', path: unknown, options: unknown) => {
+    const Stream = realFs[kind] as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream;
+    // Options that are neither a string nor an object: node's stream refuses them itself.
+    if (options != null && typeof options !== 'object' && typeof options !== 'string') return new Stream(path, options);
+    const { handle, ...settings } = streamSettings(options) as ReturnType<typeof streamSettings> & { handle?: ShieldFileHandle };
+    const stream = new Stream(path, settings);
+    if (handle) handle.once('close', () => stream.close());
+    return stream;
+  };
+  const streamIsOurs = (path: unknown, options: unknown): boolean => {
+    const fd = (options as { fd?: unknown } | null | undefined)?.fd;
+    return ours('path', [path]) || DescriptorTable.owns(fd instanceof ShieldFileHandle ? fd.fd : fd);
+  };
+  fs.createReadStream = named('createReadStream', function createReadStream(path: unknown, options?: unknown) {
+    if (!streamIsOurs(path, options)) return realFs.createReadStream(path as nodeFs.PathLike, options as never);
+    return openStream('ReadStream', path, options);
   });
   fs.createWriteStream = named('createWriteStream', function createWriteStream(path: unknown, options?: unknown) {
-    const settings = streamOptions(options);
-    if (!ours('path', [path]) && !DescriptorTable.owns(settings.fd)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
-    return new (realFs.WriteStream as unknown as new (path: unknown, options: unknown) => nodeFs.WriteStream)(path, { ...settings, fs });
+    if (!streamIsOurs(path, options)) return realFs.createWriteStream(path as nodeFs.PathLike, options as never);
+    return openStream('WriteStream', path, options);
   });
 
   // glob (Node 22 and later): patterns that start inside a mount are listed through the shield;
@@ -381,14 +424,17 @@ function runCallback<R>(steps: Steps<R>, done: (error: unknown, result?: R) => v
   if (thrown) throw (thrown as { error: unknown }).error;
 }
 
+/** Node's argument checks for a call inside a mount (validate-arguments.ts), before the operation. */
+function checkArguments(name: string, form: Form, args: unknown[]): void {
+  ARGUMENT_CHECKS[name]?.(args, form);
+}
+
 function named<F extends AnyFunction>(name: string, fn: F): F {
   Object.defineProperty(fn, 'name', { value: name });
   return fn;
 }
 
-function streamOptions(options: unknown): { fd?: unknown; [key: string]: unknown } {
+function streamOptions(options: unknown): { fd?: unknown; fs?: unknown; [key: string]: unknown } {
   if (typeof options === 'string') return { encoding: options };
-  const settings = { ...(options as Record<string, unknown> | undefined) };
-  if (settings.fd instanceof ShieldFileHandle) settings.fd = settings.fd.fd;
-  return settings;
+  return { ...(options as Record<string, unknown> | undefined) };
 }
