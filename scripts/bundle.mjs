@@ -15,6 +15,13 @@
 // the code that finds files through its own import.meta.url (the addon's package root `../..`, the
 // register `../register.js`, hooks and workers named through their folder) finds the same files
 // from a chunk. Running it twice is harmless: a bundled entry bundles again to the same modules.
+//
+// Node's builtins are taken with process.getBuiltinModule() instead of `import`: an ES import of a
+// builtin builds its module namespace, which reads every export, lazy ones too. `import … from
+// 'node:fs'` alone loaded fs/promises, the fs streams and with them all of node:stream, and
+// 'node:util' its argument parser and diff; some fifty internal modules in all, a few ms per line.
+// esbuild treats the builtin as a CommonJS module then, and reads each export where it is used, as
+// the live binding an import would be (the register's patch of node:fs is seen as before).
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -28,6 +35,17 @@ const entries = [
   'register/esm-hooks.js',  // module.register() hooks on Node 20's hooks thread (its own copy there)
   'register/volume-code-hooks.js',
 ];
+
+const builtinsAsRequired = {
+  name: 'builtins-as-required',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'builtin' }));
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
 
 const result = await build({
   entryPoints: entries.map((entry) => join(dist, entry)),
@@ -43,6 +61,7 @@ const result = await build({
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: [builtinsAsRequired],
   write: false,
 });
 
