@@ -93,7 +93,7 @@ export async function startupAcrossLines(dir: string, key: Buffer, settings: Sta
     delete env.NODE_OPTIONS;  // the bench's own (tsx) must not reach the children
     delete env.SHIELD_CONFIG;
     delete env.SHIELD_CONFIG_CHECKED;
-    const registerMissing = nodeFs.existsSync(REGISTER) ? null : `${REGISTER} is missing: build it (npx tsc -p tsconfig.build.json)`;
+    const registerMissing = nodeFs.existsSync(REGISTER) ? null : `${REGISTER} is missing: build it (npm run build)`;
     const treeMissing = 'unavailable' in protect ? `no tree: ${protect.unavailable}` : null;
     const variants: Variant[] = nodes.flatMap((node): Variant[] => [
       { name: 'plain', node, args: ['main.js'], cwd: appDir, env },

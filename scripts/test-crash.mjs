@@ -15,8 +15,8 @@
 //   CRASH_DIR       work directory (default a fresh one in /dev/shm, else in the temp directory;
 //                   removed at the end unless a check failed)
 //   CRASH_VERBOSE=1 print every crash point
-// Uses a copy of dist/ and of the addon taken at the start (build dist/ first: `npx tsc -p
-// tsconfig.build.json`; `npm run test:crash` does).
+// Uses a copy of dist/ and of the addon taken at the start (build dist/ first: `npm run build`;
+// `npm run test:crash` does).
 //
 // Replaying one crash point from the base copy a failure keeps:
 //   node scripts/test-crash.mjs --replay BASE_DIR KEY_HEX WORK_SEED COMMITS CRASH_SPEC [RECOVERY_SPEC…]
@@ -41,7 +41,7 @@ let Volume;
  */
 async function useBuild(pkg) {
   if (!existsSync(join(ROOT, 'dist/index.js'))) {
-    console.error('test-crash: dist/ is missing; build it with `npx tsc -p tsconfig.build.json`');
+    console.error('test-crash: dist/ is missing; build it with `npm run build`');
     process.exit(2);
   }
   let dist = join(ROOT, 'dist');

@@ -164,7 +164,7 @@ class SyncBridge {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const data: CasWorkerData = { access: { url: access.url, key: access.key }, port: port2, replyCount: this.#replyCount };
-    const worker = workerBeside('tag-store-worker', import.meta.url);
+    const worker = workerBeside('../cas/tag-store-worker', import.meta.url);
     this.#worker = new Worker(worker.entry, { eval: worker.eval, execArgv: [], workerData: data, transferList: [port2] });
     this.#worker.unref();
     this.#worker.on('error', () => { this.running = false; });

@@ -2,7 +2,7 @@
 // one: write a temporary file beside it, fsync, rename over it, fsync the directory. Each durable
 // step is a crash point of the tests (SHIELDFS_CRASH_AT), counted with the native core's.
 import { hostFs } from './host-fs.js';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './node-crypto.js';
 import { basename, dirname, join } from 'node:path';
 import { fsError } from './fs-errors.js';
 import { native } from './native.js';

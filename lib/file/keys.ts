@@ -7,6 +7,7 @@ import { invalidArgument } from './errors.js';
 
 interface Sodium {
   sodium_malloc(size: number): Buffer;
+  sodium_memcmp(a: Uint8Array, b: Uint8Array): boolean;
   randombytes_buf(buffer: Buffer): void;
   sodium_memzero(buffer: Buffer): void;
 }
@@ -38,6 +39,15 @@ function loadSodium(): Sodium {
 }
 
 export const KEY_BYTES = 32;
+
+/**
+ * Whether two byte strings are equal, in time that depends on their length only (libsodium's
+ * sodium_memcmp, as node:crypto's timingSafeEqual; without loading node:crypto: node-crypto.ts).
+ * Strings of different lengths are unequal (lengths are not secret).
+ */
+export function equalInConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && sodium.sodium_memcmp(a, b);
+}
 
 /** 32 fresh random bytes in secure memory. */
 export function generateKey(): Buffer {

@@ -11,7 +11,12 @@ export interface WorkerSource {
   eval: boolean;
 }
 
-/** The worker module `name` (without extension) next to the module at `from` (its import.meta.url). */
+/**
+ * The worker module `name` (without extension) relative to the folder of the module at `from` (its
+ * import.meta.url). Callers name it through their own folder (`../tag-store/etcd-sync-worker`):
+ * from dist/, the calling code may run from a bundle chunk in dist/chunks/ (scripts/bundle.mjs),
+ * one level below dist/ like every subsystem's folder.
+ */
 export function workerBeside(name: string, from: string): WorkerSource {
   const fromSource = from.endsWith('.ts');
   const worker = new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, from);

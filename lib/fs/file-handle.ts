@@ -3,8 +3,6 @@
 import { EventEmitter } from 'node:events';
 import type * as nodeFs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { runAsync } from '../file/sync-or-async.js';
 import type { ShieldOperations } from './operations.js';
@@ -98,6 +96,9 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
   }
 
   readableWebStream(): ReadableStream {
+    // node:stream and node:readline load when first used: the register installs this class at
+    // start-up, and few programs ask a FileHandle for a web stream or for lines.
+    const { Readable } = process.getBuiltinModule('node:stream');
     return Readable.toWeb(this.createReadStream({ autoClose: false })) as unknown as ReadableStream;
   }
 
@@ -107,6 +108,7 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
   }
 
   readLines(options?: any): any {
+    const { createInterface } = process.getBuiltinModule('node:readline');
     return createInterface({ input: this.createReadStream({ ...options, autoClose: false }), crlfDelay: Infinity });
   }
 

@@ -3,7 +3,7 @@
 // (callback) and fs.promises.xxx (Promise) from it. Read top-down: a call arrives with node's
 // arguments, finds its mount, and becomes Volume / VolumeFile calls; errors are relabelled with the
 // path the caller used.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../file/node-crypto.js';
 import type * as nodeFs from 'node:fs';
 import { constants } from 'node:fs';
 import { join as joinPath } from 'node:path';

@@ -43,7 +43,7 @@ export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
   if (volumes.length > 0) {
     const { registerHooks } = Module as unknown as { registerHooks?: (hooks: { resolve: unknown }) => unknown };
     if (typeof registerHooks === 'function') registerHooks({ resolve: resolveInThread(volumes) });
-    else registerOnHooksThread('./volume-code-hooks.js', { volumes } satisfies VolumeCodeHooksData);
+    else registerOnHooksThread('../register/volume-code-hooks.js', { volumes } satisfies VolumeCodeHooksData);
   }
 }
 
@@ -110,13 +110,15 @@ function registerEsmHooks(trees: MountSpec[]): void {
     }),
   };
   try {
-    registerOnHooksThread('./esm-hooks.js', data, keys);
+    registerOnHooksThread('../register/esm-hooks.js', data, keys);
   } finally {
     for (const key of keys) if (key.byteLength > 0) new Uint8Array(key).fill(0);  // still here only if the transfer failed
   }
 }
 
-// module.register() with the hooks thread marked in the environment it is created with.
+// module.register() with the hooks thread marked in the environment it is created with. `hooks` is
+// named through this module's folder (`../register/…`): from dist/, this code may run from a bundle
+// chunk in dist/chunks/ (scripts/bundle.mjs), which is as deep as dist/register/.
 function registerOnHooksThread(hooks: string, data: unknown, transferList: ArrayBuffer[] = []): void {
   const marked = process.env[HOOKS_THREAD_MARK];
   process.env[HOOKS_THREAD_MARK] = '1';

@@ -68,7 +68,7 @@ export class EtcdSyncBridge {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const workerData: EtcdSyncWorkerData = { hosts, prefix, port: port2, replyCount: this.#replyCount };
-    const worker = workerBeside('etcd-sync-worker', import.meta.url);
+    const worker = workerBeside('../tag-store/etcd-sync-worker', import.meta.url);
     this.#worker = new PlainWorker(worker.entry, {
       eval: worker.eval,
       // The worker needs nothing from node's command line, and inheriting it can kill the worker

@@ -12,7 +12,6 @@
 // refuse to touch it rather than start over, since starting over would accept any old volume.
 import { hostFs } from '../file/host-fs.js';
 import { dirname, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { readRegularFile } from '../file/bounded-file.js';
 import { removeStaleTemporaries, replaceDurably } from '../file/durable-file.js';
 import { native, type NativeLock } from '../file/native.js';
@@ -188,7 +187,7 @@ export class FileTagStore implements TagStore {
   /** Waits with a short backoff while another process holds the writers' lock. */
   async #waitForLock(): Promise<NativeLock> {
     for (const delayMs of this.#lockRetryDelays()) {
-      await sleep(delayMs);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));  // not node:timers/promises: loading it at start-up costs more
       const lock = this.#tryLock();
       if (lock) return lock;
     }

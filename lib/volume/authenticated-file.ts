@@ -19,7 +19,8 @@
 // methods do all I/O on the libuv pool; they run one at a time per file, in call order, and a sync
 // call while one is pending fails with EBUSY instead of interleaving with it.
 import { constants as bufferConstants } from 'node:buffer';
-import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createHash, timingSafeEqual } from '../file/node-crypto.js';
 import type * as fs from 'node:fs';
 import { hostFs } from '../file/host-fs.js';
 import { dirname } from 'node:path';

@@ -1,7 +1,7 @@
 // Opening an authenticated file: the options checked before anything is touched, then either a new
 // empty file (data file and hash list created together, durably, or neither) or an existing one
 // whose hash list must give the tag the manifest lists and whose data file must have its size.
-import { timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from '../file/node-crypto.js';
 import type * as fs from 'node:fs';
 import { hostFs } from '../file/host-fs.js';
 import { dirname } from 'node:path';

@@ -30,7 +30,7 @@
 // the chunk; on any failure the caller's target range is zeroed.
 //
 import { constants as bufferConstants } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import { createHash } from '../file/node-crypto.js';
 import type * as fs from 'node:fs';
 import { hostFs } from '../file/host-fs.js';
 import type { ShieldError } from '../file/errors.js';

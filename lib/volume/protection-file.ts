@@ -2,7 +2,7 @@
 // it is encrypted, integrity-checked and updated in place chunk by chunk: a commit rewrites only the
 // records that changed (plus their Merkle path), never the whole manifest. Layout in FORMAT.md,
 // "Protection file": a 64 KiB section (counter, regions), then one fixed-size record per slot.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../file/node-crypto.js';
 import { shieldError } from '../file/fs-errors.js';
 import type { ShieldedFile } from '../file/shielded-file.js';
 import { openShieldedFile, type Steps } from '../file/sync-or-async.js';

@@ -3,7 +3,8 @@
 // an operator can read it; a keyed MAC makes it tamper-evident (FORMAT.md, "Volume header").
 import { hostFs } from '../file/host-fs.js';
 import { dirname } from 'node:path';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from '../file/node-crypto.js';
+import { equalInConstantTime } from '../file/keys.js';
 import { replaceDurably } from '../file/durable-file.js';
 import { native } from '../file/native.js';
 import { shieldError } from '../file/fs-errors.js';
@@ -133,5 +134,5 @@ function digestHex(key: Uint8Array, label: string, message: Uint8Array): string 
 /** Two digests given as 64 hex digits each (both checked by the caller), compared in constant time. */
 function equalHex(a: string, b: string): boolean {
   const [x, y] = [Buffer.from(a, 'hex'), Buffer.from(b, 'hex')];
-  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
+  return x.length === 32 && y.length === 32 && equalInConstantTime(x, y);
 }
