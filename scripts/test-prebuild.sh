@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# npm run test:prebuild
-#   1. npm run prebuild (prebuildify --napi --strip -> prebuilds/linux-x64/shieldfs.node)
-#   2. moves build/ aside (restored on exit, also on failure or Ctrl-C), so nothing but the prebuild
+# npm run test:build:prebuild
+#   1. npm run build:build:prebuild (prebuildify --napi --strip -> prebuilds/linux-x64/shieldfs.node)
+#   2. moves build/ aside (restored on exit, also on failure or Ctrl-C), so nothing but the build:prebuild
 #      can load, and checks which .node file the process maps
 #   3. a quick subset of the JS tests with PREBUILDS_ONLY=1
 # Environment: PREBUILD_TESTS (regex of test file names; default "shielded-file|aead-kat|tamper";
 #              when nothing matches, the whole suite runs), SHIELDFS_SKIP_PREBUILD_BUILD=1 to reuse
-#              an existing prebuild.
+#              an existing build:prebuild.
 source "$(dirname "$0")/_common.sh"
 
 ASIDE="$SHIELDFS_ROOT/build.prebuild-aside"
@@ -17,8 +17,8 @@ fi
 [[ -e "$ASIDE" ]] && die "$ASIDE exists next to build/: resolve it by hand"
 
 if [[ "${SHIELDFS_SKIP_PREBUILD_BUILD:-0}" != 1 ]]; then
-  section "npm run prebuild"
-  npm run prebuild
+  section "npm run build:prebuild"
+  npm run build:prebuild
 fi
 
 arch="$(node -p 'process.platform + "-" + process.arch')"
