@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# npm run test:build:prebuild
-#   1. npm run build:build:prebuild (prebuildify --napi --strip -> prebuilds/linux-x64/shieldfs.node)
-#   2. moves build/ aside (restored on exit, also on failure or Ctrl-C), so nothing but the build:prebuild
+# npm run test:prebuild
+#   1. npm run build:prebuild (prebuildify --napi --strip -> prebuilds/linux-x64/shieldfs.node)
+#   2. moves build/ aside (restored on exit, also on failure or Ctrl-C), so nothing but the prebuild
 #      can load, and checks which .node file the process maps
 #   3. a quick subset of the JS tests with PREBUILDS_ONLY=1
 # Environment: PREBUILD_TESTS (regex of test file names; default "shielded-file|aead-kat|tamper";
