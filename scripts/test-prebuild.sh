@@ -6,7 +6,7 @@
 #   3. a quick subset of the JS tests with PREBUILDS_ONLY=1
 # Environment: PREBUILD_TESTS (regex of test file names; default "shielded-file|aead-kat|tamper";
 #              when nothing matches, the whole suite runs), SHIELDFS_SKIP_PREBUILD_BUILD=1 to reuse
-#              an existing build:prebuild.
+#              an existing prebuild.
 source "$(dirname "$0")/_common.sh"
 
 ASIDE="$SHIELDFS_ROOT/build.prebuild-aside"
