@@ -14,11 +14,13 @@ import type { Steps } from '../file/sync-or-async.js';
 import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { exceedsPathMax, Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
-import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
+import { asSyscall, call, isErrno, relabelled } from './caller-paths.js';
 import { encoded, fileOffset, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
 import { checkAborted, fileMode, fileTooLarge, invalidArgType, MAX_READ_LENGTH, openFlags, systemError } from './node-errors.js';
 import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
+import { nodeCall, truncateByDescriptor, warnRecursiveRmdir } from './real-fs.js';
+import { attempt, checkSpelling, notUtf8Name, opensAsDirectory, removeTree } from './path-checks.js';
 
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
 interface ReadResult<B> { bytesRead: number; buffer: B }
@@ -596,92 +598,3 @@ export class ShieldOperations {
 export function unsupported(syscall: string, path: string, why: string): Error {
   return shieldError('ENOTSUP', `${syscall} '${path}': ${why}`, path);
 }
-
-/**
- * A node:fs call on the other side of a copy that leaves or enters a mount, in the form the
- * operation runs in: fs.nameSync(...args), or fs.promises.name(...args). The real node:fs is bound
- * when the surface is built (it may be patched later, and must not call back into us).
- */
-export const nodeCall = gensync({
-  sync: (name: string, ...args: unknown[]): unknown => (realFs() as unknown as Record<string, (...a: unknown[]) => unknown>)[`${name}Sync`]!(...args),
-  async: (name: string, ...args: unknown[]): Promise<unknown> =>
-    (realFs().promises as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args),
-});
-let originals: typeof nodeFs | null = null;
-export function bindRealFs(fs: typeof nodeFs): void {
-  originals ??= fs;
-}
-function realFs(): typeof nodeFs {
-  if (!originals) throw new Error('shieldfs: the real node:fs was not bound');
-  return originals;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-/** EINVAL for a name that is not valid UTF-8 (MountedPath.notUtf8), saying why. */
-function notUtf8Name(at: MountedPath, syscall: string): Error {
-  const error = fsError('EINVAL', syscall, at.virtual);
-  error.message += ': a name inside a protected mount must be valid UTF-8';
-  return error;
-}
-
-/**
- * node's DEP0147, emitted by node:fs itself: once per process whichever fs the first recursive
- * rmdir went through, and not at all under --no-deprecation. Asked of rmdirSync with a path that
- * cannot exist (/proc/self/fd/-1): it warns, then fails its lstat, and nothing is touched.
- */
-function warnRecursiveRmdir(): void {
-  try {
-    realFs().rmdirSync('/proc/self/fd/-1', { recursive: true });
-  } catch {
-    // ENOENT, as intended
-  }
-}
-
-function removeTree(volume: Mount['volume'], inner: string): void {
-  for (const entry of volume.readdirEntries(inner)) {
-    const child = joinVolumePath(inner, entry.name);
-    if (entry.type === 'directory') removeTree(volume, child);
-    else volume.unlink(child);
-  }
-  volume.rmdir(inner);
-}
-
-// The kernel looks up every component of a spelling: a name before '.' or '..' must be a
-// directory, and with a trailing slash the final name too when it exists.
-function checkSpelling(at: MountedPath, syscall: string, final: boolean): void {
-  const typeOf = (inner: string): string | null => {
-    try {
-      return at.mount.volume.stat(inner).type;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return null;
-      if (code === 'ENOTDIR') return 'file';
-      throw relabel(error, at, syscall);
-    }
-  };
-  for (const inner of at.directories ?? []) {
-    const type = typeOf(inner);
-    if (type !== 'directory') throw fsError(type === null ? 'ENOENT' : 'ENOTDIR', syscall, at.virtual);
-  }
-  if (at.trailingSlash && final) {
-    const type = typeOf(at.inner);
-    if (type !== null && type !== 'directory') throw fsError('ENOTDIR', syscall, at.virtual);
-  }
-}
-
-// open(dir, O_RDONLY) succeeds on Linux; any write access or O_CREAT on a directory is EISDIR.
-function opensAsDirectory(error: unknown, at: MountedPath, flags: ReturnType<typeof parseOpenFlags>): boolean {
-  if ((error as NodeJS.ErrnoException).code !== 'EISDIR' || flags.write || flags.create) return false;
-  return attempt(() => at.mount.volume.stat(at.inner).type === 'directory', false);
-}
-
-function attempt<T>(action: () => T, fallback: T): T {
-  try {
-    return action();
-  } catch {
-    return fallback;
-  }
-}
-
