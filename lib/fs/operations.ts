@@ -81,7 +81,20 @@ const collectChunks = gensync({
   },
 });
 
+/** fsync as node's writeFile and appendFile call it for `flush`: through the fs object the caller holds. */
+const flushThrough = gensync({
+  sync: (fs: typeof nodeFs, fd: number) => fs.fsyncSync(fd),
+  async: (fs: typeof nodeFs, fd: number) => new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve()))),
+});
+
 export class ShieldOperations {
+  /**
+   * The fs object callers hold: node:fs itself once the register patched it, else the surface.
+   * node:fs calls some of its own functions through its module object (writeFile's `flush` calls
+   * fs.fsync, a stream's default fs is the module), so what a program replaces there is used.
+   */
+  callerFs: typeof nodeFs | null = null;
+
   constructor(readonly table: MountTable, readonly descriptors: DescriptorTable) {}
 
   /** The mounted path, or null when `path` is outside every mount (the caller then uses node:fs). */
@@ -272,8 +285,13 @@ export class ShieldOperations {
     }
   }
 
-  *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w'): Steps<void> {
-    const { encoding, flag, signal } = writeOptions(options, defaultFlag);
+  /**
+   * `flushWith`: how `flush: true` syncs before the close: fs.fsync(fd, cb) / fsyncSync(fd) of the
+   * caller's fs (the callback and sync forms), or the handle's sync() (fs.promises).
+   */
+  *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w',
+    flushWith: 'fs' | 'handle' = 'fs'): Steps<void> {
+    const { encoding, flag, signal, flush } = writeOptions(options, defaultFlag);
     const bytes = isData(data) ? toBuffer(data, encoding) : yield* collectChunks(data as Iterable<unknown>, encoding);
     // An aborted signal: nothing is opened, created or written (node checks before the open and
     // before each write).
@@ -290,17 +308,23 @@ export class ShieldOperations {
         done += bytesWritten;
       } while (done < bytes.length);
       descriptor.changed = true;
+      if (flush) yield* (flushWith === 'fs' && this.callerFs ? flushThrough(this.callerFs, fd) : this.fsync(fd));
     } finally {
       if (fd !== path) yield* this.close(fd);
     }
   }
 
-  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions): Steps<void> {
-    yield* this.writeFile(path, data, options, 'a');
+  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, flushWith: 'fs' | 'handle' = 'fs'): Steps<void> {
+    yield* this.writeFile(path, data, options, 'a', flushWith);
   }
 
   *truncate(path: nodeFs.PathLike, length?: number | null): Steps<void> {
-    if (DescriptorTable.owns(path)) return yield* this.ftruncate(path, length);
+    if (DescriptorTable.owns(path)) {
+      // As node: DEP0081 where node takes a descriptor, its refusal where it does not.
+      const refusal = truncateByDescriptor(path);
+      if (refusal) throw refusal;
+      return yield* this.ftruncate(path, length);
+    }
     const fd = yield* this.open(path, 'r+');
     try {
       yield* this.ftruncate(fd, length);
@@ -573,6 +597,45 @@ export class ShieldOperations {
     const at = this.#at(path, 'realpath');
     call(() => at.mount.volume.stat(at.inner), at, 'realpath');
     return encoded(at.absolute, options);
+  }
+
+  /**
+   * link and symlink: a volume holds no links (ENOTSUP, saying why), after the checks the kernel
+   * makes first, with node's messages ("link 'a' -> 'b'"): link's existing name must exist, the new
+   * name's directory must exist and the new name must not. A side outside the mounts is not checked.
+   */
+  *link(existing: nodeFs.PathLike, newPath: nodeFs.PathLike): Steps<never> {
+    const names = [pathText(existing) ?? String(existing), pathText(newPath) ?? String(newPath)] as const;
+    try {
+      if (this.locate(existing)) {
+        const at = this.#at(existing, 'link');
+        call(() => at.mount.volume.stat(at.inner), at, 'link');
+      }
+      this.#checkNewName(newPath);
+    } catch (error) {
+      throw asSyscall(error, 'link', ...names);
+    }
+    throw unsupported('link', names[0], 'hard links cannot be created inside a protected mount');
+  }
+
+  *symlink(target: nodeFs.PathLike, path: nodeFs.PathLike): Steps<never> {
+    const names = [pathText(target) ?? String(target), pathText(path) ?? String(path)] as const;
+    try {
+      this.#checkNewName(path);
+    } catch (error) {
+      throw asSyscall(error, 'symlink', ...names);
+    }
+    throw unsupported('symlink', names[1], 'symbolic links cannot be created inside a protected mount');
+  }
+
+  /** A name a call would create: its directory exists (ENOENT, ENOTDIR) and it does not (EEXIST). */
+  #checkNewName(path: nodeFs.PathLike): void {
+    if (!this.locate(path)) return;
+    const at = this.#at(path, 'link', false);
+    const parent = at.inner.slice(0, at.inner.lastIndexOf('/')) || '/';
+    const type = call(() => at.mount.volume.stat(parent), at, 'link').type;
+    if (type !== 'directory') throw fsError('ENOTDIR', 'link', at.virtual);
+    if (at.mount.volume.exists(at.inner)) throw fsError('EEXIST', 'link', at.virtual);
   }
 
   /** Nothing in a volume is a symbolic link: an existing path is EINVAL, as readlink of a regular file. */
