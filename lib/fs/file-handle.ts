@@ -50,7 +50,7 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
 
   async appendFile(data: string | Uint8Array, options?: any): Promise<void> {
     check('appendFile', [data, options]);
-    await runAsync(this.ops.appendFile(this.#open('write'), data, options));
+    await runAsync(this.ops.appendFile(this.#open('write'), data, options, 'promises'));
   }
 
   async chown(uid?: number, gid?: number): Promise<void> {
@@ -121,7 +121,7 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
 
   async writeFile(data: any, options?: any): Promise<void> {
     check('writeFile', [data, options]);
-    await runAsync(this.ops.writeFile(this.#open('write'), data, options));
+    await runAsync(this.ops.writeFile(this.#open('write'), data, options, 'w', 'promises'));
   }
 
   async write(data: any, ...args: any[]): Promise<any> {

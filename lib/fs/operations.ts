@@ -19,7 +19,7 @@ import { encoded, fileOffset, isData, readArguments, toBuffer, writeOptions, typ
 import { checkAborted, fileMode, fileTooLarge, invalidArgType, MAX_READ_LENGTH, openFlags, systemError } from './node-errors.js';
 import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
-import { nodeCall, truncateByDescriptor, warnRecursiveRmdir } from './real-fs.js';
+import { nodeCall, truncateByDescriptor, warnMkdtempTemplate, warnRecursiveRmdir } from './real-fs.js';
 import { attempt, checkSpelling, notUtf8Name, opensAsDirectory, removeTree } from './path-checks.js';
 
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
@@ -85,6 +85,12 @@ const collectChunks = gensync({
 const flushThrough = gensync({
   sync: (fs: typeof nodeFs, fd: number) => fs.fsyncSync(fd),
   async: (fs: typeof nodeFs, fd: number) => new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve()))),
+});
+
+/** The asynchronous forms give an aborting signal one turn of the event loop, as node's fstat before the first read does. */
+const turn = gensync({
+  sync: () => undefined,
+  async: () => new Promise<void>((resolve) => setImmediate(resolve)),
 });
 
 export class ShieldOperations {
@@ -262,6 +268,7 @@ export class ShieldOperations {
     checkAborted(signal);
     const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag);
     try {
+      if (signal) yield* turn();
       const descriptor = this.descriptors.get(fd, 'read');
       if (descriptor.file instanceof DirectoryFile) throw fsError('EISDIR', 'read');  // not a stat per read
       if (!descriptor.flags.read) throw fsError('EBADF', 'read');  // opened with a write-only flag
@@ -286,11 +293,12 @@ export class ShieldOperations {
   }
 
   /**
-   * `flushWith`: how `flush: true` syncs before the close: fs.fsync(fd, cb) / fsyncSync(fd) of the
-   * caller's fs (the callback and sync forms), or the handle's sync() (fs.promises).
+   * `form` 'promises' (fs.promises and FileHandle, node's own implementation of them): `flush: true`
+   * syncs through the handle, not through the caller's fs.fsync / fsyncSync, and the signal is
+   * checked after each write too.
    */
   *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w',
-    flushWith: 'fs' | 'handle' = 'fs'): Steps<void> {
+    form: 'fs' | 'promises' = 'fs'): Steps<void> {
     const { encoding, flag, signal, flush } = writeOptions(options, defaultFlag);
     const bytes = isData(data) ? toBuffer(data, encoding) : yield* collectChunks(data as Iterable<unknown>, encoding);
     // An aborted signal: nothing is opened, created or written (node checks before the open and
@@ -306,16 +314,17 @@ export class ShieldOperations {
         checkAborted(signal);
         const { bytesWritten } = yield* this.write(fd, bytes, done, bytes.length - done, null);
         done += bytesWritten;
+        if (form === 'promises') checkAborted(signal);
       } while (done < bytes.length);
       descriptor.changed = true;
-      if (flush) yield* (flushWith === 'fs' && this.callerFs ? flushThrough(this.callerFs, fd) : this.fsync(fd));
+      if (flush) yield* (form === 'fs' && this.callerFs ? flushThrough(this.callerFs, fd) : this.fsync(fd));
     } finally {
       if (fd !== path) yield* this.close(fd);
     }
   }
 
-  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, flushWith: 'fs' | 'handle' = 'fs'): Steps<void> {
-    yield* this.writeFile(path, data, options, 'a', flushWith);
+  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, form: 'fs' | 'promises' = 'fs'): Steps<void> {
+    yield* this.writeFile(path, data, options, 'a', form);
   }
 
   *truncate(path: nodeFs.PathLike, length?: number | null): Steps<void> {
@@ -471,6 +480,7 @@ export class ShieldOperations {
   *mkdtemp(given: string | Buffer | URL, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
     // A file: URL or a Buffer names the prefix as node:fs takes it.
     const prefix = pathText(given) ?? String(given);
+    if (prefix.endsWith('X')) warnMkdtempTemplate();
     for (;;) {
       const candidate = prefix + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 6);
       try {

@@ -58,3 +58,15 @@ export function truncateByDescriptor(fd: number): Error | null {
     return null;
   }
 }
+
+/**
+ * node's warning for a mkdtemp prefix ending with X (once per process). Asked of mkdtempSync with a
+ * prefix under a directory that cannot exist: it warns, then fails, and nothing is made.
+ */
+export function warnMkdtempTemplate(): void {
+  try {
+    realFs().mkdtempSync('/proc/self/fd/-1/X');
+  } catch {
+    // ENOENT, as intended
+  }
+}

@@ -46,7 +46,7 @@ const DERIVATIONS: Record<string, Derivation> = {
   access: { route: 'path', steps: op('access'), forms: ALL },
   appendFile: {
     route: 'fileHandleOrPath', steps: op('appendFile'), forms: ALL,
-    promiseSteps: (ops, [path, data, options]) => ops.appendFile(path as number, data, options as nodeFs.WriteFileOptions, 'handle'),
+    promiseSteps: (ops, [path, data, options]) => ops.appendFile(path as number, data, options as nodeFs.WriteFileOptions, 'promises'),
   },
   chmod: { route: 'path', steps: op('chmod'), forms: ALL },
   chown: { route: 'path', steps: op('chown'), forms: ALL },
@@ -103,7 +103,7 @@ const DERIVATIONS: Record<string, Derivation> = {
   },
   writeFile: {
     route: 'fileHandleOrPath', steps: op('writeFile'), forms: ALL,
-    promiseSteps: (ops, [path, data, options]) => ops.writeFile(path as number, data, options as nodeFs.WriteFileOptions, 'w', 'handle'),
+    promiseSteps: (ops, [path, data, options]) => ops.writeFile(path as number, data, options as nodeFs.WriteFileOptions, 'w', 'promises'),
   },
   // No links in a volume: ENOTSUP, after the errors the kernel gives first (operations.ts).
   link: { route: 'eitherPath', steps: op('link'), forms: ALL },
