@@ -93,6 +93,9 @@ const turn = gensync({
   async: () => new Promise<void>((resolve) => setImmediate(resolve)),
 });
 
+/** node's kWriteFileMaxChunkSize: fs.promises' writeFile writes this much at a time. */
+const WRITE_FILE_CHUNK = 512 * 1024;
+
 export class ShieldOperations {
   /**
    * The fs object callers hold: node:fs itself once the register patched it, else the surface.
@@ -294,8 +297,8 @@ export class ShieldOperations {
 
   /**
    * `form` 'promises' (fs.promises and FileHandle, node's own implementation of them): `flush: true`
-   * syncs through the handle, not through the caller's fs.fsync / fsyncSync, and the signal is
-   * checked after each write too.
+   * syncs through the handle, not through the caller's fs.fsync / fsyncSync, and the data is
+   * written in chunks (the signal checked before each).
    */
   *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w',
     form: 'fs' | 'promises' = 'fs'): Steps<void> {
@@ -312,9 +315,10 @@ export class ShieldOperations {
       let done = 0;
       do {
         checkAborted(signal);
-        const { bytesWritten } = yield* this.write(fd, bytes, done, bytes.length - done, null);
+        // fs.promises writes 512 KiB at a time, so that an abort meanwhile stops it between two.
+        const length = form === 'promises' ? Math.min(WRITE_FILE_CHUNK, bytes.length - done) : bytes.length - done;
+        const { bytesWritten } = yield* this.write(fd, bytes, done, length, null);
         done += bytesWritten;
-        if (form === 'promises') checkAborted(signal);
       } while (done < bytes.length);
       descriptor.changed = true;
       if (flush) yield* (form === 'fs' && this.callerFs ? flushThrough(this.callerFs, fd) : this.fsync(fd));

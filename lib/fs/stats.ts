@@ -43,8 +43,9 @@ export function toDirent(name: string | Buffer, type: 'file' | 'directory', pare
 /** A time argument of utimes (seconds as number or numeric string, or a Date) in nanoseconds. */
 export function timeToNs(time: fs.TimeLike): bigint {
   if (time instanceof Date) return withinVolumeRange(BigInt(time.getTime()) * 1_000_000n);
+  // As node's toUnixTimestamp: a numeric string as it is; a number that is negative (or not finite) is now.
   const seconds = typeof time === 'string' ? Number(time) : time;
-  if (!Number.isFinite(seconds)) return BigInt(Date.now()) * 1_000_000n;
+  if (!Number.isFinite(seconds) || (typeof time === 'number' && time < 0)) return BigInt(Date.now()) * 1_000_000n;
   return withinVolumeRange(BigInt(Math.round(seconds * 1e9)));
 }
 
