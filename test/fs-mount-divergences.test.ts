@@ -328,6 +328,24 @@ describe('argument checks and kernel errors before a refusal', () => {
     }
   }));
 
+  test('a null length is refused by truncate, ftruncate and FileHandle.truncate (only undefined means 0)', () => same(async (fs, root) => {
+    fs.writeFileSync(`${root}/f`, 'Hi');
+    const fd = fs.openSync(`${root}/f`, 'r+');
+    const handle = await fs.promises.open(`${root}/f`, 'r+');
+    try {
+      return {
+        truncate: await settle(async () => fs.truncate(`${root}/f`, null as never, () => {})),
+        ftruncateSync: await settle(async () => fs.ftruncateSync(fd, null as never)),
+        promise: await settle(() => fs.promises.truncate(`${root}/f`, null as never)),
+        handle: await settle(() => handle.truncate(null as never)),
+        content: fs.readFileSync(`${root}/f`, 'utf8'),
+      };
+    } finally {
+      fs.closeSync(fd);
+      await handle.close();
+    }
+  }));
+
   test('truncate and truncateSync given a descriptor: as the running node (DEP0081, or refused on Node 24)', () => same(async (fs, root) => {
     fs.writeFileSync(`${root}/f`, 'hello world');
     const fd = fs.openSync(`${root}/f`, 'r+');
@@ -357,7 +375,10 @@ describe('Dir, paths and times', () => {
     const closing = dir.close();
     const secondName = (await second)?.name;
     await closing;
-    return { badCallback, closeSync, readSync, names: [first, secondName].sort(), closedAgain: await settle(() => dir.close()) };
+    return {
+      badCallback, closeSync, readSync, names: [first, secondName].sort(), closedAgain: await settle(() => dir.close()),
+      isDir: dir instanceof fs.Dir, path: dir.path,
+    };
   }));
 
   test('a Uint8Array is a path (mkdtemp, writeFile, readFile)', () => same(async (fs, root) => {

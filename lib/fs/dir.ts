@@ -2,7 +2,7 @@
 // in memory), and handed out one by one as node's Dir does, with its rules: the first read (and the
 // one that finds the end) is an operation under way, during which readSync and closeSync are
 // refused (ERR_DIR_CONCURRENT_OPERATION) and other reads and closes wait their turn.
-import type * as nodeFs from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { validateFunction } from './node-validators.js';
 
 type ReadCallback = (error: NodeJS.ErrnoException | null, entry: nodeFs.Dirent | null) => void;
@@ -16,8 +16,15 @@ export class ShieldDir implements nodeFs.Dir {
   /** Calls waiting for the operation under way, or null when none is. */
   #queue: (() => void)[] | null = null;
 
-  constructor(readonly path: string, entries: nodeFs.Dirent[]) {
+  readonly #path: string;
+
+  constructor(path: string, entries: nodeFs.Dirent[]) {
+    this.#path = path;
     this.#entries = [...entries];
+  }
+
+  get path(): string {
+    return this.#path;
   }
 
   readSync(): nodeFs.Dirent | null {
@@ -91,12 +98,24 @@ export class ShieldDir implements nodeFs.Dir {
     return this.entries();
   }
 
+  // `using` and `await using` (Node 24): closed unless already closed.
+  [Symbol.dispose](): void {
+    if (!this.#closed) this.closeSync();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#closed) await this.close();
+  }
+
   #fetch(): void {
     if (this.#fetched) return;
     this.#fetched = true;
     this.#buffered = this.#entries;
   }
 }
+
+// `dir instanceof fs.Dir` holds, as for node's Dir; every method of node's is replaced above.
+Object.setPrototypeOf(ShieldDir.prototype, nodeFs.Dir.prototype);
 
 function dirError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });

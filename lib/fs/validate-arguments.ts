@@ -157,7 +157,7 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
   copyFile: ([src, dest, mode]) => { validatePath(src, 'src'); validatePath(dest, 'dest'); validateAccessMode(mode); },
   fchmod: ([, mode]) => validateFileMode(mode, 'mode'),
   fchown: ([, uid, gid]) => ids(uid, gid),
-  ftruncate: ([, len]) => validateInteger(len ?? 0, 'len'),
+  ftruncate: ([, len]) => validateInteger(len === undefined ? 0 : len, 'len'),
   futimes: ([, atime, mtime]) => times(atime, mtime),
   // utimes and lutimes name both times 'time' (futimes and FileHandle.utimes say atime, mtime).
   utimes: ([p, atime, mtime]) => { validatePath(p); validateTime(atime, 'time'); validateTime(mtime, 'time'); },
@@ -227,7 +227,7 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
     }
   },
   // Only the sync and callback forms take a descriptor (and only before Node 24: real-fs.ts).
-  truncate: ([p, len], form) => { if (typeof p !== 'number' || form === 'promise') validatePath(p); validateInteger(len ?? 0, 'len'); },
+  truncate: ([p, len], form) => { if (typeof p !== 'number' || form === 'promise') validatePath(p); validateInteger(len === undefined ? 0 : len, 'len'); },
   link: ([existing, newPath]) => { validatePath(existing, 'existingPath'); validatePath(newPath, 'newPath'); },
   symlink: ([target, p]) => { validatePath(target, 'target'); validatePath(p); },
   // watch and watchFile are refused inside a mount, after node's checks of their arguments.
@@ -254,7 +254,7 @@ export const HANDLE_CHECKS: Record<string, Check> = {
   readFile: ([options]) => ARGUMENT_CHECKS.readFile!([null, options], 'handle'),
   readv: ([buffers]) => validateBufferArray(buffers),
   writev: ([buffers]) => validateBufferArray(buffers),
-  truncate: ([len]) => validateInteger(len ?? 0, 'len'),
+  truncate: ([len]) => validateInteger(len === undefined ? 0 : len, 'len'),
   utimes: ([atime, mtime]) => times(atime, mtime),
   write: (args) => writeArguments(args),
 };
