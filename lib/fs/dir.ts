@@ -24,6 +24,8 @@ export class ShieldDir implements nodeFs.Dir {
   }
 
   get path(): string {
+    // As node's getter, read from something that is not a Dir (fs.Dir.prototype.path).
+    if (!(#path in this)) throw Object.assign(new TypeError('Value of "this" must be of type Dir'), { code: 'ERR_INVALID_THIS' });
     return this.#path;
   }
 
@@ -37,8 +39,9 @@ export class ShieldDir implements nodeFs.Dir {
   read(): Promise<nodeFs.Dirent | null>;
   read(callback: ReadCallback): void;
   read(callback?: ReadCallback): Promise<nodeFs.Dirent | null> | void {
-    if (this.#closed) throw dirError('ERR_DIR_CLOSED', 'Directory handle was closed');
+    // Without a callback (a promise), a closed Dir rejects (Node 22 and later; Node 20 threw).
     if (callback === undefined) return new Promise((resolve, reject) => this.read((error, entry) => (error ? reject(error) : resolve(entry))));
+    if (this.#closed) throw dirError('ERR_DIR_CLOSED', 'Directory handle was closed');
     validateFunction(callback, 'callback');
     if (this.#queue !== null) {
       this.#queue.push(() => this.read(callback));

@@ -264,6 +264,8 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     if (options != null && typeof options !== 'object' && typeof options !== 'string') return new Stream(path, options);
     const { handle, ...settings } = streamSettings(options) as ReturnType<typeof streamSettings> & { handle?: ShieldFileHandle };
     const stream = new Stream(path, settings);
+    // Held once the stream exists (options it refused leave the handle as it was).
+    if (handle && (settings as { autoClose?: unknown }).autoClose !== false) handle[holdHandle]();
     if (handle) handle.once('close', () => stream.close());
     return stream;
   };
@@ -404,10 +406,10 @@ type Done = (error: unknown, ...results: unknown[]) => void;
 
 /**
  * A stream's fs over a FileHandle, as node's (FileHandleOperations): its I/O through the handle's
- * own methods (a method replaced on the handle is used), which the stream holds until it closes.
+ * own methods (a method replaced on the handle is used). `hold`: the stream holds the handle
+ * (openStream takes the hold) until it closes.
  */
 function handleOperations(handle: ShieldFileHandle, hold: boolean) {
-  if (hold) handle[holdHandle]();
   const settle = <R>(promise: Promise<R>, done: Done, ok: (result: R) => unknown[], failed: unknown[]) => {
     promise.then((result) => done(null, ...ok(result)), (error: unknown) => done(error, ...failed));
   };
