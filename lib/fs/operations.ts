@@ -15,11 +15,12 @@ import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { exceedsPathMax, Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
 import { asSyscall, call, isErrno, relabelled } from './caller-paths.js';
-import { encoded, fileOffset, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
-import { checkAborted, fileMode, fileTooLarge, invalidArgType, MAX_READ_LENGTH, openFlags, systemError } from './node-errors.js';
+import { encoded, fileOffset, readArguments, type Data, type EncodingOption } from './call-arguments.js';
+import { fileMode, invalidArgType, openFlags, systemError } from './node-errors.js';
 import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
 import { nodeCall, truncateByDescriptor, warnMkdtempTemplate, warnRecursiveRmdir } from './real-fs.js';
+import { copyWholeFile, readWholeFile, writeWholeFile, type ReadFileOptions } from './whole-files.js';
 import { attempt, checkSpelling, notUtf8Name, opensAsDirectory, removeTree } from './path-checks.js';
 
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
@@ -67,35 +68,6 @@ const commitMount = gensync({
   sync: (mount: Mount) => mount.commitNow(),
   async: (mount: Mount) => mount.commitGrouped(),
 });
-/** Data only an asynchronous writeFile accepts (streams, async iterables), collected into one buffer. */
-const collectChunks = gensync({
-  sync: (_data: AsyncIterable<unknown> | Iterable<unknown>, _encoding: BufferEncoding): Buffer => {
-    throw Object.assign(new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView'),
-      { code: 'ERR_INVALID_ARG_TYPE' });
-  },
-  async: async (data: AsyncIterable<unknown> | Iterable<unknown>, encoding: BufferEncoding): Promise<Buffer> => {
-    const chunks: Buffer[] = [];
-    // A chunk that is not data: Buffer.from's own error, as node's writeFile gives.
-    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(isData(chunk) ? toBuffer(chunk, encoding) : Buffer.from(chunk as string));
-    return Buffer.concat(chunks);
-  },
-});
-
-/** fsync as node's writeFile and appendFile call it for `flush`: through the fs object the caller holds. */
-const flushThrough = gensync({
-  sync: (fs: typeof nodeFs, fd: number) => fs.fsyncSync(fd),
-  async: (fs: typeof nodeFs, fd: number) => new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve()))),
-});
-
-/** The asynchronous forms give an aborting signal one turn of the event loop, as node's fstat before the first read does. */
-const turn = gensync({
-  sync: () => undefined,
-  async: () => new Promise<void>((resolve) => setImmediate(resolve)),
-});
-
-/** node's kWriteFileMaxChunkSize: fs.promises' writeFile writes this much at a time. */
-const WRITE_FILE_CHUNK = 512 * 1024;
-
 export class ShieldOperations {
   /**
    * The fs object callers hold: node:fs itself once the register patched it, else the surface.
@@ -265,70 +237,18 @@ export class ShieldOperations {
   // ---------------------------------------------------------------------------------------------
   // Whole files
 
-  *readFile(path: nodeFs.PathOrFileDescriptor, options?: { encoding?: EncodingOption; flag?: string | number; signal?: AbortSignal } | BufferEncoding | null): Steps<string | Buffer> {
-    const { encoding, flag, signal } = typeof options === 'string' ? { encoding: options, flag: 'r', signal: undefined }
-      : { encoding: options?.encoding, flag: options?.flag ?? 'r', signal: options?.signal };
-    checkAborted(signal);
-    const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag);
-    try {
-      if (signal) yield* turn();
-      const descriptor = this.descriptors.get(fd, 'read');
-      if (descriptor.file instanceof DirectoryFile) throw fsError('EISDIR', 'read');  // not a stat per read
-      if (!descriptor.flags.read) throw fsError('EBADF', 'read');  // opened with a write-only flag
-      // As node: a file larger than one buffer may hold is refused before anything is read.
-      if (descriptor.file.size > MAX_READ_LENGTH) throw fileTooLarge(descriptor.file.size);
-      // The size is exact (only this process changes a mounted volume, and its other handles share
-      // this content), so one read of that many bytes is the whole file, as node reads a regular file.
-      const size = Math.max(0, descriptor.file.size - descriptor.position);
-      const content = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        checkAborted(signal);
-        const { bytesRead } = yield* this.read(fd, content, filled, size - filled, null);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      const bytes = filled === size ? content : content.subarray(0, filled);
-      return encoding && encoding !== 'buffer' ? bytes.toString(encoding) : bytes;
-    } finally {
-      if (fd !== path) yield* this.close(fd);
-    }
+  *readFile(path: nodeFs.PathOrFileDescriptor, options?: ReadFileOptions | BufferEncoding | null): Steps<string | Buffer> {
+    return yield* readWholeFile(this, path, options);
   }
 
-  /**
-   * `form` 'promises' (fs.promises and FileHandle, node's own implementation of them): `flush: true`
-   * syncs through the handle, not through the caller's fs.fsync / fsyncSync, and the data is
-   * written in chunks (the signal checked before each).
-   */
+  /** `form` 'promises': node's fs.promises and FileHandle implementation (whole-files.ts). */
   *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w',
     form: 'fs' | 'promises' = 'fs'): Steps<void> {
-    const { encoding, flag, signal, flush } = writeOptions(options, defaultFlag);
-    const bytes = isData(data) ? toBuffer(data, encoding) : yield* collectChunks(data as Iterable<unknown>, encoding);
-    // An aborted signal: nothing is opened, created or written (node checks before the open and
-    // before each write).
-    checkAborted(signal);
-    // The mode only matters (and is only checked) when writeFile opens the file itself.
-    const fd = DescriptorTable.owns(path) ? path
-      : yield* this.open(path as nodeFs.PathLike, flag, typeof options === 'object' && options !== null ? options.mode : undefined);
-    try {
-      const descriptor = this.descriptors.get(fd, 'write');
-      let done = 0;
-      do {
-        checkAborted(signal);
-        // fs.promises writes 512 KiB at a time, so that an abort meanwhile stops it between two.
-        const length = form === 'promises' ? Math.min(WRITE_FILE_CHUNK, bytes.length - done) : bytes.length - done;
-        const { bytesWritten } = yield* this.write(fd, bytes, done, length, null);
-        done += bytesWritten;
-      } while (done < bytes.length);
-      descriptor.changed = true;
-      if (flush) yield* (form === 'fs' && this.callerFs ? flushThrough(this.callerFs, fd) : this.fsync(fd));
-    } finally {
-      if (fd !== path) yield* this.close(fd);
-    }
+    yield* writeWholeFile(this, path, data, options, defaultFlag, form);
   }
 
   *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, form: 'fs' | 'promises' = 'fs'): Steps<void> {
-    yield* this.writeFile(path, data, options, 'a', form);
+    yield* writeWholeFile(this, path, data, options, 'a', form);
   }
 
   *truncate(path: nodeFs.PathLike, length?: number | null): Steps<void> {
@@ -346,31 +266,8 @@ export class ShieldOperations {
     }
   }
 
-  /**
-   * copyfile(3) as libuv does it: the content, then the source's permission bits set exactly on the
-   * destination (new or overwritten). Either side may be outside the mounts. Every failure is
-   * reported as node reports it: syscall 'copyfile', the source as path and the destination as dest.
-   */
   *copyFile(source: nodeFs.PathLike, destination: nodeFs.PathLike, mode?: number): Steps<void> {
-    const exclusive = ((mode ?? 0) & constants.COPYFILE_EXCL) !== 0;
-    const from = this.locate(source), to = this.locate(destination);
-    try {
-      const content = (from ? yield* this.readFile(source) : yield* nodeCall('readFile', source)) as Buffer;
-      const sourceStats = (from ? yield* this.stat(source) : yield* nodeCall('stat', source)) as nodeFs.Stats;
-      const bits = sourceStats.mode & 0o7777;
-      const options = { flag: exclusive ? 'wx' : 'w', mode: bits };
-      if (to) {
-        yield* this.writeFile(destination, content, options);
-        // The umask applied at creation, an existing destination kept its bits: set the source's
-        // (a change, so a commit of its own in 'close' mode: only when they differ).
-        if ((((yield* this.stat(destination)) as nodeFs.Stats).mode & 0o7777) !== bits) yield* this.chmod(destination, bits);
-      } else {
-        yield* nodeCall('writeFile', destination, content, options);
-        yield* nodeCall('chmod', destination, bits);
-      }
-    } catch (error) {
-      throw asSyscall(error, 'copyfile', pathText(source) ?? '', pathText(destination) ?? '');
-    }
+    yield* copyWholeFile(this, source, destination, mode);
   }
 
   // ---------------------------------------------------------------------------------------------
