@@ -214,6 +214,13 @@ export function failureReason(run, timeoutSeconds) {
   if (index < 0) index = lines.findIndex(isError);
   // Node's common.mustCall reports on stdout ("Mismatched <anonymous> function calls. Expected …").
   const onStdout = run.stdout.split(/\r?\n/).find((line) => /^Mismatched .* function calls\b/.test(line) || isError(line));
+  // node:test (TAP on stdout): the first failing subtest's `error:` line (or the line after `|-`).
+  const tap = run.stdout.split(/\r?\n/);
+  const notOk = tap.findIndex((line) => /^\s*not ok \d+/.test(line));
+  const errorAt = notOk < 0 ? -1 : tap.findIndex((line, i) => i > notOk && /^\s+error: /.test(line));
+  let tapError = errorAt < 0 ? null : tap[errorAt].replace(/^\s+error: /, '').trim();
+  if (tapError && /^[|>]-?$/.test(tapError)) tapError = tap.slice(errorAt + 1).find((line) => line.trim())?.trim() ?? null;
+  if (tapError) tapError = `${tap[notOk].trim()}: ${tapError.replace(/^'(.*)'$/, '$1')}`;
   let reason;
   if (index >= 0) {
     reason = lines[index].trim();
@@ -229,6 +236,8 @@ export function failureReason(run, timeoutSeconds) {
     }
   } else if (onStdout) {
     reason = onStdout.trim();
+  } else if (tapError) {
+    reason = tapError;
   } else {
     reason = lines.map((line) => line.trim()).filter(Boolean).pop()
       ?? (run.signal ? '' : `exit status ${run.status}, nothing on stderr`);
