@@ -349,10 +349,12 @@ describe('argument checks and kernel errors before a refusal', () => {
   test('truncate and truncateSync given a descriptor: as the running node (DEP0081, or refused on Node 24)', () => same(async (fs, root) => {
     fs.writeFileSync(`${root}/f`, 'hello world');
     const fd = fs.openSync(`${root}/f`, 'r+');
+    // Node 24's refusal names the descriptor, whose number differs (a mount's are its own).
+    const unnumbered = (outcome: unknown) => JSON.parse(JSON.stringify(outcome).split(`(${fd})`).join('(<fd>)')) as unknown;
     try {
       return {
-        sync: await settle(async () => fs.truncateSync(fd as never, 8)),
-        callback: await settle(() => new Promise((resolve, reject) => fs.truncate(fd as never, 5, (e) => (e ? reject(e) : resolve(null))))),
+        sync: unnumbered(await settle(async () => fs.truncateSync(fd as never, 8))),
+        callback: unnumbered(await settle(() => new Promise((resolve, reject) => fs.truncate(fd as never, 5, (e) => (e ? reject(e) : resolve(null)))))),
         content: fs.readFileSync(`${root}/f`, 'utf8'),
       };
     } finally {
