@@ -17,13 +17,14 @@ export function toBuffer(data: Data, encoding: BufferEncoding): Buffer {
 
 /** writeFile's options; `flag` a string or a number (O_WRONLY | O_CREAT | …), as node's open takes it. */
 export function writeOptions(options: nodeFs.WriteFileOptions | undefined, defaultFlag: string):
-  { encoding: BufferEncoding; flag: string | number; signal?: AbortSignal } {
-  if (typeof options === 'string') return { encoding: options, flag: defaultFlag };
+  { encoding: BufferEncoding; flag: string | number; signal?: AbortSignal; flush: boolean } {
+  if (typeof options === 'string') return { encoding: options, flag: defaultFlag, flush: false };
   const flag = options?.flag as string | number | undefined;
   return {
     encoding: (options?.encoding ?? 'utf8') as BufferEncoding,
     flag: flag === undefined || flag === null || flag === '' || flag === 0 ? defaultFlag : flag,
     signal: options?.signal ?? undefined,
+    flush: (options as { flush?: unknown } | undefined)?.flush === true,
   };
 }
 

@@ -11,7 +11,8 @@ import type { Steps } from '../file/sync-or-async.js';
 import { pathText } from './mount-table.js';
 import { invalidArgType, systemError } from './node-errors.js';
 import { cpSyncChecksNatively, nativeCpError } from './node-behaviour.js';
-import { isAsync, nodeCall, type ShieldOperations } from './operations.js';
+import { isAsync, type ShieldOperations } from './operations.js';
+import { nodeCall } from './real-fs.js';
 
 const { EEXIST, EINVAL, EISDIR, ENOTDIR } = constants.errno;
 

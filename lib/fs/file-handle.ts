@@ -19,9 +19,16 @@ function refuseCustomFs(options: unknown): void {
   }
 }
 
+/** A stream over a handle holds a reference (node's kRef/kUnref): a close() meanwhile waits for it. */
+export const holdHandle = Symbol('shieldfs.holdHandle');
+export const releaseHandle = Symbol('shieldfs.releaseHandle');
+
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export class ShieldFileHandle extends EventEmitter implements FileHandle {
   #fd: number;
+  #refs = 1;
+  #closing: Promise<void> | null = null;
+  #closed: { resolve: () => void; reject: (error: unknown) => void } | null = null;
 
   constructor(fd: number, private readonly fs: typeof nodeFs, private readonly ops: ShieldOperations) {
     super();
@@ -41,7 +48,7 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
 
   async appendFile(data: string | Uint8Array, options?: any): Promise<void> {
     check('appendFile', [data, options]);
-    await runAsync(this.ops.appendFile(this.#open('write'), data, options));
+    await runAsync(this.ops.appendFile(this.#open('write'), data, options, 'promises'));
   }
 
   async chown(uid?: number, gid?: number): Promise<void> {
@@ -54,27 +61,15 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
     await runAsync(this.ops.fchmod(this.#open('fchmod'), mode));
   }
 
+  // As node's: a stream with this handle as its fd, doing its I/O through the handle's methods.
   createReadStream(options?: any): nodeFs.ReadStream {
     refuseCustomFs(options);
-    return this.#closedWith(this.fs.createReadStream('', { ...options, fd: this.#open('read') }), options);
+    return this.fs.createReadStream(undefined as never, { ...options, fd: this });
   }
 
   createWriteStream(options?: any): nodeFs.WriteStream {
     refuseCustomFs(options);
-    return this.#closedWith(this.fs.createWriteStream('', { ...options, fd: this.#open('write') }), options);
-  }
-
-  // A stream over a FileHandle closes the handle when it closes (unless autoClose is false): the
-  // stream closed the descriptor, so the handle is closed too (fd -1, 'file closed' afterwards).
-  #closedWith<S extends NodeJS.EventEmitter>(stream: S, options?: any): S {
-    if (options?.autoClose === false) return stream;
-    const fd = this.#fd;
-    stream.once('close', () => {
-      if (this.#fd !== fd) return;
-      this.#fd = -1;
-      this.emit('close');
-    });
-    return stream;
+    return this.fs.createWriteStream(undefined as never, { ...options, fd: this });
   }
 
   async datasync(): Promise<void> {
@@ -128,7 +123,7 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
 
   async writeFile(data: any, options?: any): Promise<void> {
     check('writeFile', [data, options]);
-    await runAsync(this.ops.writeFile(this.#open('write'), data, options));
+    await runAsync(this.ops.writeFile(this.#open('write'), data, options, 'w', 'promises'));
   }
 
   async write(data: any, ...args: any[]): Promise<any> {
@@ -141,12 +136,39 @@ export class ShieldFileHandle extends EventEmitter implements FileHandle {
     return runAsync(this.ops.writev(this.#open('write'), [...buffers], position));
   }
 
-  async close(): Promise<void> {
-    if (this.#fd === -1) return;
+  /**
+   * As node's FileHandle: 'close' is emitted at once; while a stream holds the handle, the
+   * descriptor stays open (the stream still reads or writes through it) until the stream lets go.
+   */
+  close(): Promise<void> {
+    if (this.#fd === -1) return Promise.resolve();
+    if (this.#closing) return this.#closing;
+    this.#refs--;
+    if (this.#refs === 0) {
+      this.#closing = this.#closeNow().finally(() => { this.#closing = null; });
+    } else {
+      this.#closing = new Promise<void>((resolve, reject) => { this.#closed = { resolve, reject }; })
+        .finally(() => { this.#closing = null; this.#closed = null; });
+    }
+    this.emit('close');
+    return this.#closing;
+  }
+
+  [holdHandle](): void {
+    this.#refs++;
+  }
+
+  [releaseHandle](): void {
+    this.#refs--;
+    if (this.#refs !== 0) return;
+    const waiting = this.#closed;
+    this.#closeNow().then(() => waiting?.resolve(), (error: unknown) => waiting?.reject(error));
+  }
+
+  #closeNow(): Promise<void> {
     const fd = this.#fd;
     this.#fd = -1;
-    await runAsync(this.ops.close(fd));
-    this.emit('close');
+    return runAsync(this.ops.close(fd));
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

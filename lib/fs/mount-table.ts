@@ -190,7 +190,7 @@ export class MountTable {
       else if (absolute.startsWith(mount.path) && absolute.charCodeAt(mount.path.length) === 47 /* / */) inner = absolute.slice(mount.path.length);
       else continue;
       const located: MountedPath = { mount, inner, virtual: text, absolute };
-      if (Buffer.isBuffer(path) && !isUtf8(path)) located.notUtf8 = true;
+      if (path instanceof Uint8Array && !isUtf8(path)) located.notUtf8 = true;
       if (text.length > 1 && text.endsWith('/')) located.trailingSlash = true;
       if (!plain) {
         const directories = spelledDirectories(text).filter((p) => p.startsWith(mount.path + '/')).map((p) => p.slice(mount.path.length));
@@ -250,7 +250,8 @@ export function exceedsPathMax(spelled: string): boolean {
 /** The path as text, or null for what is not a path (a descriptor, a FileHandle, garbage node will reject). */
 export function pathText(path: unknown): string | null {
   if (typeof path === 'string') return path;
-  if (Buffer.isBuffer(path)) return path.toString();
+  // Any Uint8Array is a path to node:fs (a Buffer is one), as its bytes in UTF-8.
+  if (path instanceof Uint8Array) return Buffer.from(path.buffer, path.byteOffset, path.byteLength).toString();
   if (path instanceof URL) return path.protocol === 'file:' ? fileURLToPath(path) : null;
   return null;
 }

@@ -44,14 +44,24 @@ export class Shield {
   readonly promises: typeof nodePromises;
   readonly #table: MountTable;
   readonly #descriptors: DescriptorTable;
+  readonly #operations: ShieldOperations;
   #unmounted = false;
 
   constructor(table: MountTable, descriptors: DescriptorTable, real: typeof nodeFs) {
     this.#table = table;
     this.#descriptors = descriptors;
-    const surface = createSurface(new ShieldOperations(table, descriptors), real);
+    this.#operations = new ShieldOperations(table, descriptors);
+    const surface = createSurface(this.#operations, real);
     this.fs = surface.fs;
     this.promises = surface.promises;
+  }
+
+  /**
+   * The object callers reach this shield's functions through, when it is not `fs` (node:fs, into
+   * which the register copies them): node's own fs calls back into it (ShieldOperations.callerFs).
+   */
+  reachedThrough(fs: typeof nodeFs): void {
+    this.#operations.callerFs = fs;
   }
 
   get mounts(): readonly Mount[] {

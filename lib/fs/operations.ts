@@ -14,11 +14,14 @@ import type { Steps } from '../file/sync-or-async.js';
 import { joinVolumePath, pathComponents } from '../volume/volume-path.js';
 import { DescriptorTable, DirectoryFile, type DescriptorFile, type OpenDescriptor } from './descriptors.js';
 import { exceedsPathMax, Mount, MountTable, pathText, type MountedPath } from './mount-table.js';
-import { asSyscall, call, isErrno, relabel, relabelled } from './caller-paths.js';
-import { encoded, fileOffset, isData, readArguments, toBuffer, writeOptions, type Data, type EncodingOption } from './call-arguments.js';
-import { checkAborted, fileMode, fileTooLarge, invalidArgType, MAX_READ_LENGTH, openFlags, systemError } from './node-errors.js';
+import { asSyscall, call, isErrno, relabelled } from './caller-paths.js';
+import { encoded, fileOffset, readArguments, type Data, type EncodingOption } from './call-arguments.js';
+import { fileMode, invalidArgType, openFlags, systemError } from './node-errors.js';
 import { statSyncIgnoresNotADirectory } from './node-behaviour.js';
 import { timeToNs, toDirent, toStats } from './stats.js';
+import { nodeCall, truncateByDescriptor, warnMkdtempTemplate, warnRecursiveRmdir } from './real-fs.js';
+import { copyWholeFile, readWholeFile, writeWholeFile, type ReadFileOptions } from './whole-files.js';
+import { attempt, checkSpelling, notUtf8Name, opensAsDirectory, removeTree } from './path-checks.js';
 
 interface ListOptions { encoding?: EncodingOption; withFileTypes?: boolean; recursive?: boolean }
 interface ReadResult<B> { bytesRead: number; buffer: B }
@@ -65,21 +68,14 @@ const commitMount = gensync({
   sync: (mount: Mount) => mount.commitNow(),
   async: (mount: Mount) => mount.commitGrouped(),
 });
-/** Data only an asynchronous writeFile accepts (streams, async iterables), collected into one buffer. */
-const collectChunks = gensync({
-  sync: (_data: AsyncIterable<unknown> | Iterable<unknown>, _encoding: BufferEncoding): Buffer => {
-    throw Object.assign(new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView'),
-      { code: 'ERR_INVALID_ARG_TYPE' });
-  },
-  async: async (data: AsyncIterable<unknown> | Iterable<unknown>, encoding: BufferEncoding): Promise<Buffer> => {
-    const chunks: Buffer[] = [];
-    // A chunk that is not data: Buffer.from's own error, as node's writeFile gives.
-    for await (const chunk of data as AsyncIterable<unknown>) chunks.push(isData(chunk) ? toBuffer(chunk, encoding) : Buffer.from(chunk as string));
-    return Buffer.concat(chunks);
-  },
-});
-
 export class ShieldOperations {
+  /**
+   * The fs object callers hold: node:fs itself once the register patched it, else the surface.
+   * node:fs calls some of its own functions through its module object (writeFile's `flush` calls
+   * fs.fsync, a stream's default fs is the module), so what a program replaces there is used.
+   */
+  callerFs: typeof nodeFs | null = null;
+
   constructor(readonly table: MountTable, readonly descriptors: DescriptorTable) {}
 
   /** The mounted path, or null when `path` is outside every mount (the caller then uses node:fs). */
@@ -241,64 +237,27 @@ export class ShieldOperations {
   // ---------------------------------------------------------------------------------------------
   // Whole files
 
-  *readFile(path: nodeFs.PathOrFileDescriptor, options?: { encoding?: EncodingOption; flag?: string | number; signal?: AbortSignal } | BufferEncoding | null): Steps<string | Buffer> {
-    const { encoding, flag, signal } = typeof options === 'string' ? { encoding: options, flag: 'r', signal: undefined }
-      : { encoding: options?.encoding, flag: options?.flag ?? 'r', signal: options?.signal };
-    checkAborted(signal);
-    const fd = DescriptorTable.owns(path) ? path : yield* this.open(path as nodeFs.PathLike, flag);
-    try {
-      const descriptor = this.descriptors.get(fd, 'read');
-      if (descriptor.file instanceof DirectoryFile) throw fsError('EISDIR', 'read');  // not a stat per read
-      if (!descriptor.flags.read) throw fsError('EBADF', 'read');  // opened with a write-only flag
-      // As node: a file larger than one buffer may hold is refused before anything is read.
-      if (descriptor.file.size > MAX_READ_LENGTH) throw fileTooLarge(descriptor.file.size);
-      // The size is exact (only this process changes a mounted volume, and its other handles share
-      // this content), so one read of that many bytes is the whole file, as node reads a regular file.
-      const size = Math.max(0, descriptor.file.size - descriptor.position);
-      const content = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        checkAborted(signal);
-        const { bytesRead } = yield* this.read(fd, content, filled, size - filled, null);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      const bytes = filled === size ? content : content.subarray(0, filled);
-      return encoding && encoding !== 'buffer' ? bytes.toString(encoding) : bytes;
-    } finally {
-      if (fd !== path) yield* this.close(fd);
-    }
+  *readFile(path: nodeFs.PathOrFileDescriptor, options?: ReadFileOptions | BufferEncoding | null): Steps<string | Buffer> {
+    return yield* readWholeFile(this, path, options);
   }
 
-  *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w'): Steps<void> {
-    const { encoding, flag, signal } = writeOptions(options, defaultFlag);
-    const bytes = isData(data) ? toBuffer(data, encoding) : yield* collectChunks(data as Iterable<unknown>, encoding);
-    // An aborted signal: nothing is opened, created or written (node checks before the open and
-    // before each write).
-    checkAborted(signal);
-    // The mode only matters (and is only checked) when writeFile opens the file itself.
-    const fd = DescriptorTable.owns(path) ? path
-      : yield* this.open(path as nodeFs.PathLike, flag, typeof options === 'object' && options !== null ? options.mode : undefined);
-    try {
-      const descriptor = this.descriptors.get(fd, 'write');
-      let done = 0;
-      do {
-        checkAborted(signal);
-        const { bytesWritten } = yield* this.write(fd, bytes, done, bytes.length - done, null);
-        done += bytesWritten;
-      } while (done < bytes.length);
-      descriptor.changed = true;
-    } finally {
-      if (fd !== path) yield* this.close(fd);
-    }
+  /** `form` 'promises': node's fs.promises and FileHandle implementation (whole-files.ts). */
+  *writeFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, defaultFlag = 'w',
+    form: 'fs' | 'promises' = 'fs'): Steps<void> {
+    yield* writeWholeFile(this, path, data, options, defaultFlag, form);
   }
 
-  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions): Steps<void> {
-    yield* this.writeFile(path, data, options, 'a');
+  *appendFile(path: nodeFs.PathOrFileDescriptor, data: unknown, options?: nodeFs.WriteFileOptions, form: 'fs' | 'promises' = 'fs'): Steps<void> {
+    yield* writeWholeFile(this, path, data, options, 'a', form);
   }
 
   *truncate(path: nodeFs.PathLike, length?: number | null): Steps<void> {
-    if (DescriptorTable.owns(path)) return yield* this.ftruncate(path, length);
+    if (DescriptorTable.owns(path)) {
+      // As node: DEP0081 where node takes a descriptor, its refusal where it does not.
+      const refusal = truncateByDescriptor(path);
+      if (refusal) throw refusal;
+      return yield* this.ftruncate(path, length);
+    }
     const fd = yield* this.open(path, 'r+');
     try {
       yield* this.ftruncate(fd, length);
@@ -307,31 +266,8 @@ export class ShieldOperations {
     }
   }
 
-  /**
-   * copyfile(3) as libuv does it: the content, then the source's permission bits set exactly on the
-   * destination (new or overwritten). Either side may be outside the mounts. Every failure is
-   * reported as node reports it: syscall 'copyfile', the source as path and the destination as dest.
-   */
   *copyFile(source: nodeFs.PathLike, destination: nodeFs.PathLike, mode?: number): Steps<void> {
-    const exclusive = ((mode ?? 0) & constants.COPYFILE_EXCL) !== 0;
-    const from = this.locate(source), to = this.locate(destination);
-    try {
-      const content = (from ? yield* this.readFile(source) : yield* nodeCall('readFile', source)) as Buffer;
-      const sourceStats = (from ? yield* this.stat(source) : yield* nodeCall('stat', source)) as nodeFs.Stats;
-      const bits = sourceStats.mode & 0o7777;
-      const options = { flag: exclusive ? 'wx' : 'w', mode: bits };
-      if (to) {
-        yield* this.writeFile(destination, content, options);
-        // The umask applied at creation, an existing destination kept its bits: set the source's
-        // (a change, so a commit of its own in 'close' mode: only when they differ).
-        if ((((yield* this.stat(destination)) as nodeFs.Stats).mode & 0o7777) !== bits) yield* this.chmod(destination, bits);
-      } else {
-        yield* nodeCall('writeFile', destination, content, options);
-        yield* nodeCall('chmod', destination, bits);
-      }
-    } catch (error) {
-      throw asSyscall(error, 'copyfile', pathText(source) ?? '', pathText(destination) ?? '');
-    }
+    yield* copyWholeFile(this, source, destination, mode);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -445,6 +381,7 @@ export class ShieldOperations {
   *mkdtemp(given: string | Buffer | URL, options?: { encoding?: EncodingOption } | BufferEncoding | null): Steps<string | Buffer> {
     // A file: URL or a Buffer names the prefix as node:fs takes it.
     const prefix = pathText(given) ?? String(given);
+    if (prefix.endsWith('X')) warnMkdtempTemplate();
     for (;;) {
       const candidate = prefix + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 6);
       try {
@@ -573,6 +510,45 @@ export class ShieldOperations {
     return encoded(at.absolute, options);
   }
 
+  /**
+   * link and symlink: a volume holds no links (ENOTSUP, saying why), after the checks the kernel
+   * makes first, with node's messages ("link 'a' -> 'b'"): link's existing name must exist, the new
+   * name's directory must exist and the new name must not. A side outside the mounts is not checked.
+   */
+  *link(existing: nodeFs.PathLike, newPath: nodeFs.PathLike): Steps<never> {
+    const names = [pathText(existing) ?? String(existing), pathText(newPath) ?? String(newPath)] as const;
+    try {
+      if (this.locate(existing)) {
+        const at = this.#at(existing, 'link');
+        call(() => at.mount.volume.stat(at.inner), at, 'link');
+      }
+      this.#checkNewName(newPath);
+    } catch (error) {
+      throw asSyscall(error, 'link', ...names);
+    }
+    throw unsupported('link', names[0], 'hard links cannot be created inside a protected mount');
+  }
+
+  *symlink(target: nodeFs.PathLike, path: nodeFs.PathLike): Steps<never> {
+    const names = [pathText(target) ?? String(target), pathText(path) ?? String(path)] as const;
+    try {
+      this.#checkNewName(path);
+    } catch (error) {
+      throw asSyscall(error, 'symlink', ...names);
+    }
+    throw unsupported('symlink', names[1], 'symbolic links cannot be created inside a protected mount');
+  }
+
+  /** A name a call would create: its directory exists (ENOENT, ENOTDIR) and it does not (EEXIST). */
+  #checkNewName(path: nodeFs.PathLike): void {
+    if (!this.locate(path)) return;
+    const at = this.#at(path, 'link', false);
+    const parent = at.inner.slice(0, at.inner.lastIndexOf('/')) || '/';
+    const type = call(() => at.mount.volume.stat(parent), at, 'link').type;
+    if (type !== 'directory') throw fsError('ENOTDIR', 'link', at.virtual);
+    if (at.mount.volume.exists(at.inner)) throw fsError('EEXIST', 'link', at.virtual);
+  }
+
   /** Nothing in a volume is a symbolic link: an existing path is EINVAL, as readlink of a regular file. */
   *readlink(path: nodeFs.PathLike): Steps<string> {
     const at = this.#at(path, 'readlink');
@@ -596,92 +572,3 @@ export class ShieldOperations {
 export function unsupported(syscall: string, path: string, why: string): Error {
   return shieldError('ENOTSUP', `${syscall} '${path}': ${why}`, path);
 }
-
-/**
- * A node:fs call on the other side of a copy that leaves or enters a mount, in the form the
- * operation runs in: fs.nameSync(...args), or fs.promises.name(...args). The real node:fs is bound
- * when the surface is built (it may be patched later, and must not call back into us).
- */
-export const nodeCall = gensync({
-  sync: (name: string, ...args: unknown[]): unknown => (realFs() as unknown as Record<string, (...a: unknown[]) => unknown>)[`${name}Sync`]!(...args),
-  async: (name: string, ...args: unknown[]): Promise<unknown> =>
-    (realFs().promises as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args),
-});
-let originals: typeof nodeFs | null = null;
-export function bindRealFs(fs: typeof nodeFs): void {
-  originals ??= fs;
-}
-function realFs(): typeof nodeFs {
-  if (!originals) throw new Error('shieldfs: the real node:fs was not bound');
-  return originals;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-/** EINVAL for a name that is not valid UTF-8 (MountedPath.notUtf8), saying why. */
-function notUtf8Name(at: MountedPath, syscall: string): Error {
-  const error = fsError('EINVAL', syscall, at.virtual);
-  error.message += ': a name inside a protected mount must be valid UTF-8';
-  return error;
-}
-
-/**
- * node's DEP0147, emitted by node:fs itself: once per process whichever fs the first recursive
- * rmdir went through, and not at all under --no-deprecation. Asked of rmdirSync with a path that
- * cannot exist (/proc/self/fd/-1): it warns, then fails its lstat, and nothing is touched.
- */
-function warnRecursiveRmdir(): void {
-  try {
-    realFs().rmdirSync('/proc/self/fd/-1', { recursive: true });
-  } catch {
-    // ENOENT, as intended
-  }
-}
-
-function removeTree(volume: Mount['volume'], inner: string): void {
-  for (const entry of volume.readdirEntries(inner)) {
-    const child = joinVolumePath(inner, entry.name);
-    if (entry.type === 'directory') removeTree(volume, child);
-    else volume.unlink(child);
-  }
-  volume.rmdir(inner);
-}
-
-// The kernel looks up every component of a spelling: a name before '.' or '..' must be a
-// directory, and with a trailing slash the final name too when it exists.
-function checkSpelling(at: MountedPath, syscall: string, final: boolean): void {
-  const typeOf = (inner: string): string | null => {
-    try {
-      return at.mount.volume.stat(inner).type;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return null;
-      if (code === 'ENOTDIR') return 'file';
-      throw relabel(error, at, syscall);
-    }
-  };
-  for (const inner of at.directories ?? []) {
-    const type = typeOf(inner);
-    if (type !== 'directory') throw fsError(type === null ? 'ENOENT' : 'ENOTDIR', syscall, at.virtual);
-  }
-  if (at.trailingSlash && final) {
-    const type = typeOf(at.inner);
-    if (type !== null && type !== 'directory') throw fsError('ENOTDIR', syscall, at.virtual);
-  }
-}
-
-// open(dir, O_RDONLY) succeeds on Linux; any write access or O_CREAT on a directory is EISDIR.
-function opensAsDirectory(error: unknown, at: MountedPath, flags: ReturnType<typeof parseOpenFlags>): boolean {
-  if ((error as NodeJS.ErrnoException).code !== 'EISDIR' || flags.write || flags.create) return false;
-  return attempt(() => at.mount.volume.stat(at.inner).type === 'directory', false);
-}
-
-function attempt<T>(action: () => T, fallback: T): T {
-  try {
-    return action();
-  } catch {
-    return fallback;
-  }
-}
-

@@ -34,6 +34,7 @@ export function installProcessShield(shield: Shield): void {
     if (typeof value === 'function' && promises[name] !== value) promises[name] = value;
   }
   syncBuiltinESMExports();
+  shield.reachedThrough(nodeFs);
   commitAtExit(shield);
   reportUncaughtShieldFailures();
 }

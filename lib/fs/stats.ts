@@ -42,8 +42,15 @@ export function toDirent(name: string | Buffer, type: 'file' | 'directory', pare
 
 /** A time argument of utimes (seconds as number or numeric string, or a Date) in nanoseconds. */
 export function timeToNs(time: fs.TimeLike): bigint {
-  if (time instanceof Date) return BigInt(time.getTime()) * 1_000_000n;
+  if (time instanceof Date) return withinVolumeRange(BigInt(time.getTime()) * 1_000_000n);
+  // As node's toUnixTimestamp: a numeric string as it is; a number that is negative (or not finite) is now.
   const seconds = typeof time === 'string' ? Number(time) : time;
-  if (!Number.isFinite(seconds)) return BigInt(Date.now()) * 1_000_000n;
-  return BigInt(Math.round(seconds * 1e9));
+  if (!Number.isFinite(seconds) || (typeof time === 'number' && time < 0)) return BigInt(Date.now()) * 1_000_000n;
+  return withinVolumeRange(BigInt(Math.round(seconds * 1e9)));
+}
+
+// A volume stores times as signed 64-bit nanoseconds (FORMAT.md): years 1677 to 2262.
+const NS_MIN = -(2n ** 63n), NS_MAX = 2n ** 63n - 1n;
+function withinVolumeRange(ns: bigint): bigint {
+  return ns < NS_MIN ? NS_MIN : ns > NS_MAX ? NS_MAX : ns;
 }

@@ -8,13 +8,15 @@ import gensync, { type Handler } from 'gensync';
 import { runAsync, runSync, type Steps } from '../file/sync-or-async.js';
 import { DescriptorTable } from './descriptors.js';
 import { ShieldDir } from './dir.js';
-import { ShieldFileHandle } from './file-handle.js';
-import { bindRealFs, ShieldOperations, unsupported } from './operations.js';
+import { holdHandle, releaseHandle, ShieldFileHandle } from './file-handle.js';
+import { ShieldOperations, unsupported } from './operations.js';
+import { bindRealFs } from './real-fs.js';
 import { pathText } from './mount-table.js';
 import { copyTree } from './copy-tree.js';
 import { asSyscall, isErrno } from './caller-paths.js';
+import { fsError } from '../file/fs-errors.js';
 import { isArgumentError } from './node-errors.js';
-import { ARGUMENT_CHECKS, checkCallback, type Form } from './validate-arguments.js';
+import { ARGUMENT_CHECKS, checkCallback, HANDLE_CHECKS, type Form } from './validate-arguments.js';
 import { globBase, globDirectory, globInMounts, globPatterns, type GlobOptions } from './glob.js';
 
 type AnyFunction = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -32,6 +34,8 @@ interface Derivation {
   forms: { sync?: boolean; callback?: boolean; promise?: boolean };
   /** Where fs.promises' own implementation reports an error differently from the other two forms. */
   promiseError?: (error: unknown) => unknown;
+  /** The steps of fs.promises' form, where they differ (default: `steps`). */
+  promiseSteps?: (ops: ShieldOperations, args: unknown[]) => Steps<unknown>;
 }
 
 const ALL = { sync: true, callback: true, promise: true };
@@ -40,7 +44,10 @@ const op = (name: keyof ShieldOperations) => (ops: ShieldOperations, args: unkno
 
 const DERIVATIONS: Record<string, Derivation> = {
   access: { route: 'path', steps: op('access'), forms: ALL },
-  appendFile: { route: 'fileHandleOrPath', steps: op('appendFile'), forms: ALL },
+  appendFile: {
+    route: 'fileHandleOrPath', steps: op('appendFile'), forms: ALL,
+    promiseSteps: (ops, [path, data, options]) => ops.appendFile(path as number, data, options as nodeFs.WriteFileOptions, 'promises'),
+  },
   chmod: { route: 'path', steps: op('chmod'), forms: ALL },
   chown: { route: 'path', steps: op('chown'), forms: ALL },
   close: { route: 'fd', steps: op('close'), forms: NO_PROMISE },
@@ -94,7 +101,13 @@ const DERIVATIONS: Record<string, Derivation> = {
     syncResult: (r: { bytesWritten: number }) => r.bytesWritten,
     callbackResult: (r: { bytesWritten: number; buffer: unknown }) => [r.bytesWritten, r.buffer],
   },
-  writeFile: { route: 'fileHandleOrPath', steps: op('writeFile'), forms: ALL },
+  writeFile: {
+    route: 'fileHandleOrPath', steps: op('writeFile'), forms: ALL,
+    promiseSteps: (ops, [path, data, options]) => ops.writeFile(path as number, data, options as nodeFs.WriteFileOptions, 'w', 'promises'),
+  },
+  // No links in a volume: ENOTSUP, after the errors the kernel gives first (operations.ts).
+  link: { route: 'eitherPath', steps: op('link'), forms: ALL },
+  symlink: { route: 'secondPath', steps: op('symlink'), forms: ALL },
   writev: {
     route: 'fd', steps: op('writev'), forms: NO_PROMISE,
     syncResult: (r: { bytesWritten: number }) => r.bytesWritten,
@@ -114,6 +127,8 @@ export interface ShieldFsSurface {
 export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeFs): ShieldFsSurface {
   const realFs = { ...real, promises: { ...real.promises } } as typeof nodeFs;
   bindRealFs(realFs);
+  const fs: Record<string, unknown> = { ...realFs };
+  ops.callerFs ??= fs as unknown as typeof nodeFs;
   const realCallbacks = realFs as unknown as Record<string, AnyFunction>;
   const realPromises = realFs.promises as unknown as Record<string, AnyFunction>;
 
@@ -129,7 +144,6 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     }
   };
 
-  const fs: Record<string, unknown> = { ...realFs };
   const promises: Record<string, unknown> = { ...realFs.promises };
 
   for (const [name, derivation] of Object.entries(DERIVATIONS)) {
@@ -167,14 +181,17 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     if (forms.promise) {
       const realPromise = realPromises[name]!;
       const promiseError = derivation.promiseError;
+      const promiseSteps = derivation.promiseSteps ?? steps;
       promises[name] = named(name, (...args: unknown[]) => {
         if (!ours(route, args)) return realPromise(...args);
         try {
-          checkArguments(name, 'promise', args);
+          // A FileHandle in place of the path: the handle's own checks (readFile, writeFile, appendFile).
+          if (args[0] instanceof ShieldFileHandle) HANDLE_CHECKS[name]?.(args.slice(1), 'handle');
+          else checkArguments(name, 'promise', args);
         } catch (error) {
           return Promise.reject(error);
         }
-        const running = runAsync(steps(ops, [handleFd(args[0]), ...args.slice(1)]));
+        const running = runAsync(promiseSteps(ops, [handleFd(args[0]), ...args.slice(1)]));
         return promiseError ? running.catch((error: unknown) => { throw promiseError(error); }) : running;
       });
     }
@@ -232,13 +249,14 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   // Regular functions, not arrows: `new fs.createReadStream(…)` works with node's (it returns the stream).
   // `options.fs` given: node's stream uses it, as with node:fs. A FileHandle as `fd`: the stream
   // reads and writes through it and closes it (a later handle.close() is a no-op), as node's does.
+  // Without options.fs, a stream's fs is the object the caller holds (node:fs under the register),
+  // looked up at each call as node's streams do: a function replaced there is the one used.
   const streamSettings = (options: unknown) => {
     const settings = streamOptions(options);
     const handle = settings.fd instanceof ShieldFileHandle ? settings.fd : null;
-    if (!handle) return { ...settings, fs: settings.fs ?? fs };
+    if (!handle) return { ...settings, fs: settings.fs ?? ops.callerFs ?? fs };
     if (settings.fs) throw Object.assign(new Error('The FileHandle with fs method is not implemented'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
-    const close = (_fd: number, callback: (error: Error | null) => void) => { handle.close().then(() => callback(null), callback); };
-    return { ...settings, fd: handle.fd, fs: { ...fs, close }, handle };
+    return { ...settings, fd: handle.fd, fs: handleOperations(handle, settings.autoClose !== false), handle };
   };
   const openStream = (kind: 'ReadStream' | 'WriteStream', path: unknown, options: unknown) => {
     const Stream = realFs[kind] as unknown as new (path: unknown, options: unknown) => nodeFs.ReadStream;
@@ -246,6 +264,8 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
     if (options != null && typeof options !== 'object' && typeof options !== 'string') return new Stream(path, options);
     const { handle, ...settings } = streamSettings(options) as ReturnType<typeof streamSettings> & { handle?: ShieldFileHandle };
     const stream = new Stream(path, settings);
+    // Held once the stream exists (options it refused leave the handle as it was).
+    if (handle && (settings as { autoClose?: unknown }).autoClose !== false) handle[holdHandle]();
     if (handle) handle.once('close', () => stream.close());
     return stream;
   };
@@ -337,11 +357,17 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
 
   // What a protected mount cannot do fails with ENOTSUP, saying why (README, "Not supported").
   // `listener`: the function argument is a listener, not a callback: the refusal is thrown.
+  // Node's argument checks come first (ARGUMENT_CHECKS), then, for watch, the missing path's ENOENT.
   const refuse = (name: string, route: Route, why: string, promise = true, listener = false) => {
     if (typeof realCallbacks[name] !== 'function') return;  // not on this platform (lchmod)
     const realSync = realCallbacks[`${name}Sync`];
     const realCallback = realCallbacks[name]!;
-    const failure = (args: unknown[]) => unsupported(name, pathText(route === 'secondPath' ? args[1] : args[0]) ?? '', why);
+    const failure = (args: unknown[]) => {
+      checkArguments(name, 'callback', args);
+      const path = pathText(route === 'secondPath' ? args[1] : args[0]) ?? '';
+      if (name === 'watch' && !runSync(ops.exists(args[0] as nodeFs.PathLike))) return Object.assign(fsError('ENOENT', 'watch', path), { filename: path });
+      return unsupported(name, path, why);
+    };
     if (realSync) fs[`${name}Sync`] = named(`${name}Sync`, (...args: unknown[]) => { if (ours(route, args)) throw failure(args); return realSync(...args); });
     fs[name] = named(name, (...args: unknown[]) => {
       const callback = args[args.length - 1];
@@ -354,8 +380,6 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
       promises[name] = named(name, async (...args: unknown[]) => (ours(route, args) ? Promise.reject(failure(args)) : realPromises[name]!(...args)));
     }
   };
-  refuse('symlink', 'secondPath', 'symbolic links cannot be created inside a protected mount');
-  refuse('link', 'eitherPath', 'hard links cannot be created inside a protected mount');
   refuse('watch', 'path', 'protected paths cannot be watched (changes come only from this process)', false, true);
   // fs.promises.watch returns an async iterable at once (it is not an async function); inside a
   // mount, iterating it fails.
@@ -376,6 +400,39 @@ export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeF
   keepPromisifyBehaviour(fs, realFs as unknown as Record<string, unknown>);
   fs.promises = promises;
   return { fs: fs as unknown as typeof nodeFs, promises: promises as unknown as typeof nodePromises };
+}
+
+type Done = (error: unknown, ...results: unknown[]) => void;
+
+/**
+ * A stream's fs over a FileHandle, as node's (FileHandleOperations): its I/O through the handle's
+ * own methods (a method replaced on the handle is used). `hold`: the stream holds the handle
+ * (openStream takes the hold) until it closes.
+ */
+function handleOperations(handle: ShieldFileHandle, hold: boolean) {
+  const settle = <R>(promise: Promise<R>, done: Done, ok: (result: R) => unknown[], failed: unknown[]) => {
+    promise.then((result) => done(null, ...ok(result)), (error: unknown) => done(error, ...failed));
+  };
+  type IO = { bytesRead?: number; bytesWritten?: number; buffer?: unknown; buffers?: unknown };
+  return {
+    open: () => {
+      throw Object.assign(new Error('The open() method is not implemented'), { code: 'ERR_METHOD_NOT_IMPLEMENTED' });
+    },
+    close: (_fd: number, done: Done) => {
+      if (hold) {
+        hold = false;
+        handle[releaseHandle]();
+      }
+      settle(handle.close(), done, () => [], []);
+    },
+    read: (_fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null, done: Done) =>
+      settle<IO>(handle.read(buffer, offset, length, position), done, (r) => [r.bytesRead, r.buffer], [0, buffer]),
+    write: (_fd: number, buffer: NodeJS.ArrayBufferView, offset: number, length: number, position: number | null, done: Done) =>
+      settle<IO>(handle.write(buffer, offset, length, position), done, (r) => [r.bytesWritten, r.buffer], [0, buffer]),
+    writev: (_fd: number, buffers: NodeJS.ArrayBufferView[], position: number | null, done: Done) =>
+      settle<IO>(handle.writev(buffers, position), done, (r) => [r.bytesWritten, r.buffers], [0, buffers]),
+    fsync: (_fd: number, done: Done) => settle(handle.sync(), done, () => [], []),
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   invalidArgType, invalidArgValue, optionsObject, RM_DEFAULTS, RMDIR_DEFAULTS, validateAccessMode, validateBoolean, validateBuffer,
   validateBufferArray, validateFileMode, validateFlags, validateFunction, validateInteger, validateObject, validateOffsetLengthRead,
   validateOffsetLengthWrite, validatePath, validatePosition, validateRmdirOptions, validateTime, validateAbortSignal, validateUint32,
+  validateNumber,
 } from './node-validators.js';
 import { handleReadTruncatesLength, mkdirOptionsModeName, positionRangeChecksLength, statCallbackChecksOptions } from './node-behaviour.js';
 
@@ -105,6 +106,11 @@ function readArguments(args: unknown[], form: Form): void {
 /** write(fd, buffer, offset, length, position), write(fd, buffer, options), write(fd, string, position, encoding). */
 function writeArguments(args: unknown[]): void {
   let [buffer, offset, length] = args;
+  if (typeof buffer === 'string') {
+    // node's validateEncoding: hex data of odd length cannot be decoded.
+    if (typeof length === 'string' && length.toLowerCase() === 'hex' && buffer.length % 2 !== 0) throw invalidArgValue('encoding', length, `is invalid for data of length ${buffer.length}`);
+    return;
+  }
   if (isView(buffer)) {
     if (offset !== null && typeof offset === 'object') {
       const options = offset as Record<string, unknown>;
@@ -151,7 +157,7 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
   copyFile: ([src, dest, mode]) => { validatePath(src, 'src'); validatePath(dest, 'dest'); validateAccessMode(mode); },
   fchmod: ([, mode]) => validateFileMode(mode, 'mode'),
   fchown: ([, uid, gid]) => ids(uid, gid),
-  ftruncate: ([, len]) => validateInteger(len ?? 0, 'len'),
+  ftruncate: ([, len]) => validateInteger(len === undefined ? 0 : len, 'len'),
   futimes: ([, atime, mtime]) => times(atime, mtime),
   // utimes and lutimes name both times 'time' (futimes and FileHandle.utimes say atime, mtime).
   utimes: ([p, atime, mtime]) => { validatePath(p); validateTime(atime, 'time'); validateTime(mtime, 'time'); },
@@ -220,7 +226,20 @@ export const ARGUMENT_CHECKS: Record<string, Check> = {
       validateRmdirOptions(options, RMDIR_DEFAULTS);
     }
   },
-  truncate: ([p, len]) => { if (typeof p !== 'number') validatePath(p); validateInteger(len ?? 0, 'len'); },
+  // Only the sync and callback forms take a descriptor (and only before Node 24: real-fs.ts).
+  truncate: ([p, len], form) => { if (typeof p !== 'number' || form === 'promise') validatePath(p); validateInteger(len === undefined ? 0 : len, 'len'); },
+  link: ([existing, newPath]) => { validatePath(existing, 'existingPath'); validatePath(newPath, 'newPath'); },
+  symlink: ([target, p]) => { validatePath(target, 'target'); validatePath(p); },
+  // watch and watchFile are refused inside a mount, after node's checks of their arguments.
+  watch: ([, options]) => {
+    const settings = optionsObject(typeof options === 'function' ? undefined : options);
+    if (settings.recursive) validateBoolean(settings.recursive, 'options.recursive');
+  },
+  watchFile: ([, options, listener]) => {
+    const given = options !== null && typeof options === 'object' ? options as Record<string, unknown> : null;
+    validateFunction(given ? listener : options, 'listener');
+    if (given?.interval !== undefined) validateNumber(given.interval, 'interval');
+  },
   write: (args) => writeArguments(args.slice(1)),
   writeFile: ([p, data, options], form) => writeFileArguments(p, data, options, form, 'w'),
 };
@@ -235,7 +254,7 @@ export const HANDLE_CHECKS: Record<string, Check> = {
   readFile: ([options]) => ARGUMENT_CHECKS.readFile!([null, options], 'handle'),
   readv: ([buffers]) => validateBufferArray(buffers),
   writev: ([buffers]) => validateBufferArray(buffers),
-  truncate: ([len]) => validateInteger(len ?? 0, 'len'),
+  truncate: ([len]) => validateInteger(len === undefined ? 0 : len, 'len'),
   utimes: ([atime, mtime]) => times(atime, mtime),
   write: (args) => writeArguments(args),
 };

@@ -244,7 +244,7 @@ function newEntry(slot: number, type: EntryType, storage: Storage, name: string,
 }
 
 // Record: type u8 | storage u8 | name length u16 | parent slot u32 | mode u32 | reserved u32 |
-// size u64 | mtime, ctime, birthtime, atime ns u64 | objectId 16 | fileId 16 | tag 32 | reserved
+// size u64 | mtime, ctime, birthtime, atime ns i64 (before 1970: negative) | objectId 16 | fileId 16 | tag 32 | reserved
 // to 128 | name (UTF-8, ≤ 255 bytes) | zeros to 384.
 function encodeRecord(entry: Entry | null, out: Buffer, at: number): void {
   if (!entry) return;  // a free slot is all zeros
@@ -255,10 +255,10 @@ function encodeRecord(entry: Entry | null, out: Buffer, at: number): void {
   out.writeUInt32LE(entry.parent?.slot ?? 0, at + 4);
   out.writeUInt32LE(entry.mode, at + 8);
   out.writeBigUInt64LE(BigInt(entry.size), at + 16);
-  out.writeBigUInt64LE(entry.mtimeNs, at + 24);
-  out.writeBigUInt64LE(entry.ctimeNs, at + 32);
-  out.writeBigUInt64LE(entry.birthtimeNs, at + 40);
-  out.writeBigUInt64LE(entry.atimeNs, at + 48);
+  out.writeBigInt64LE(entry.mtimeNs, at + 24);
+  out.writeBigInt64LE(entry.ctimeNs, at + 32);
+  out.writeBigInt64LE(entry.birthtimeNs, at + 40);
+  out.writeBigInt64LE(entry.atimeNs, at + 48);
   out.write(entry.objectId, at + 56, 'hex');
   out.write(entry.fileId, at + 72, 'hex');
   out.write(entry.tag, at + 88, 'hex');
@@ -288,10 +288,10 @@ function decodeRecord(bytes: Buffer, at: number, slot: number, path: string, par
     slot, type, storage, name, parent: null,
     mode: bytes.readUInt32LE(at + 8) & 0o7777,
     size: Number(size),
-    mtimeNs: bytes.readBigUInt64LE(at + 24),
-    ctimeNs: bytes.readBigUInt64LE(at + 32),
-    birthtimeNs: bytes.readBigUInt64LE(at + 40),
-    atimeNs: bytes.readBigUInt64LE(at + 48),
+    mtimeNs: bytes.readBigInt64LE(at + 24),
+    ctimeNs: bytes.readBigInt64LE(at + 32),
+    birthtimeNs: bytes.readBigInt64LE(at + 40),
+    atimeNs: bytes.readBigInt64LE(at + 48),
     objectId: bytes.toString('hex', at + 56, at + 72),
     fileId: bytes.toString('hex', at + 72, at + 88),
     tag: bytes.toString('hex', at + 88, at + 120),
