@@ -41,16 +41,37 @@ function shape(root: string, error: unknown): unknown {
 async function settle(root: string, run: (callback: (error: unknown) => void) => unknown, withCallback: boolean, lingers = false): Promise<Outcome> {
   let calledBack: (value: Outcome) => void = () => {};
   const called = new Promise<Outcome>((resolve) => { calledBack = resolve; });
+  // node:fs validates some callbacks only when it calls them (fs.rm(path, options, 'x') throws
+  // "callback is not a function" later, from the event loop): such an uncaught exception is an
+  // outcome to compare like any other, caught here instead of by the test runner.
+  let uncaught: Promise<Outcome> = new Promise(() => {});
+  let restoreUncaught = () => {};
+  if (withCallback || lingers) {
+    const runners = process.rawListeners('uncaughtException') as ((...args: unknown[]) => void)[];
+    process.removeAllListeners('uncaughtException');
+    uncaught = new Promise<Outcome>((resolve) => process.once('uncaughtException', (error) => resolve({ uncaught: shape(root, error) })));
+    restoreUncaught = () => {
+      process.removeAllListeners('uncaughtException');
+      for (const listener of runners) process.on('uncaughtException', listener);
+    };
+  }
   let returned: unknown;
   try {
     returned = run((error) => calledBack({ calledBack: error ? shape(root, error) : 'ok' }));
   } catch (error) {
+    restoreUncaught();
     return { thrown: shape(root, error) };
   }
-  if (withCallback) return Promise.race([called, timeout(2000, { calledBack: 'never' })]);
+  if (withCallback) {
+    try {
+      return await Promise.race([called, uncaught, timeout(WAIT_MS, { calledBack: 'never' })]);
+    } finally {
+      restoreUncaught();
+    }
+  }
   if (returned instanceof Promise) {
     try {
-      const value = await Promise.race([returned, timeout(2000, { never: true })]);
+      const value = await Promise.race([returned, timeout(WAIT_MS, { never: true })]);
       if ((value as Outcome | undefined)?.never === true) return { resolved: 'never' };
       if (value && typeof (value as { close?: unknown }).close === 'function') await (value as { close(): Promise<void> }).close();
       return { resolved: true };
@@ -63,7 +84,7 @@ async function settle(root: string, run: (callback: (error: unknown) => void) =>
     const result = await Promise.race([
       new Promise<Outcome>((resolve) => stream.once('ready', () => resolve({ stream: 'ready' }))),
       new Promise<Outcome>((resolve) => stream.once('error', (error) => resolve({ stream: shape(root, error) }))),
-      timeout(2000, { stream: 'neither ready nor failed' }),
+      timeout(WAIT_MS, { stream: 'neither ready nor failed' }),
     ]);
     stream.on('error', () => {});
     stream.destroy();
@@ -71,12 +92,22 @@ async function settle(root: string, run: (callback: (error: unknown) => void) =>
     return result;
   }
   if (returned && typeof (returned as { close?: unknown }).close === 'function') (returned as { close(): void }).close();
-  // A call without a callback (fs.close(fd) may omit it) finishes on its own: let it, before the
-  // descriptor is released (closing it twice could close an unrelated file).
-  if (lingers) await new Promise((resolve) => setTimeout(resolve, 20));
-  return { returned: returned === undefined ? 'undefined' : typeof returned };
+  const outcome = { returned: returned === undefined ? 'undefined' : typeof returned };
+  if (!lingers) return outcome;
+  // A call without a callback (fs.close(fd) may omit it), or with one that is no function, finishes
+  // on its own: let it, before the descriptor is released (closing it twice could close an
+  // unrelated file), and see whether it throws from the event loop.
+  try {
+    return { ...outcome, ...await Promise.race([uncaught, timeout(LINGER_MS, {})]) };
+  } finally {
+    restoreUncaught();
+  }
 }
 
+// How long a call may take to call back, settle or open before it counts as never doing so: the
+// calls are on small files in a temporary directory and a mounted volume (milliseconds each).
+const WAIT_MS = 750;
+const LINGER_MS = 100;
 const timeout = (ms: number, value: Outcome) => new Promise<Outcome>((resolve) => setTimeout(() => resolve(value), ms).unref());
 
 let counter = 0;
