@@ -3,6 +3,7 @@
 // I/O goes to the host's disk, never back through the patched node:fs). Run with `shield run` as a
 // user runs it.
 import * as fs from 'node:fs';
+import Module from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cliRunner, expectFailure, expectSuccess } from './support/cli-run.js';
@@ -70,6 +71,24 @@ describe('a tree or volume stored at its own mount path', () => {
     // -e code (Node names it /app/[eval…], a name that is no file of the tree) is the command line's.
     expect(expectSuccess(inTree(['-e', `require(${JSON.stringify(host)})`])).out).toBe('host file loaded\n');
     expect(expectSuccess(inTree(['--input-type=module', '-e', `await import(${JSON.stringify(`file://${host}`)})`])).out).toBe('host file loaded\n');
+  });
+
+  it.skipIf(!('getCompileCacheDir' in Module))('Node\'s compile cache, which would write the trees\' compiled code to the disk, is refused (Node 22 and later)', () => {
+    const { root, app, tag, treeKey } = setUp();
+    const config = writeConfig(root, [`{ path: ${app}, tree: ${app}, key: "${treeKey}", tag: "${tag}" }`]);
+    const cache = join(root, 'compile-cache');
+    fs.mkdirSync(cache);
+    const run = (env: Record<string, string | undefined>, code = '') =>
+      shield(['run', '--config', config, '--', process.execPath, '-e', `${code}require(${JSON.stringify(join(app, 'service.cjs'))})`, app, root], { env });
+    const refused = run({ NODE_COMPILE_CACHE: cache });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/shield: EINVAL: Node's compile cache is on \(NODE_COMPILE_CACHE: .*compile-cache[^)]*\): it would write the compiled code of the protected trees/);
+    const enabled = run({ NODE_COMPILE_CACHE: undefined }, "require('node:module').enableCompileCache(process.argv[2] + '/compile-cache');");
+    expect(enabled.status).not.toBe(0);
+    expect(enabled.stderr).toMatch(/EINVAL: module\.enableCompileCache\(\) is refused in a process with protected trees/);
+    // Refused before any code of the tree was loaded (what Node cached is the runtime's own modules,
+    // files of the host's): the service printed nothing either time.
+    expect(refused.stdout.length + enabled.stdout.length).toBe(0);
   });
 
   it('a directory deeper inside its own mount, or inside another mount, is refused with EINVAL naming both', () => {

@@ -8,6 +8,7 @@
 //   .node     native-addons.ts: refused inside mounts, with the reason
 import Module, { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
+import { shieldError } from '../file/fs-errors.js';
 import { wipeKey } from '../file/keys.js';
 import { resolveMountKey, type MountSpec } from '../fs/mount-config.js';
 import type { Shield } from '../fs/mount.js';
@@ -28,6 +29,7 @@ export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
   const volumes = volumeMountPaths(shield);
   refuseCommonJsFromVolumes(volumes);
   if (trees.length > 0) {
+    refuseCompileCache();
     const mounted = shield.mounts.filter((mount) => mount.kind === 'tree').map((mount) => {
       const allowHostModules = trees.find((spec) => spec.path === mount.path)?.allowHostModules;
       return { path: mount.path, volume: mount.volume, ...(allowHostModules ? { allowHostModules } : {}) };
@@ -44,6 +46,23 @@ export function installModuleLoading(shield: Shield, trees: MountSpec[]): void {
     const { registerHooks } = Module as unknown as { registerHooks?: (hooks: { resolve: unknown }) => unknown };
     if (typeof registerHooks === 'function') registerHooks({ resolve: resolveInThread(volumes) });
     else registerOnHooksThread('../register/volume-code-hooks.js', { volumes } satisfies VolumeCodeHooksData);
+  }
+}
+
+// Node's compile cache (NODE_COMPILE_CACHE, module.enableCompileCache; Node 22.1 and later) writes
+// the compiled form of every module it loads to a directory of the host's disk: of code from a tree,
+// a readable form of that code. A process with trees does not start with it on, and cannot turn it on.
+function refuseCompileCache(): void {
+  const loader = Module as unknown as { getCompileCacheDir?: () => string | undefined; enableCompileCache?: (directory?: string) => unknown };
+  const directory = loader.getCompileCacheDir?.();
+  if (directory) {
+    throw shieldError('EINVAL', `Node's compile cache is on (NODE_COMPILE_CACHE: ${directory}): it would write the compiled code of the ` +
+      'protected trees to the host\'s disk in clear. Unset NODE_COMPILE_CACHE for this service');
+  }
+  if (typeof loader.enableCompileCache === 'function') {
+    loader.enableCompileCache = () => {
+      throw shieldError('EINVAL', 'module.enableCompileCache() is refused in a process with protected trees: it would write their compiled code to the host\'s disk in clear');
+    };
   }
 }
 
