@@ -132,7 +132,7 @@ function locate(from: string, name: string, boundary: string): string | null {
   for (let directory = from; ; directory = dirname(directory)) {
     const candidate = join(directory, 'node_modules', name);
     if (existsDir(candidate)) return realpathSync(candidate);
-    if (directory === boundary || dirname(directory) === directory || !(directory + sep).startsWith(boundary === '/' ? '/' : boundary + sep)) return null;
+    if (directory === boundary || dirname(directory) === directory) return null;
   }
 }
 

@@ -2,15 +2,12 @@
 // node:fs itself so that unmodified code, and Node's own module loader, read through it.
 // The default export is node:fs's own module object (a namespace import would be read-only).
 import nodeFs from 'node:fs';
-import { hostFs } from '../file/host-fs.js';
 import { syncBuiltinESMExports } from 'node:module';
 import { errorLine, exitStatusOfError } from '../file/exit-status.js';
 import type { Shield } from './mount.js';
 import { reportUncaughtShieldFailures } from './shield-failures.js';
 
 let installed: Shield | null = null;
-/** node:fs as it was before the patch (what every path outside the mounts still reaches). */
-export const originalFs = hostFs;
 
 /** The shield register installed, or null. */
 export function processShield(): Shield | null {

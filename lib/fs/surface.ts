@@ -1,7 +1,8 @@
 // The node:fs-shaped object. Each function is derived from one operation in operations.ts, three
 // ways (fs.xxxSync, fs.xxx with a callback, fs.promises.xxx), after one routing decision: a path or
 // descriptor inside a mount goes to the operation, anything else to the real node:fs untouched.
-import * as nodeFs from 'node:fs';
+import type * as nodeFs from 'node:fs';
+import { hostFs } from '../file/host-fs.js';
 import type * as nodePromises from 'node:fs/promises';
 import { promisify } from 'node:util';
 import gensync, { type Handler } from 'gensync';
@@ -121,10 +122,10 @@ export interface ShieldFsSurface {
 }
 
 /**
- * Builds the fs object for a mount table. `real` is node:fs as it is now (captured, so patching
- * node:fs in place later never makes the shield call itself).
+ * Builds the fs object for a mount table. `real` is node:fs as it was before any shield (captured,
+ * so patching node:fs in place later never makes the shield call itself).
  */
-export function createSurface(ops: ShieldOperations, real: typeof nodeFs = nodeFs): ShieldFsSurface {
+export function createSurface(ops: ShieldOperations, real: typeof nodeFs = hostFs): ShieldFsSurface {
   const realFs = { ...real, promises: { ...real.promises } } as typeof nodeFs;
   bindRealFs(realFs);
   const fs: Record<string, unknown> = { ...realFs };
